@@ -1,0 +1,34 @@
+# Pushflow — the two commands a fresh machine needs: `make up` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test install lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole system in the foreground (Ctrl-C stops everything).
+up: $(STAMP)
+	$(BIN)/pushflow up
+
+## Run the test suite against real PostgreSQL, Redis, Celery workers and sandbox gateways.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy producer workers shared sandbox
+
+bench: $(STAMP)
+	$(BIN)/python bench/intake.py --seconds 10
+
+clean:
+	rm -rf $(VENV) .pushflow build *.egg-info

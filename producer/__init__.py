@@ -1,0 +1,1 @@
+"""The intake API (ASGI): authenticate, validate, persist, enqueue one send task per token."""

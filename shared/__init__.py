@@ -1,0 +1,1 @@
+"""Code both sides of Pushflow use: settings, database access, task formats, token rules."""

@@ -1,0 +1,46 @@
+"""``pushflow`` entry point. Each command group lives in its own module and registers itself;
+heavy imports (the API server, Celery, the sandbox) happen only when their command runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from shared.settings import SettingsError
+
+# Modules that each define ``register(subparsers)``; commands set ``func`` on their parser.
+COMMAND_MODULES = (
+    "shared.cli.db_commands",
+    "shared.cli.app_commands",
+    "shared.cli.serve_commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pushflow", description="Pushflow push notifications")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"pushflow: {exc}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"pushflow: {exc}", file=sys.stderr)
+        return 1
+
+
+class CommandError(Exception):
+    """A command failed for a reason the user can act on; printed without a traceback."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""``pushflow api``: serve the intake API."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from shared.settings import get_settings
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("api", help="serve the intake API")
+    p.add_argument("--host", default=None, help="default: PUSHFLOW_API_HOST or 127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default: PUSHFLOW_API_PORT or 8080")
+    p.add_argument("--workers", type=int, default=1, help="server processes")
+    p.set_defaults(func=run_api)
+
+
+def run_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "producer.app:create_app",
+        factory=True,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""PostgreSQL access: connection helpers, versioned migrations, and the app/key records."""

@@ -1,0 +1,39 @@
+"""Queue and task names: the one place both the intake and the workers take them from.
+
+Each gateway has a transactional lane and a bulk lane on separate Redis lists, consumed by
+separate worker processes (or with the tx lane listed first), so a campaign backlog never sits in
+front of a 2FA code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Gateway = Literal["fcm", "apns"]
+Lane = Literal["tx", "bulk"]
+
+FCM_TX = "fcm.tx"
+FCM_BULK = "fcm.bulk"
+APNS_TX = "apns.tx"
+APNS_BULK = "apns.bulk"
+DLR = "dlr"
+WEBHOOKS = "webhooks"
+SEND_QUEUES = (FCM_TX, FCM_BULK, APNS_TX, APNS_BULK)
+ALL_QUEUES = (*SEND_QUEUES, DLR, WEBHOOKS)
+
+TASK_SEND_FCM = "pushflow.send.fcm"
+TASK_SEND_APNS = "pushflow.send.apns"
+TASK_RECORD_RESULT = "pushflow.dlr.record"
+TASK_DELIVER_WEBHOOK = "pushflow.webhooks.deliver"
+
+
+def gateway_for(platform: str) -> Gateway:
+    return "apns" if platform == "ios" else "fcm"
+
+
+def send_queue(platform: str, lane: Lane = "tx") -> str:
+    return f"{gateway_for(platform)}.{lane}"
+
+
+def send_task(platform: str) -> str:
+    return TASK_SEND_APNS if platform == "ios" else TASK_SEND_FCM

@@ -1,0 +1,116 @@
+"""Typed settings read from ``PUSHFLOW_*`` environment variables.
+
+Every setting has a default that works on a developer machine; production overrides them by
+environment (see ``deploy/pushflow.env.sample``). A bad value stops start-up with a message that
+names the variable, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PUSHFLOW_"
+
+
+class SettingsError(Exception):
+    """A ``PUSHFLOW_*`` variable holds a value that cannot be used."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # Where things live.
+    database_url: str = "postgresql://127.0.0.1:5432/pushflow"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: Path = Path(".pushflow")
+    # Fernet key (urlsafe base64, 32 bytes) that encrypts stored gateway credentials. When unset,
+    # one is generated once into ``data_dir/secret.key`` so a development machine just works.
+    secret_key: str | None = None
+
+    # Intake API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = None
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    db_pool_size: int = Field(10, ge=1, le=500)
+    idempotency_ttl_hours: int = Field(24, ge=1)
+    # The outbox sweeper re-publishes dispatches whose publish was never confirmed after this long.
+    outbox_sweep_after_seconds: float = Field(5.0, gt=0)
+    outbox_sweep_interval_seconds: float = Field(2.0, gt=0)
+
+    # Default per-app limits (an app may override them).
+    max_tokens_per_request: int = Field(1000, ge=1)
+    max_title_ios: int = Field(35, ge=1)
+    max_title_android: int = Field(46, ge=1)
+    max_content: int = Field(171, ge=1)
+    max_image_url: int = Field(250, ge=1)
+    max_sound: int = Field(250, ge=1)
+    max_collapse_key_bytes: int = Field(64, ge=1)
+    max_external_id: int = Field(64, ge=1)
+    max_payload_bytes: int = Field(4096, ge=256)
+
+    # Delivery.
+    send_rate_per_second: float = Field(1000.0, ge=0)  # per app and gateway; 0 means unlimited
+    max_attempts: int = Field(8, ge=1, le=100)
+    retry_base_seconds: float = Field(2.0, gt=0)
+    retry_max_seconds: float = Field(600.0, gt=0)
+    quota_retry_floor_seconds: float = Field(60.0, ge=0)
+    send_timeout_seconds: float = Field(10.0, gt=0)
+    fcm_url: str | None = None  # None: Google's FCM v1 endpoint
+    apns_production_host: str = "api.push.apple.com"
+    apns_sandbox_host: str = "api.sandbox.push.apple.com"
+    apns_port: int = Field(443, ge=1, le=65535)
+    apns_ca_file: Path | None = None  # extra CA bundle, for the sandbox gateway
+    apns_jwt_refresh_seconds: int = Field(30 * 60, ge=20 * 60, le=59 * 60)
+
+    # Delivery reports and webhooks.
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    webhook_retry_hours: float = Field(25.0, gt=0)
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+
+    # Operations.
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_json: bool = True
+
+    def fernet_key(self) -> bytes:
+        """The credential-encryption key, generated into ``data_dir`` on first use if unset."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            from cryptography.fernet import Fernet
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(Fernet.generate_key())
+        return path.read_bytes().strip()
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, translating validation errors to ``SettingsError``."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        raise SettingsError("invalid setting(s): " + "; ".join(problems)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (tests call ``get_settings.cache_clear()``)."""
+    return load_settings()
+
+
+def random_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)

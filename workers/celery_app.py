@@ -1,0 +1,44 @@
+"""The one Celery app, configured in one place.
+
+Task semantics (Warehouse style, explicit): send and DLR tasks are ``acks_late`` and
+``reject_on_worker_lost`` so a task whose worker dies is redelivered, never dropped; retries
+go back through the broker with a countdown (no in-process sleeping); results are not stored
+(``ignore_result``) because outcomes travel as tasks on the ``dlr`` queue to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from shared import queues
+from shared.settings import get_settings
+
+
+def create_app() -> Celery:
+    settings = get_settings()
+    app = Celery("pushflow", broker=settings.redis_url, include=[])
+    app.conf.update(
+        task_queues=[Queue(name, routing_key=name) for name in queues.ALL_QUEUES],
+        task_default_queue=queues.DLR,
+        task_routes={
+            queues.TASK_RECORD_RESULT: {"queue": queues.DLR},
+            queues.TASK_DELIVER_WEBHOOK: {"queue": queues.WEBHOOKS},
+        },
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=4,
+        worker_send_task_events=True,  # Flower
+        task_send_sent_event=False,
+        broker_connection_retry_on_startup=True,
+        # Countdowns longer than this would be redelivered while still waiting (see field notes):
+        # delivery retries stay well under it and long waits are kept in PostgreSQL instead.
+        broker_transport_options={"visibility_timeout": 3600},
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+    )
+    return app
