@@ -12,9 +12,10 @@ from shared.db.connect import DatabaseUnavailable, connect
 from shared.settings import get_settings
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, groups: dict[str, Any]) -> None:
     apps_p = sub.add_parser("apps", help="manage applications (tenants)")
     apps_sub = apps_p.add_subparsers(dest="apps_command", required=True)
+    groups["apps"] = apps_sub
     create = apps_sub.add_parser("create", help="create an app and print its application key")
     create.add_argument("name")
     create.add_argument("--json", action="store_true", help="print one JSON object")
@@ -22,6 +23,7 @@ def register(sub: Any) -> None:
 
     keys_p = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys_p.add_subparsers(dest="keys_command", required=True)
+    groups["keys"] = keys_sub
     kc = keys_sub.add_parser("create", help="create an API key; the secret is printed once")
     kc.add_argument("app_key")
     kc.add_argument("--scopes", default="push:send,push:read", help="comma-separated scopes")

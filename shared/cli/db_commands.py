@@ -11,7 +11,7 @@ from shared.db.migrate import migrate
 from shared.settings import get_settings
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, groups: dict[str, Any]) -> None:
     p = sub.add_parser("migrate", help="create the database if missing and apply migrations")
     p.set_defaults(func=run_migrate)
 

@@ -6,22 +6,30 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import Any
 
 from shared.settings import SettingsError
 
-# Modules that each define ``register(subparsers)``; commands set ``func`` on their parser.
+# Modules that each define ``register(subparsers, groups)``; commands set ``func`` on their
+# parser. ``groups`` maps a command group ("apps", "keys") to its subparsers so a later module
+# can add a subcommand to a group an earlier module created. Order matters for that reason.
 COMMAND_MODULES = (
     "shared.cli.db_commands",
     "shared.cli.app_commands",
     "shared.cli.serve_commands",
+    "shared.cli.sandbox_commands",
+    "shared.cli.worker_commands",
+    "shared.cli.dlr_commands",
+    "shared.cli.up_commands",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pushflow", description="Pushflow push notifications")
     sub = parser.add_subparsers(dest="command", required=True)
+    groups: dict[str, Any] = {}
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        importlib.import_module(name).register(sub, groups)
     return parser
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from shared.settings import get_settings
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, groups: dict[str, Any]) -> None:
     p = sub.add_parser("api", help="serve the intake API")
     p.add_argument("--host", default=None, help="default: PUSHFLOW_API_HOST or 127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default: PUSHFLOW_API_PORT or 8080")

@@ -1,0 +1,9 @@
+"""Commands of the delivery-report side (DLR recorder, webhooks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(sub: Any, groups: dict[str, Any]) -> None:
+    """Not yet implemented: registers nothing."""

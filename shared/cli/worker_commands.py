@@ -1,0 +1,9 @@
+"""``pushflow worker`` and ``pushflow apps credentials``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(sub: Any, groups: dict[str, Any]) -> None:
+    """Not yet implemented: registers nothing."""
