@@ -62,11 +62,12 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(600.0, gt=0)
     quota_retry_floor_seconds: float = Field(60.0, ge=0)
     send_timeout_seconds: float = Field(10.0, gt=0)
-    fcm_url: str | None = None  # None: Google's FCM v1 endpoint
-    apns_production_host: str = "api.push.apple.com"
-    apns_sandbox_host: str = "api.sandbox.push.apple.com"
-    apns_port: int = Field(443, ge=1, le=65535)
-    apns_ca_file: Path | None = None  # extra CA bundle, for the sandbox gateway
+    # Gateway origins (scheme://host[:port]); the sandbox gateways stand in for them in
+    # development and tests. The extra CA file lets clients trust the sandbox's own CA.
+    fcm_url: str = "https://fcm.googleapis.com"
+    apns_production_url: str = "https://api.push.apple.com"
+    apns_sandbox_url: str = "https://api.sandbox.push.apple.com"
+    gateway_ca_file: Path | None = None
     apns_jwt_refresh_seconds: int = Field(30 * 60, ge=20 * 60, le=59 * 60)
 
     # Delivery reports and webhooks.
