@@ -69,12 +69,28 @@ class Settings(BaseSettings):
     apns_sandbox_url: str = "https://api.sandbox.push.apple.com"
     gateway_ca_file: Path | None = None
     apns_jwt_refresh_seconds: int = Field(30 * 60, ge=20 * 60, le=59 * 60)
+    # Send workers (docs/delivery.md): jobs in flight per process, messages taken per Redis
+    # call, the batched consumer (false: Celery's own per-task consumer), APNs connections per
+    # origin, and how long the "already accepted" guard of a dispatch is kept.
+    delivery_max_in_flight: int = Field(1000, ge=1, le=100_000)
+    delivery_batch_size: int = Field(200, ge=1, le=5000)
+    delivery_batch_consumer: bool = True
+    delivery_guard_ttl_seconds: int = Field(2 * 24 * 3600, ge=3600)
+    apns_connections: int = Field(1, ge=1, le=32)
 
     # Delivery reports and webhooks.
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     webhook_retry_hours: float = Field(25.0, gt=0)
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False
+    # Backoff between failed rounds: base * 2**(round-1), capped, with jitter (issue 4).
+    webhook_retry_base_seconds: float = Field(10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(3600.0, gt=0)
+    webhook_concurrency: int = Field(500, ge=1)  # requests in flight per sender process
+    webhook_per_app_concurrency: int = Field(50, ge=1)  # so one slow receiver cannot hog it
+    webhook_per_host_concurrency: int = Field(50, ge=1)
+    webhook_secret_overlap_hours: float = Field(24.0, ge=0)  # old secret still signs this long
+    webhook_poll_seconds: float = Field(0.2, gt=0)  # sender's idle poll interval
 
     # Operations.
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")

@@ -17,7 +17,10 @@ from shared.settings import get_settings
 
 def create_app() -> Celery:
     settings = get_settings()
-    app = Celery("pushflow", broker=settings.redis_url, include=[])
+    app = Celery(
+        "pushflow", broker=settings.redis_url,
+        include=["workers.dlr.tasks", "workers.delivery.tasks"],
+    )
     app.conf.update(
         task_queues=[Queue(name, routing_key=name) for name in queues.ALL_QUEUES],
         task_default_queue=queues.DLR,
@@ -41,4 +44,8 @@ def create_app() -> Celery:
         worker_hijack_root_logger=False,
         timezone="UTC",
     )
+    # The send queues are consumed in batches by the delivery runtime (docs/delivery.md).
+    from workers.delivery.bootstep import BatchConsumer
+
+    app.steps["consumer"].add(BatchConsumer)
     return app

@@ -89,14 +89,16 @@ CREATE TABLE dispatch_events (
 CREATE INDEX dispatch_events_dispatch ON dispatch_events (dispatch_id, id);
 
 -- Transactional outbox: a row per dispatch whose task has not yet been confirmed on the broker.
--- Written in the same transaction as the dispatch; removed once the publish is confirmed; the
--- sweeper publishes rows older than a few seconds (crash between commit and publish, Redis down).
+-- Written in the same statement as the dispatch; removed once the publish is confirmed. The
+-- sweeper publishes rows whose publish_at has passed: commit time + a few seconds (crash between
+-- commit and publish, Redis down) or the message's scheduleTime. No FK: it would cost every
+-- intake insert a lookup, and the sweeper drops rows whose dispatch is gone.
 CREATE TABLE outbox (
     dispatch_id     uuid PRIMARY KEY,
-    queue           text NOT NULL,
+    publish_at      timestamptz NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX outbox_created ON outbox (created_at);
+CREATE INDEX outbox_due ON outbox (publish_at);
 
 CREATE TABLE devices (
     app_id          bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,

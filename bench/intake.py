@@ -1,0 +1,169 @@
+"""Intake benchmark: ``POST /v2.1/push`` against the ceiling of a Python intake on this machine.
+
+Starts a private redis-server and a fresh PostgreSQL database (as the tests do), a real
+``pushflow api`` server and, on the same stack with the same process count, the bare endpoint of
+``bench/ceiling_app.py`` (one Redis LPUSH per token, nothing else). A keep-alive HTTP/1.1 load
+generator (raw asyncio streams on uvloop, many connections) drives each for ``--seconds``:
+1-token requests, 100-token requests, then the ceiling with 1-token requests.
+
+    .venv/bin/python bench/intake.py --seconds 10
+
+Last line: ``rps_1=… p99_ms_1=… tokens_per_s_100=… ceiling_rps=… ratio=…`` (ratio = rps_1 /
+ceiling_rps). Persistence is on: every accepted request is committed to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import psycopg
+import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.db import apps  # noqa: E402
+from shared.db.migrate import migrate  # noqa: E402
+from tests.services import free_port, postgres_database, redis_server, wait_port  # noqa: E402
+
+
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
+
+
+async def _connection(port: int, request: bytes, stop: float, latencies: list[float],
+                      counts: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            counts[0 if status < 300 else 1] += 1
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, request: bytes, seconds: float, connections: int) -> Result:
+    latencies: list[float] = []
+    counts = [0, 0]
+    # Warm-up (connections, prepared statements, auth cache), not counted.
+    await asyncio.gather(*(_connection(port, request, time.perf_counter() + 0.5, [], [0, 0])
+                           for _ in range(connections)))
+    started = time.perf_counter()
+    stop = started + seconds
+    await asyncio.gather(*(_connection(port, request, stop, latencies, counts)
+                           for _ in range(connections)))
+    return Result(counts[0], time.perf_counter() - started, latencies, counts[1])
+
+
+def http_request(body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [b"POST /v2.1/push HTTP/1.1", b"Host: 127.0.0.1", b"Content-Type: application/json",
+             b"Content-Length: " + str(len(body)).encode()]
+    lines += [f"{k}: {v}".encode() for k, v in headers.items()]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def push_body(tokens: int) -> bytes:
+    return orjson.dumps({"device_tokens": [secrets.token_hex(32) for _ in range(tokens)],
+                         "title": "Your code", "content": "123456 is your code",
+                         "data": {"orderId": "42"}})
+
+
+@contextmanager
+def server(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port, timeout=30)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def report(name: str, result: Result, tokens: int) -> None:
+    print(f"{name:>14}: {result.rps:8.0f} req/s {result.rps * tokens:9.0f} tokens/s "
+          f"p50 {result.pct(0.5):6.2f} ms  p99 {result.pct(0.99):6.2f} ms  "
+          f"non-2xx {result.errors}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (both servers)")
+    args = parser.parse_args()
+    uvloop.install()
+    workdir = Path(tempfile.mkdtemp(prefix="pushflow-bench-"))
+    with redis_server(workdir) as redis_url, postgres_database("pushflow_bench") as db_url:
+        migrate(db_url)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            app_key = apps.create_app(conn, "bench")
+            secret = apps.create_key(conn, app_key, ["push:send"]).secret
+        env = {**os.environ, "PUSHFLOW_DATABASE_URL": db_url, "PUSHFLOW_REDIS_URL": redis_url,
+               "PUSHFLOW_DATA_DIR": str(workdir / "data"), "PUSHFLOW_LOG_LEVEL": "WARNING",
+               "PUSHFLOW_DB_POOL_SIZE": "10"}
+        auth = {"Authorization": secret, "Application-Key": app_key}
+        port = free_port()
+        api_cmd = [sys.executable, "-m", "shared.cli.main", "api", "--port", str(port),
+                   "--workers", str(args.workers)]
+        with server(api_cmd, port, env):
+            one = asyncio.run(_drive(port, http_request(push_body(1), auth), args.seconds,
+                                     args.connections))
+            report("push 1 token", one, 1)
+            hundred = asyncio.run(_drive(port, http_request(push_body(100), auth),
+                                         args.seconds, args.connections))
+            report("push 100", hundred, 100)
+        port = free_port()
+        ceiling_cmd = [sys.executable, "-m", "uvicorn", "ceiling_app:app", "--app-dir", "bench",
+                       "--port", str(port), "--workers", str(args.workers),
+                       "--log-level", "warning", "--no-access-log"]
+        with server(ceiling_cmd, port, env):
+            ceiling = asyncio.run(_drive(port, http_request(push_body(1), auth), args.seconds,
+                                         args.connections))
+            report("ceiling", ceiling, 1)
+    ratio = one.rps / ceiling.rps if ceiling.rps else 0.0
+    print(f"rps_1={one.rps:.0f} p99_ms_1={one.pct(0.99):.2f} "
+          f"tokens_per_s_100={hundred.rps * 100:.0f} ceiling_rps={ceiling.rps:.0f} "
+          f"ratio={ratio:.2f}")
+    return 0 if one.errors == 0 and hundred.errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

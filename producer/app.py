@@ -1,0 +1,114 @@
+"""The intake API's ASGI application: ``create_app()`` (served by ``pushflow api`` through uvicorn
+with ``factory=True``).
+
+Adding endpoints: write a module listed in ``ROUTE_MODULES`` that exposes
+
+    routes: list[starlette.routing.BaseRoute]        # required, e.g. [Route("/v2.1/x", handler)]
+    openapi: dict[str, Any]                          # optional: {"paths": {...},
+                                                     #   "components": {"schemas": {...}}}
+                                                     #   merged into /openapi.json
+    background: Sequence[Callable[[AppState], Awaitable[None]]]
+                                                     # optional: long-running coroutines started
+                                                     #   with the app, cancelled at shutdown
+
+Handlers use ``producer.auth.authenticate``, ``producer.envelope`` (``respond``, ``ApiError``)
+and ``producer.state.get_state`` (pool, redis, settings). A module not written yet is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import ModuleType
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from producer import openapi as openapi_doc
+from producer.auth import KeyCache
+from producer.envelope import install_handlers
+from producer.outbox import OutboxAcks, run_sweeper
+from producer.persist import IntakeWriter
+from producer.state import AppState, make_pool, make_redis
+from shared.settings import get_settings
+
+log = logging.getLogger("pushflow.api")
+
+ROUTE_MODULES = (
+    "producer.routes.push",
+    "producer.routes.webhooks",
+    "producer.routes.receipts",
+    "producer.routes.devices",
+    "producer.routes.ops",
+)
+
+Background = Callable[[AppState], Awaitable[None]]
+
+
+def load_route_modules(names: Sequence[str] = ROUTE_MODULES) -> list[ModuleType]:
+    modules = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside the module: fail loudly
+                raise
+            log.info("route module %s not present; skipped", name)
+    return modules
+
+
+async def _guarded(name: str, job: Awaitable[None]) -> None:
+    try:
+        await job
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task %s stopped", name)
+
+
+def create_app() -> Starlette:
+    settings = get_settings()
+    modules = load_route_modules()
+    background: list[Background] = [run_sweeper]
+    routes: list[BaseRoute] = []
+    for module in modules:
+        routes.extend(module.routes)
+        background.extend(getattr(module, "background", ()))
+    document = openapi_doc.build([getattr(m, "openapi", {}) for m in modules])
+    openapi_body = openapi_doc.render(document)
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(openapi_body, media_type="application/json")
+
+    routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = make_pool(settings)
+        # Do not wait for PostgreSQL: when it is down the API still starts and answers 503.
+        await pool.open(wait=False)
+        state = AppState(settings=settings, pool=pool, redis=make_redis(settings),
+                         keys=KeyCache(), acks=OutboxAcks(), writer=IntakeWriter())
+        app.state.pf = state
+        tasks = [asyncio.create_task(_guarded(getattr(job, "__name__", "job"), job(state)))
+                 for job in (state.acks.run, state.writer.run, *background)]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await state.acks.flush(state)
+            await state.redis.aclose()
+            await pool.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    install_handlers(app)
+    return app
+

@@ -1,0 +1,135 @@
+"""Authentication by the contract's two raw headers, ``Authorization: <secret>`` and
+``Application-Key: <app key>``, and scope checks.
+
+Use from a route module::
+
+    from producer.auth import authenticate
+
+    async def handler(request: Request) -> Response:
+        caller = await authenticate(request, "push:read")   # 401 / 403 raised as ApiError
+        caller.app_id, caller.app_key, caller.scopes, caller.limits
+
+Always filter data by ``caller.app_id``; another app's object must answer 404, never 403.
+
+Key lookups are cached in-process for a few seconds (``KEY_CACHE_SECONDS``), so a request does
+not pay a PostgreSQL round trip for authentication; a revoked key therefore stops working within
+that time. Concurrent misses for the same key share one query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from producer.envelope import ApiError
+from producer.state import get_state
+from shared.payload import Limits
+
+KEY_CACHE_SECONDS = 5.0
+# Unknown keys are remembered too (a client retrying a bad key costs no query), but briefly,
+# so a key created a moment ago works almost at once.
+MISS_CACHE_SECONDS = 1.0
+MAX_CACHED_KEYS = 10_000
+_MAX_HEADER_CHARS = 512
+ADMIN_SCOPE = "admin"  # implies every other scope
+
+_KEY_QUERY = (
+    "SELECT k.id, a.id, a.app_key, k.scopes, a.limits FROM api_keys k"
+    " JOIN apps a ON a.id = k.app_id"
+    " WHERE k.key_hash = %s AND a.app_key = %s AND k.revoked_at IS NULL"
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: int
+    app_id: int
+    app_key: str
+    scopes: frozenset[str]
+    limits: Limits
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or ADMIN_SCOPE in self.scopes
+
+
+class KeyCache:
+    """(app key, secret hash) -> Caller or None, each entry valid for a few seconds."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, bytes], tuple[float, Caller | None]] = {}
+        self.loading: dict[tuple[str, bytes], asyncio.Future[Caller | None]] = {}
+
+    def get(self, key: tuple[str, bytes], now: float) -> tuple[bool, Caller | None]:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < now:
+            return False, None
+        return True, entry[1]
+
+    def put(self, key: tuple[str, bytes], caller: Caller | None, now: float) -> None:
+        if len(self._entries) >= MAX_CACHED_KEYS:
+            self._entries.clear()  # crude but bounded: a flood of random keys cannot grow it
+        ttl = KEY_CACHE_SECONDS if caller is not None else MISS_CACHE_SECONDS
+        self._entries[key] = (now + ttl, caller)
+
+
+async def _load(request: Request, app_key: str, key_hash: bytes) -> Caller | None:
+    state = get_state(request)
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(_KEY_QUERY, (key_hash, app_key))
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    overrides: dict[str, Any] = row[4] or {}
+    return Caller(int(row[0]), int(row[1]), str(row[2]), frozenset(row[3]),
+                  Limits.from_settings(state.settings, overrides))
+
+
+async def lookup(request: Request, app_key: str, secret: str) -> Caller | None:
+    cache = get_state(request).keys
+    key = (app_key, hashlib.sha256(secret.encode()).digest())
+    now = time.monotonic()
+    hit, caller = cache.get(key, now)
+    if hit:
+        return caller
+    pending = cache.loading.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future: asyncio.Future[Caller | None] = asyncio.get_running_loop().create_future()
+    cache.loading[key] = future
+    try:
+        caller = await _load(request, app_key, key[1])
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+        raise
+    finally:
+        cache.loading.pop(key, None)
+    future.set_result(caller)
+    cache.put(key, caller, time.monotonic())
+    return caller
+
+
+async def authenticate(request: Request, scope: str | None = None) -> Caller:
+    """The caller behind the request's keys; 401 ``UNAUTHORIZED`` or 403 ``FORBIDDEN``."""
+    secret = request.headers.get("authorization", "")
+    app_key = request.headers.get("application-key", "")
+    if not secret or not app_key:
+        missing = "Authorization" if not secret else "Application-Key"
+        raise ApiError(401, "UNAUTHORIZED", f"Missing {missing} header",
+                       parameter=missing, source="header")
+    if len(secret) > _MAX_HEADER_CHARS or len(app_key) > _MAX_HEADER_CHARS:
+        raise ApiError(401, "UNAUTHORIZED", "Invalid API key or application key",
+                       parameter="Authorization", source="header")
+    caller = await lookup(request, app_key, secret)
+    if caller is None:
+        raise ApiError(401, "UNAUTHORIZED", "Invalid API key or application key",
+                       parameter="Authorization", source="header")
+    if scope is not None and not caller.allows(scope):
+        raise ApiError(403, "FORBIDDEN", f"This API key lacks the '{scope}' scope",
+                       parameter="Authorization", value=scope, source="header")
+    return caller

@@ -1,0 +1,227 @@
+"""The response envelope of the contract, and the errors that become one.
+
+Every JSON answer of the API is::
+
+    {"meta": {"numberOfErrors": 0, "numberOfData": 1, "status": 202, "uniqId": "8c1e0f3a2b"},
+     "data": [...],
+     "errors": [{"title", "message", "code", "meta": {"parameter", "value", "source"}}]}
+
+with the same ``uniqId`` in the ``X-Request-Id`` header.
+
+Use from a route module::
+
+    from producer.envelope import ApiError, error_item, respond
+
+    async def handler(request: Request) -> Response:
+        if bad:
+            raise ApiError(404, "NOT_FOUND", "No such message")          # -> envelope, 404
+        errors = [error_item("REQUIRED", "'name' is required", parameter="name")]
+        raise ApiError.validation(errors)                              # -> 422 VALIDATION_ERROR
+        return respond(request, 200, data=[{...}])                      # success envelope
+
+``request_id(request)`` gives the request's ``uniqId`` (for logs and task messages). Exceptions
+that are not ``ApiError`` never reach the client as a bare 500: ``install_handlers`` (called by
+``producer.app``) answers an envelope for every one of them (``UNAVAILABLE`` 503 with
+``Retry-After`` when PostgreSQL is unreachable).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import psycopg
+import psycopg_pool
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.ids import request_id as new_request_id
+
+log = logging.getLogger("pushflow.api")
+
+# Default titles per error code: the machine-readable code is the contract, the title a label.
+TITLES: Mapping[str, str] = {
+    "UNAUTHORIZED": "Unauthorized",
+    "FORBIDDEN": "Forbidden",
+    "NOT_FOUND": "Not found",
+    "METHOD_NOT_ALLOWED": "Method not allowed",
+    "VALIDATION_ERROR": "Validation error",
+    "REQUIRED": "Required field missing",
+    "TOO_LONG": "Value too long",
+    "TOO_MANY": "Too many values",
+    "INVALID_FORMAT": "Invalid format",
+    "INVALID_IMAGE": "Invalid image",
+    "PAYLOAD_TOO_LARGE": "Payload too large",
+    "TTL_IN_PAST": "TTL in the past",
+    "INVALID_DEVICE_TOKEN": "Invalid device token",
+    "TOKEN_INVALIDATED": "Token invalidated",
+    "IDEMPOTENCY_CONFLICT": "Idempotency conflict",
+    "RATE_LIMITED": "Rate limited",
+    "INVALID_JSON": "Invalid JSON",
+    "UNAVAILABLE": "Service unavailable",
+    "INTERNAL_ERROR": "Internal error",
+}
+# What an unknown error code is called; keeps error_item total.
+_DEFAULT_TITLE = "Error"
+_MAX_VALUE_CHARS = 256  # echoed values are truncated so a huge input does not come back whole
+RETRY_AFTER_SECONDS = "5"
+
+
+def request_id(request: Request) -> str:
+    """The request's ``uniqId``, created on first use and kept in the ASGI scope."""
+    rid = request.scope.get("pushflow.request_id")
+    if rid is None:
+        rid = new_request_id()
+        request.scope["pushflow.request_id"] = rid
+    return str(rid)
+
+
+def _safe_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "…"
+
+
+def error_item(
+    code: str,
+    message: str,
+    *,
+    parameter: str | None = None,
+    value: Any = None,
+    source: str = "body",
+    title: str | None = None,
+) -> dict[str, Any]:
+    """One entry of ``errors``."""
+    return {
+        "title": title or TITLES.get(code, _DEFAULT_TITLE),
+        "message": message,
+        "code": code,
+        "meta": {"parameter": parameter, "value": _safe_value(value), "source": source},
+    }
+
+
+def envelope(
+    request: Request, status: int, data: Sequence[Any] = (), errors: Sequence[Any] = ()
+) -> dict[str, Any]:
+    return {
+        "meta": {
+            "numberOfErrors": len(errors),
+            "numberOfData": len(data),
+            "status": status,
+            "uniqId": request_id(request),
+        },
+        "data": list(data),
+        "errors": list(errors),
+    }
+
+
+def json_response(
+    request: Request, status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A JSON response carrying ``X-Request-Id`` (body already shaped as an envelope)."""
+    all_headers = {"X-Request-Id": request_id(request)}
+    if headers:
+        all_headers.update(headers)
+    return Response(
+        orjson.dumps(body), status_code=status, headers=all_headers,
+        media_type="application/json",
+    )
+
+
+def respond(
+    request: Request,
+    status: int,
+    data: Sequence[Any] = (),
+    errors: Sequence[Any] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return json_response(request, status, envelope(request, status, data, errors), headers)
+
+
+class ApiError(Exception):
+    """An error answered as an envelope. Either one error (code/message/parameter...) or, with
+    ``errors``, a list of entries under an overall status (e.g. 422 with one entry per field)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        parameter: str | None = None,
+        value: Any = None,
+        source: str = "body",
+        title: str | None = None,
+        errors: Iterable[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.headers = dict(headers or {})
+        self.errors = list(errors) if errors is not None else [
+            error_item(code, message, parameter=parameter, value=value, source=source,
+                       title=title)
+        ]
+
+    @classmethod
+    def validation(cls, errors: Iterable[dict[str, Any]], status: int = 422) -> ApiError:
+        """422 VALIDATION_ERROR carrying one entry per offending field."""
+        return cls(status, "VALIDATION_ERROR", "The request is invalid", errors=errors)
+
+    @classmethod
+    def unavailable(cls, message: str = "A backing service is unavailable; nothing was accepted"
+                    ) -> ApiError:
+        return cls(503, "UNAVAILABLE", message, source="server",
+                   headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return respond(request, exc.status, errors=exc.errors, headers=exc.headers)
+
+
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED",
+               403: "FORBIDDEN", 413: "PAYLOAD_TOO_LARGE", 400: "INVALID_FORMAT"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "INVALID_FORMAT" if exc.status_code < 500
+                           else "INTERNAL_ERROR")
+    headers = dict(exc.headers or {})
+    return respond(request, exc.status_code, errors=[
+        error_item(code, str(exc.detail), parameter=request.url.path, source="path")
+    ], headers=headers)
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    # The connection could not be had or was lost mid-request: the transaction did not commit
+    # (a statement runs in one transaction), so nothing was accepted and the client may retry.
+    log.warning("database unavailable (request %s): %s", request_id(request),
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    err = ApiError.unavailable("The database is unavailable; nothing was accepted")
+    return respond(request, err.status, errors=err.errors, headers=err.headers)
+
+
+async def _internal(request: Request, exc: Exception) -> Response:
+    log.exception("internal error (request %s)", request_id(request), exc_info=exc)
+    return respond(request, 500, errors=[error_item(
+        "INTERNAL_ERROR", f"Internal error; quote request id {request_id(request)}",
+        source="server")])
+
+
+def install_handlers(app: Starlette) -> None:
+    """Register the envelope-producing exception handlers on ``app``."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    # Handled inside ExceptionMiddleware (not re-raised): a database outage is an expected,
+    # answered condition. Connection-level failures only; SQL errors are bugs -> 500 envelope.
+    app.add_exception_handler(psycopg.OperationalError, _database_down)
+    app.add_exception_handler(psycopg_pool.PoolTimeout, _database_down)
+    app.add_exception_handler(Exception, _internal)

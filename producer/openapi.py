@@ -1,0 +1,139 @@
+"""The ``/openapi.json`` document: a hand-maintained base (security, envelope, error codes) merged
+with the ``openapi`` dict of every route module (``{"paths": ..., "components": ...}``).
+
+Route modules describe their paths with the helpers here so every operation documents the same
+envelope and error answers::
+
+    from producer import openapi as oa
+    openapi = {"paths": {"/v2.1/things": {"get": oa.operation(
+        "List things", scope="push:read", ok=200, errors=(401, 403, 422),
+        parameters=[oa.query_param("limit", {"type": "integer"})])}}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from producer.envelope import TITLES
+
+ERROR_STATUS = {
+    400: "Malformed JSON (`INVALID_JSON`)",
+    401: "Missing or wrong keys (`UNAUTHORIZED`)",
+    403: "The key lacks the scope (`FORBIDDEN`)",
+    404: "No such object for this app (`NOT_FOUND`)",
+    409: "Idempotency-Key reused with another body (`IDEMPOTENCY_CONFLICT`)",
+    413: "Request body too large (`PAYLOAD_TOO_LARGE`)",
+    422: "Invalid request (`VALIDATION_ERROR` with one entry per field)",
+    429: "Rate limited (`RATE_LIMITED`, with `Retry-After`)",
+    503: "A backing service is down; nothing was accepted (`UNAVAILABLE`, with `Retry-After`)",
+}
+
+_BASE: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Pushflow PUSH API",
+        "version": "2.1",
+        "description": "Transactional push notifications (MessageFlow v2.1 compatible). Every "
+                       "JSON answer, errors included, is the Envelope; its meta.uniqId is also "
+                       "the X-Request-Id header.",
+    },
+    "security": [{"apiKey": [], "applicationKey": []}],
+    "paths": {},
+    "components": {
+        "securitySchemes": {
+            "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
+                       "description": "The API key secret, raw (no 'Bearer')."},
+            "applicationKey": {"type": "apiKey", "in": "header", "name": "Application-Key"},
+        },
+        "schemas": {
+            "ErrorCode": {"type": "string", "enum": sorted(TITLES)},
+            "Error": {
+                "type": "object", "required": ["title", "message", "code", "meta"],
+                "properties": {
+                    "title": {"type": "string"}, "message": {"type": "string"},
+                    "code": {"$ref": "#/components/schemas/ErrorCode"},
+                    "meta": {"type": "object", "properties": {
+                        "parameter": {"type": ["string", "null"]},
+                        "value": {},
+                        "source": {"type": "string",
+                                   "enum": ["body", "query", "header", "path", "server"]},
+                    }},
+                },
+            },
+            "Envelope": {
+                "type": "object", "required": ["meta", "data", "errors"],
+                "properties": {
+                    "meta": {"type": "object",
+                             "required": ["numberOfErrors", "numberOfData", "status", "uniqId"],
+                             "properties": {"numberOfErrors": {"type": "integer"},
+                                            "numberOfData": {"type": "integer"},
+                                            "status": {"type": "integer"},
+                                            "uniqId": {"type": "string"}}},
+                    "data": {"type": "array", "items": {}},
+                    "errors": {"type": "array",
+                               "items": {"$ref": "#/components/schemas/Error"}},
+                },
+            },
+        },
+    },
+}
+
+
+def envelope_of(item_schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The Envelope schema whose ``data`` items are ``item_schema``."""
+    if item_schema is None:
+        return {"$ref": "#/components/schemas/Envelope"}
+    return {"allOf": [{"$ref": "#/components/schemas/Envelope"},
+                      {"type": "object", "properties": {"data": {"type": "array",
+                                                                 "items": item_schema}}}]}
+
+
+def _answer(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def operation(summary: str, *, scope: str | None, ok: int = 200,
+              ok_schema: Mapping[str, Any] | None = None, errors: Iterable[int] = (401, 403),
+              parameters: Sequence[Mapping[str, Any]] = (),
+              body: Mapping[str, Any] | None = None, description: str = "") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "description": description + (
+        f"\n\nRequired scope: `{scope}`." if scope else ""),
+        "parameters": list(parameters),
+        "responses": {str(ok): _answer("Success", envelope_of(ok_schema))}}
+    for status in sorted({*errors, 503}):
+        op["responses"][str(status)] = _answer(ERROR_STATUS.get(status, "Error"),
+                                               envelope_of(None))
+    if body is not None:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": dict(body)}}}
+    if scope is None:
+        op["security"] = []
+    return op
+
+
+def query_param(name: str, schema: Mapping[str, Any], description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": dict(schema),
+            "description": description}
+
+
+def path_param(name: str, description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
+            "description": description}
+
+
+def build(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The base document with every module's paths and component entries merged in."""
+    doc = orjson.loads(orjson.dumps(_BASE))  # deep copy: the base is never mutated
+    for part in parts:
+        for path, ops in part.get("paths", {}).items():
+            doc["paths"].setdefault(path, {}).update(ops)
+        for section, entries in part.get("components", {}).items():
+            doc["components"].setdefault(section, {}).update(entries)
+    return dict(doc)
+
+
+def render(doc: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)

@@ -1,0 +1,96 @@
+"""Routes of the transactional push API: send, read one message, search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.routing import BaseRoute, Route
+
+from producer import openapi as oa
+from producer.history import DEFAULT_LIMIT, MAX_LIMIT, STATUSES, get_message, search
+from producer.intake import accept_push
+
+routes: list[BaseRoute] = [
+    Route("/v2.1/push", accept_push, methods=["POST"]),
+    Route("/v2.1/push", search, methods=["GET"]),
+    Route("/v2.1/push/{message_id}", get_message, methods=["GET"]),
+]
+
+_STR = {"type": "string"}
+_TIME = {"type": "string", "description": "RFC 3339 or 'YYYY-MM-DD hh:mm:ss' (UTC)"}
+_PLATFORM = {"type": "string", "enum": ["ios", "android"]}
+_STATUS = {"type": "string", "enum": list(STATUSES)}
+
+_PUSH_BODY: dict[str, Any] = {
+    "type": "object", "required": ["device_tokens"],
+    "properties": {
+        "device_tokens": {"type": "array", "items": _STR, "minItems": 1, "maxItems": 1000,
+                          "uniqueItems": True,
+                          "description": "1..1000 tokens (the app's limit)"},
+        "title": {"type": "string", "description": "max 35 chars for iOS, 46 for Android"},
+        "content": {"type": "string", "maxLength": 171,
+                    "description": "required unless silent is true"},
+        "image": {"type": "string", "format": "uri", "maxLength": 250,
+                  "description": "https URL of a JPG, PNG or GIF"},
+        "data": {"type": "object", "additionalProperties": _STR,
+                 "description": "the whole gateway payload must fit 4096 bytes"},
+        "sound": {"type": "string", "maxLength": 250},
+        "silent": {"type": "boolean"},
+        "badge": {"type": "integer", "minimum": 0},
+        "priority": {"type": "string", "enum": ["high", "normal"], "default": "high"},
+        "ttl": {"type": "integer", "description": "unix timestamp in the future"},
+        "collapseKey": {"type": "string", "description": "max 64 bytes"},
+        "platform": {**_PLATFORM, "description": "for unregistered tokens of no known shape"},
+        "externalId": {"type": "string", "maxLength": 64},
+        "webhookUrl": {"type": "string", "format": "uri"},
+        "scheduleTime": _TIME,
+    },
+}
+_DISPATCH = {"type": "object", "properties": {
+    "dispatchId": _STR, "deviceToken": _STR, "platform": _PLATFORM, "status": _STATUS}}
+_ACCEPTED = {"type": "object", "properties": {
+    "messageId": _STR, "externalId": {"type": ["string", "null"]},
+    "dispatches": {"type": "array", "items": _DISPATCH}}}
+_DISPATCH_STATE = {"type": "object", "properties": {
+    **_DISPATCH["properties"], "messageId": _STR, "externalId": _STR, "lane": _STR,
+    "reason": _STR, "attempts": {"type": "integer"}, "gatewayId": _STR,
+    "gatewayResponse": {"type": ["object", "null"]}, "createdAt": _STR, "updatedAt": _STR,
+    "history": {"type": "array", "items": {"type": "object", "properties": {
+        "status": _STATUS, "reason": _STR, "detail": {}, "at": _STR}}}}}
+_MESSAGE = {"type": "object", "properties": {
+    "messageId": _STR, "externalId": _STR, "content": {"type": "object"}, "webhookUrl": _STR,
+    "scheduleTime": _STR, "ttl": {"type": ["integer", "null"]}, "createdAt": _STR,
+    "dispatches": {"type": "array", "items": _DISPATCH_STATE}}}
+
+openapi: dict[str, Any] = {"paths": {
+    "/v2.1/push": {
+        "post": oa.operation(
+            "Send a transactional push", scope="push:send", ok=202, ok_schema=_ACCEPTED,
+            errors=(400, 401, 403, 409, 413, 422), body=_PUSH_BODY,
+            parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
+                         "schema": {"type": "string", "maxLength": 255}}],
+            description="Stored, then one task per token is queued. Bad tokens are listed in "
+                        "errors (INVALID_DEVICE_TOKEN, TOKEN_INVALIDATED) next to the accepted "
+                        "ones (202); all bad is 422."),
+        "get": oa.operation(
+            "Search dispatches", scope="push:read", ok_schema=_DISPATCH_STATE,
+            errors=(401, 403, 422),
+            parameters=[oa.query_param("dateFrom", _TIME), oa.query_param("dateTo", _TIME),
+                        oa.query_param("status", _STATUS),
+                        oa.query_param("deviceToken", _STR),
+                        oa.query_param("externalId", _STR),
+                        oa.query_param("platform", _PLATFORM),
+                        oa.query_param("q", _STR, "title, content or externalId substring"),
+                        oa.query_param("offset", {"type": "integer", "minimum": 0}),
+                        oa.query_param("limit", {"type": "integer", "minimum": 1,
+                                                 "maximum": MAX_LIMIT,
+                                                 "default": DEFAULT_LIMIT})],
+            description="Newest first."),
+    },
+    "/v2.1/push/{message_id}": {
+        "get": oa.operation(
+            "One message with its dispatches and their status history", scope="push:read",
+            ok_schema=_MESSAGE, errors=(401, 403, 404),
+            parameters=[oa.path_param("message_id")]),
+    },
+}}

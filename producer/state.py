@@ -1,0 +1,84 @@
+"""Per-process shared resources of the API, created in the app's lifespan and kept on
+``app.state.pf`` (never in module globals, so tests can run several apps in one process).
+
+Use from a route module::
+
+    from producer.state import get_state
+
+    async def handler(request: Request) -> Response:
+        state = get_state(request)
+        async with state.pool.connection() as conn:      # psycopg AsyncConnection, autocommit
+            await conn.execute("SELECT 1")
+        await state.redis.ping()                          # redis.asyncio.Redis
+        state.settings.max_body_bytes                     # shared.settings.Settings
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import BlockingConnectionPool, Redis
+from starlette.requests import Request
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from producer.auth import KeyCache
+    from producer.outbox import OutboxAcks
+    from producer.persist import IntakeWriter
+
+# Test hook: when set to "1", the process exits right after committing a push and before
+# publishing it, to prove the outbox sweeper recovers such a crash (tests/producer/test_crash.py).
+EXIT_AFTER_COMMIT_ENV = "PUSHFLOW_TEST_EXIT_AFTER_COMMIT"
+# How long a request waits for a database connection before answering 503.
+POOL_WAIT_SECONDS = 2.0
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    pool: AsyncConnectionPool[AsyncConnection[Any]]
+    redis: Redis
+    keys: KeyCache
+    acks: OutboxAcks
+    writer: IntakeWriter
+    exit_after_commit: bool = field(
+        default_factory=lambda: os.environ.get(EXIT_AFTER_COMMIT_ENV) == "1")
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.pf
+    return state
+
+
+async def configure_connection(conn: AsyncConnection[Any]) -> None:
+    # Every statement of the API is one transaction: autocommit saves the BEGIN/COMMIT round
+    # trips; statements that must be atomic are single statements (CTEs).
+    await conn.set_autocommit(True)
+
+
+def make_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection[Any]]:
+    return AsyncConnectionPool(
+        settings.database_url,
+        min_size=min(2, settings.db_pool_size),
+        max_size=settings.db_pool_size,
+        open=False,
+        timeout=POOL_WAIT_SECONDS,
+        configure=configure_connection,
+        kwargs={"connect_timeout": 3, "application_name": "pushflow-api"},
+        name="pushflow-api",
+    )
+
+
+def make_redis(settings: Settings) -> Redis:
+    # A bounded pool of long-lived connections that waits (rather than fails) when all are busy;
+    # a publish is one pipelined round trip, so a few dozen connections serve any load.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=64, timeout=2.0,
+        socket_connect_timeout=1.0, socket_timeout=2.0,
+    )
+    return Redis(connection_pool=pool)

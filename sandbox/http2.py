@@ -1,0 +1,270 @@
+"""A lean HTTP/2 server connection: the ``h2`` state machine on an asyncio ``Protocol``.
+
+No framework on purpose: the sandbox shares the CPU with the clients it measures, and a bare h2
+state machine answers several thousand requests per second per core. Answers that wait for the
+configured latency are scheduled with ``loop.call_later`` so waiting never blocks the loop, and
+all frames produced in one loop iteration leave in one ``transport.write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any, cast
+import logging
+from collections.abc import Callable
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import hpack
+import hpack.hpack
+
+from sandbox.messages import Answer, ConnInfo, Handler, Request, WireAction
+
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_STREAMS = 1000
+CONNECTION_WINDOW = 16 * 1024 * 1024  # big inbound window: payloads are small, streams many
+
+# Header validation is off: h2 re-checks every character of every header in Python (~15% of
+# the sandbox's CPU), and the clients under test are h2/httpx, which validate what they send.
+_H2_CONFIG = h2.config.H2Configuration(
+    client_side=False,
+    header_encoding="utf-8",
+    validate_inbound_headers=False,
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+)
+
+
+class _PlainEncoder(hpack.Encoder):
+    """HPACK without Huffman coding for answers: our values (apns-id, ids) are unique, so the
+    pure-Python Huffman encoder would cost CPU on every answer for a few bytes of loopback."""
+
+    def encode(self, headers: Any, huffman: bool = True) -> bytes:
+        return super().encode(headers, huffman=False)
+
+
+def install_huffman_cache() -> None:
+    """Memoise hpack's pure-Python Huffman decoder in this process.
+
+    h2 clients send ``authorization`` as a never-indexed literal (RFC 7541 section 7.1.3), so the
+    ~200-character provider JWT arrives Huffman-coded on every request and decoding it was over
+    half of the sandbox's CPU per request. The same JWT repeats for up to an hour, so a small
+    cache turns that into a dict lookup. Only the sandbox process calls this.
+    """
+    original = hpack.hpack.decode_huffman
+    if getattr(original, "cache_info", None) is not None:
+        return
+
+    @functools.lru_cache(maxsize=4096)
+    def cached(data: bytes) -> bytes:
+        return original(data)
+
+    def decode_huffman(data: bytes | memoryview) -> bytes:
+        return cached(bytes(data))
+
+    decode_huffman.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    hpack.hpack.decode_huffman = decode_huffman
+
+
+class _Stream:
+    __slots__ = ("body", "headers", "pending")
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self.headers = headers
+        self.body = bytearray()
+        self.pending: bytes = b""  # answer body waiting for flow-control window
+
+
+class H2ServerProtocol(asyncio.Protocol):
+    def __init__(self, handler: Handler, conn: ConnInfo, on_close: Callable[[], None]) -> None:
+        self._handler = handler
+        self._info = conn
+        self._on_close = on_close
+        self._conn = h2.connection.H2Connection(config=_H2_CONFIG)
+        self._conn.encoder = _PlainEncoder()
+        self._transport: asyncio.Transport | None = None
+        self._streams: dict[int, _Stream] = {}
+        self._waiting = 0  # answers scheduled but not yet sent
+        self._flush_scheduled = False
+        self._closing = False
+        self._loop = asyncio.get_running_loop()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's SSL transport is no subclass
+        self._transport = transport
+        self._conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS},
+        )
+        self._conn.initiate_connection()
+        self._conn.increment_flow_control_window(CONNECTION_WINDOW)
+        transport.write(self._conn.data_to_send())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._streams.clear()
+        self._on_close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._transport is None:
+            return
+        try:
+            events = self._conn.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            log.info("h2 protocol error from client: %s", exc)
+            self._abort_with(h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            return
+        for event in events:
+            self._on_event(event)
+        self._flush()
+
+    # -- h2 events ----------------------------------------------------------------------------
+    def _on_event(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.RequestReceived):
+            stream = _Stream(event.headers)  # type: ignore[arg-type]
+            self._streams[event.stream_id] = stream  # type: ignore[index]
+        elif isinstance(event, h2.events.DataReceived):
+            sid = event.stream_id
+            st = self._streams.get(sid)  # type: ignore[arg-type]
+            if st is not None and event.data:
+                st.body += event.data
+            if event.flow_controlled_length:
+                self._conn.acknowledge_received_data(event.flow_controlled_length, sid)  # type: ignore[arg-type]
+        elif isinstance(event, h2.events.StreamEnded):  # h2 emits it after the request's last frame
+            self._dispatch(event.stream_id)  # type: ignore[arg-type]
+        elif isinstance(event, h2.events.StreamReset):
+            self._streams.pop(event.stream_id, None)  # type: ignore[arg-type]
+        elif isinstance(event, h2.events.WindowUpdated):
+            self._send_pending()
+        elif isinstance(event, h2.events.ConnectionTerminated) and self._transport is not None:
+            self._transport.close()
+
+    def _dispatch(self, stream_id: int) -> None:
+        st = self._streams.get(stream_id)
+        if st is None or self._closing:
+            return
+        method = path = ""
+        headers: dict[str, str] = {}
+        duplicates = False
+        for name, value in st.headers:
+            if name == ":method":
+                method = value
+            elif name == ":path":
+                path = value
+            elif name[0] != ":":
+                if name in headers:
+                    duplicates = True
+                headers[name] = value
+        req = Request(method, path, headers, bytes(st.body), self._info, duplicates)
+        st.body = bytearray()
+        try:
+            answer = self._handler(req)
+        except Exception:  # a sandbox bug must show as 500, not kill the connection
+            log.exception("sandbox handler failed")
+            answer = Answer(500, [("content-type", "application/json")], b'{"reason":"Sandbox"}')
+        if answer.delay > 0:
+            self._waiting += 1
+            self._loop.call_later(answer.delay, self._answer_later, stream_id, answer)
+        else:
+            self._answer(stream_id, answer)
+
+    def _answer_later(self, stream_id: int, answer: Answer) -> None:
+        self._waiting -= 1
+        if self._transport is None:
+            return
+        self._answer(stream_id, answer)
+        self._schedule_flush()
+
+    def _answer(self, stream_id: int, answer: Answer) -> None:
+        if answer.action is WireAction.DROP:
+            self._drop()
+            return
+        if answer.action is WireAction.GOAWAY:
+            self._goaway(stream_id)
+            return
+        st = self._streams.get(stream_id)
+        if st is None or self._transport is None:
+            return  # the client reset the stream meanwhile
+        headers = [(":status", str(answer.status)), *answer.headers]
+        try:
+            self._conn.send_headers(stream_id, headers, end_stream=not answer.body)
+        except h2.exceptions.StreamClosedError:
+            self._streams.pop(stream_id, None)
+            return
+        if answer.body:
+            st.pending = answer.body
+            self._send_body(stream_id, st)
+        else:
+            del self._streams[stream_id]
+        self._maybe_close()
+
+    # -- flow control -------------------------------------------------------------------------
+    def _send_body(self, stream_id: int, st: _Stream) -> None:
+        """Send as much of the pending body as the peer's windows allow."""
+        while st.pending:
+            window = self._conn.local_flow_control_window(stream_id)
+            size = min(window, self._conn.max_outbound_frame_size, len(st.pending))
+            if size <= 0:
+                return  # resumed by WindowUpdated
+            chunk, st.pending = st.pending[:size], st.pending[size:]
+            self._conn.send_data(stream_id, chunk, end_stream=not st.pending)
+        self._streams.pop(stream_id, None)
+
+    def _send_pending(self) -> None:
+        for sid, st in list(self._streams.items()):
+            if st.pending:
+                try:
+                    self._send_body(sid, st)
+                except h2.exceptions.StreamClosedError:
+                    self._streams.pop(sid, None)
+        self._maybe_close()
+
+    # -- connection-level faults ----------------------------------------------------------------
+    def _drop(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _goaway(self, stream_id: int) -> None:
+        """GOAWAY as a server going down: this stream and later ones were not processed
+        (``last_stream_id`` is below them), earlier streams still get their answers."""
+        if not self._closing:
+            self._closing = True
+            self._conn.close_connection(
+                h2.errors.ErrorCodes.NO_ERROR, b'{"reason":"Shutdown"}', stream_id - 1
+            )
+        for sid in [s for s in self._streams if s >= stream_id]:
+            del self._streams[sid]
+        self._maybe_close()
+
+    def _maybe_close(self) -> None:
+        if self._closing and self._waiting == 0 and not any(s.pending for s in self._streams.values()):
+            self._flush()
+            if self._transport is not None:
+                self._transport.close()
+
+    def _abort_with(self, code: h2.errors.ErrorCodes) -> None:
+        try:
+            self._conn.close_connection(code)
+            self._flush()
+        finally:
+            if self._transport is not None:
+                self._transport.close()
+
+    # -- writing ------------------------------------------------------------------------------
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        data = self._conn.data_to_send()
+        if data and self._transport is not None:
+            self._transport.write(data)

@@ -1,0 +1,62 @@
+"""The request and answer types shared by the HTTP/1.1 and HTTP/2 servers and the gateways.
+
+Gateways are plain functions from ``Request`` to ``Answer``: they never touch sockets, so the
+same APNs/FCM logic serves h2 and HTTP/1.1 connections and is easy to read on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+
+class WireAction(enum.Enum):
+    """What to do to the connection instead of (or after) answering."""
+
+    ANSWER = "answer"
+    DROP = "drop"  # close the TCP connection without answering
+    GOAWAY = "goaway"  # HTTP/2 GOAWAY, then close once earlier streams are answered
+
+
+@dataclass(slots=True)
+class ConnInfo:
+    """Facts about one client connection that gateways need (auth by client certificate)."""
+
+    conn_id: int
+    gateway: str
+    alpn: str | None = None
+    # The verified client certificate as ``ssl.SSLObject.getpeercert()`` returns it, if any.
+    peer_cert: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names; the last value wins for repeated names
+    body: bytes
+    conn: ConnInfo
+    duplicate_headers: bool = False
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    action: WireAction = WireAction.ANSWER
+    delay: float = 0.0  # seconds to wait before answering (configured latency)
+
+
+Handler = Callable[[Request], Answer]
+
+def json_answer(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Answer:
+    body = orjson.dumps(obj)
+    hdrs = [("content-type", "application/json; charset=UTF-8")]
+    if headers:
+        hdrs.extend(headers)
+    return Answer(status, hdrs, body)

@@ -1,0 +1,172 @@
+"""Run every sandbox gateway in one asyncio process: APNs (h2 over TLS), FCM (h2 or http/1.1 over
+TLS), the OAuth token endpoint and the control API (plain HTTP/1.1 on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+
+from sandbox.apns import ApnsGateway
+from sandbox.control import ControlApi
+from sandbox.credentials import SandboxCredentials, load_or_create, write_credentials
+from sandbox.fcm import FcmGateway
+from sandbox.http1 import H1ServerProtocol
+from sandbox.http2 import H2ServerProtocol, install_huffman_cache
+from sandbox.messages import ConnInfo, Handler
+from sandbox.oauth import AccessTokens, OAuthEndpoint
+from sandbox.state import SandboxState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    host: str = "127.0.0.1"
+    apns_port: int = 2197
+    fcm_port: int = 8444
+    oauth_port: int = 8445
+    control_port: int = 8446
+    latency_ms: float = 0.0
+    state_dir: Path = Path(".pushflow/sandbox")
+    credentials_dir: Path | None = None
+
+
+def urls_for(host: str, ports: dict[str, int]) -> dict[str, str]:
+    h = f"[{host}]" if ":" in host else host
+    return {
+        "apnsUrl": f"https://{h}:{ports['apns']}",
+        "fcmUrl": f"https://{h}:{ports['fcm']}",
+        "oauthUrl": f"http://{h}:{ports['oauth']}",
+        "controlUrl": f"http://{h}:{ports['control']}",
+    }
+
+
+class _Connection(asyncio.Protocol):
+    """Accepts a connection, then hands the transport to the HTTP/2 or HTTP/1.1 protocol the
+    TLS handshake negotiated (asyncio calls ``connection_made`` after the handshake)."""
+
+    def __init__(self, server: _Listener) -> None:
+        self._server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's SSL transport is no subclass
+        srv = self._server
+        ssl_obj = transport.get_extra_info("ssl_object")
+        alpn = ssl_obj.selected_alpn_protocol() if ssl_obj is not None else None
+        peer = (ssl_obj.getpeercert() or None) if ssl_obj is not None else None
+        info = ConnInfo(srv.state.new_connection(srv.gateway), srv.gateway, alpn, peer)
+        srv.transports.add(transport)
+        on_close: Callable[[], None] = lambda: srv.transports.discard(transport)  # noqa: E731
+        use_h2 = srv.h2_only or alpn == "h2"
+        cls = H2ServerProtocol if use_h2 else H1ServerProtocol
+        inner = cls(srv.handler, info, on_close)
+        transport.set_protocol(inner)
+        inner.connection_made(transport)
+
+
+@dataclass
+class _Listener:
+    gateway: str
+    handler: Handler
+    state: SandboxState
+    tls: ssl.SSLContext | None
+    h2_only: bool
+    transports: set[asyncio.Transport]
+
+
+def _tls_context(creds: SandboxCredentials, alpn: list[str], client_certs: bool) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(creds.server_cert_file, creds.server_key_file)
+    ctx.set_alpn_protocols(alpn)
+    if client_certs:
+        # Certificate auth is optional: token-auth clients present no certificate.
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(creds.ca_file)
+    return ctx
+
+
+class Sandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.creds = load_or_create(config.state_dir)
+        self.state = SandboxState(config.latency_ms)
+        tokens = AccessTokens(self.creds.token_secret)
+        self._transports: set[asyncio.Transport] = set()
+        self._listeners = {
+            "apns": _Listener("apns", ApnsGateway(self.creds, self.state), self.state,
+                              _tls_context(self.creds, ["h2"], True), True, self._transports),
+            "fcm": _Listener("fcm", FcmGateway(self.state, tokens), self.state,
+                             _tls_context(self.creds, ["h2", "http/1.1"], False), False,
+                             self._transports),
+            "oauth": _Listener("oauth", OAuthEndpoint(self.creds, self.state, tokens), self.state,
+                               None, False, self._transports),
+            "control": _Listener("control", ControlApi(self.state), self.state, None, False,
+                                 self._transports),
+        }  # fmt: skip
+        self._servers: list[asyncio.Server] = []
+        self.ports: dict[str, int] = {}
+
+    async def start(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        c = self.config
+        wanted = {"apns": c.apns_port, "fcm": c.fcm_port, "oauth": c.oauth_port, "control": c.control_port}
+        for name, listener in self._listeners.items():
+            server = await loop.create_server(
+                lambda lst=listener: _Connection(lst),  # type: ignore[misc]
+                c.host, wanted[name], ssl=listener.tls, backlog=1024,
+            )  # fmt: skip
+            self._servers.append(server)
+            self.ports[name] = server.sockets[0].getsockname()[1]
+        urls = urls_for(c.host, self.ports)
+        ready: dict[str, Any] = {"ready": True, **urls, "caFile": str(self.creds.ca_file)}
+        ready["credentialsDir"] = None
+        if c.credentials_dir is not None:
+            write_credentials(self.creds, c.credentials_dir, urls)
+            ready["credentialsDir"] = str(c.credentials_dir.resolve())
+            ready["caFile"] = str(c.credentials_dir.resolve() / "ca.pem")
+        return ready
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for transport in list(self._transports):
+            transport.abort()
+        for server in self._servers:
+            await server.wait_closed()
+
+
+async def serve(config: SandboxConfig) -> None:
+    sandbox = Sandbox(config)
+    ready = await sandbox.start()
+    sys.stdout.write(orjson.dumps(ready).decode() + "\n")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("sandbox stopping")
+    await sandbox.stop()
+
+
+def run(config: SandboxConfig) -> None:
+    """Serve until SIGTERM/SIGINT, on uvloop when it is installed (it is, via uvicorn[standard])."""
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - plain asyncio works too, a bit slower
+        factory = None
+    install_huffman_cache()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(config))

@@ -1,0 +1,190 @@
+"""What the sandbox remembers while it runs: fault rules, latency, counters, recent requests.
+
+One ``SandboxState`` per process, owned by the server and passed to every gateway (no module
+globals). Recording keeps raw values; decoding to JSON happens only when ``/requests`` is read,
+so the hot path pays for a tuple append, not for serialisation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+GATEWAYS = ("apns", "fcm")
+RECORD_LIMIT = 20_000
+
+
+class FaultError(ValueError):
+    """A fault rule that cannot be used; the control API answers 400 with this message."""
+
+
+@dataclass(slots=True)
+class FaultRule:
+    id: int
+    gateway: str
+    kind: str
+    match: str | None = None  # token prefix
+    percent: float | None = None
+    times: int | None = None  # remaining applications; None = unlimited
+    retry_after: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "gateway": self.gateway,
+            "kind": self.kind,
+            "match": self.match,
+            "percent": self.percent,
+            "times": self.times,
+            "retryAfter": self.retry_after,
+        }
+
+
+@dataclass(slots=True)
+class GatewayStats:
+    requests: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    connections: int = 0
+    accepted_by_token: Counter[str] = field(default_factory=Counter)
+    # APNs: provider JWT string -> its iat; FCM: OAuth access tokens seen.
+    jwts: dict[str, int | None] = field(default_factory=dict)
+    access_tokens: set[str] = field(default_factory=set)
+
+    def to_json(self, gateway: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "requests": self.requests,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "connections": self.connections,
+            "acceptedByToken": dict(self.accepted_by_token),
+        }
+        if gateway == "apns":
+            out["jwts"] = len(self.jwts)
+            out["jwtIats"] = sorted({iat for iat in self.jwts.values() if iat is not None})
+        else:
+            out["accessTokens"] = len(self.access_tokens)
+        return out
+
+
+@dataclass(slots=True)
+class Record:
+    """One answered request, raw; ``extra`` holds gateway-specific decoded facts (JWT claims)."""
+
+    at: float
+    gateway: str
+    token: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    reason: str | None
+    extra: dict[str, Any] | None
+    delivered: bool = True  # False for FCM validate_only: checked but not delivered
+
+
+class SandboxState:
+    def __init__(self, latency_ms: float = 0.0) -> None:
+        self.latency = latency_ms / 1000.0
+        self.stats = {g: GatewayStats() for g in GATEWAYS}
+        self.records: deque[Record] = deque(maxlen=RECORD_LIMIT)
+        self.oauth_tokens_issued = 0
+        self._faults: list[FaultRule] = []
+        self._fault_ids = itertools.count(1)
+        self._conn_ids = itertools.count(1)
+        self._random = random.Random()
+
+    # -- connections ----------------------------------------------------------------------------
+    def new_connection(self, gateway: str) -> int:
+        if gateway in self.stats:
+            self.stats[gateway].connections += 1
+        return next(self._conn_ids)
+
+    # -- faults ---------------------------------------------------------------------------------
+    def add_fault(self, rule: dict[str, Any], kinds: dict[str, frozenset[str]]) -> FaultRule:
+        gateway = rule.get("gateway")
+        if gateway not in kinds:
+            raise FaultError(f"gateway must be one of {sorted(kinds)}")
+        kind = rule.get("kind")
+        if kind not in kinds[gateway]:
+            raise FaultError(f"kind for {gateway} must be one of {sorted(kinds[gateway])}")
+        match = rule.get("match")
+        if match is not None and not isinstance(match, str):
+            raise FaultError("match must be a token prefix string or null")
+        percent = rule.get("percent")
+        if percent is not None and (
+            isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100
+        ):
+            raise FaultError("percent must be a number from 0 to 100 or null")
+        times = _optional_int(rule, "times", minimum=1)
+        retry_after = _optional_int(rule, "retryAfter", minimum=0)
+        unknown = set(rule) - {"gateway", "kind", "match", "percent", "times", "retryAfter"}
+        if unknown:
+            raise FaultError(f"unknown field(s): {sorted(unknown)}")
+        fault = FaultRule(next(self._fault_ids), gateway, kind, match, percent, times, retry_after)
+        self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def faults(self) -> list[FaultRule]:
+        return list(self._faults)
+
+    def pick_fault(self, gateway: str, token: str) -> FaultRule | None:
+        """The first rule that applies to this request, consuming one of its ``times``."""
+        for rule in self._faults:
+            if rule.gateway != gateway:
+                continue
+            if rule.match is not None and not token.startswith(rule.match):
+                continue
+            if rule.percent is not None and self._random.random() * 100 >= rule.percent:
+                continue
+            if rule.times is not None:
+                rule.times -= 1
+                if rule.times <= 0:
+                    self._faults.remove(rule)
+            return rule
+        return None
+
+    # -- counting and recording -----------------------------------------------------------------
+    def record(self, rec: Record) -> None:
+        st = self.stats[rec.gateway]
+        st.requests += 1
+        if 200 <= rec.status < 300:
+            st.accepted += 1
+            if rec.delivered:
+                st.accepted_by_token[rec.token] += 1
+        else:
+            st.rejected += 1
+        self.records.append(rec)
+
+    def reset(self) -> None:
+        self.stats = {g: GatewayStats() for g in GATEWAYS}
+        self.records.clear()
+        self._faults.clear()
+        self.oauth_tokens_issued = 0
+
+    def stats_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {g: self.stats[g].to_json(g) for g in GATEWAYS}
+        out["oauth"] = {"tokensIssued": self.oauth_tokens_issued}
+        out["latencyMs"] = self.latency * 1000
+        return out
+
+
+def _optional_int(rule: dict[str, Any], name: str, minimum: int) -> int | None:
+    value = rule.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise FaultError(f"{name} must be an integer >= {minimum} or null")
+    return value
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,90 @@
+"""ASGI middleware for the API: request metrics by route template, and the request id.
+
+Mount it outermost (``Starlette(middleware=[Middleware(RequestObservabilityMiddleware)])``) so
+it sees every request, errors included. For each HTTP request it
+
+- binds a request id (``uniqId``) in ``shared.observability.context`` - the incoming
+  ``X-Request-Id`` header when it is a sane value, else a new ``shared.ids.request_id()`` - and
+  puts it in ``scope["pushflow.request_id"]``, where ``producer.envelope.request_id`` reads it,
+  so the envelope's ``uniqId``, the tasks queued and every log line share one id; adds
+  ``X-Request-Id`` to the response if the handler did not;
+- counts ``pushflow_http_requests_total{route,method,status}`` and observes
+  ``pushflow_http_request_duration_seconds``. ``route`` is the matched route's template
+  (``/v2.1/push/{messageId}``), or ``<unmatched>``, so label values stay a small closed set;
+- writes one access-log line (logger ``pushflow.access``; uvicorn's own access log is off)
+  with method, route, status and duration - and, through the contextvar, the ``uniqId``.
+  Probe and scrape paths log at DEBUG so they do not drown the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.ids import request_id as new_request_id
+from shared.observability import metrics
+from shared.observability.context import bind_request_id, reset_request_id
+
+_SANE_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+access_log = logging.getLogger("pushflow.access")
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+_UNMATCHED = "<unmatched>"
+SCOPE_KEY = "pushflow.request_id"  # the key producer.envelope.request_id reads
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and _SANE_ID.fullmatch(value):
+            return str(value.decode())
+    return None
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else _UNMATCHED
+
+
+class RequestObservabilityMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_id(scope) or new_request_id()
+        scope[SCOPE_KEY] = request_id
+        token = bind_request_id(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", ()))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = route_template(scope)
+            method = str(scope.get("method", "GET"))
+            method = method if method in _METHODS else "OTHER"
+            elapsed = time.perf_counter() - started
+            metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            metrics.HTTP_DURATION.labels(route, method).observe(elapsed)
+            access_log.log(
+                logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
+                "%s %s %d %.1fms", method, route, status, elapsed * 1000,
+                extra={"route": route, "status": status, "durationMs": round(elapsed * 1000, 2)},
+            )
+            reset_request_id(token)

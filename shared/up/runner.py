@@ -1,0 +1,187 @@
+"""``pushflow up``: services, migrations, demo data, then every process under one honcho
+manager in the foreground. Ctrl-C (or SIGTERM) makes honcho send SIGTERM to each process group,
+then SIGKILL after 5 s; the embedded servers are stopped last, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honcho.manager import Manager
+
+from shared.db.migrate import migrate
+from shared.observability.exporter import MULTIPROC_ENV, reset_multiprocess_dir
+from shared.settings import get_settings
+from shared.up import bootstrap
+from shared.up.embedded import Services, ensure_services
+from shared.up.procfile import ProcessSpec, UpPorts, build_processes, cli_commands, render_procfile
+
+READY_TIMEOUT_SECONDS = 120.0
+# Files the sandbox rewrites on each start because they name its ports: removed before it
+# starts, so the bootstrap never reads a previous run's.
+_PORT_DEPENDENT = ("fcm-service-account.json", "sandbox.env")
+
+
+@dataclass
+class UpOptions:
+    ports: UpPorts = field(default_factory=UpPorts)
+    api_host: str = "127.0.0.1"
+    flower: bool = True
+    data_dir: Path | None = None
+
+
+def child_env(options: UpOptions, services: Services, data_dir: Path,
+              with_sandbox: bool) -> dict[str, str]:
+    """The environment every process starts with (on top of this one)."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env.update({
+        "PUSHFLOW_REDIS_URL": services.redis_url,
+        "PUSHFLOW_DATABASE_URL": services.database_url,
+        "PUSHFLOW_DATA_DIR": str(data_dir),
+        "PUSHFLOW_API_HOST": options.api_host,
+        "PUSHFLOW_API_PORT": str(options.ports.api),
+        "PYTHONUNBUFFERED": "1",
+    })
+    # A development machine: local http webhook receivers are the norm. Explicit settings win.
+    env.setdefault("PUSHFLOW_WEBHOOK_ALLOW_HTTP", "true")
+    env.setdefault("PUSHFLOW_WEBHOOK_ALLOW_PRIVATE", "true")
+    if with_sandbox:
+        urls = options.ports.sandbox_urls()
+        env.update({
+            "PUSHFLOW_FCM_URL": urls["fcmUrl"],
+            "PUSHFLOW_APNS_SANDBOX_URL": urls["apnsUrl"],
+            "PUSHFLOW_APNS_PRODUCTION_URL": urls["apnsUrl"],
+            "PUSHFLOW_GATEWAY_CA_FILE": str(data_dir / "sandbox" / "ca.pem"),
+        })
+    return env
+
+
+def wait_ready(url: str, timeout: float, alive: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+class Bootstrap(threading.Thread):
+    """Runs beside honcho: loads the sandbox credentials once the sandbox wrote them, waits for
+    the API to be ready, writes demo.json and prints how to use the system."""
+
+    def __init__(self, *, demo: tuple[str, str, bool], data_dir: Path, options: UpOptions,
+                 specs: list[ProcessSpec], env: dict[str, str], can_load: bool) -> None:
+        super().__init__(name="pushflow-bootstrap", daemon=True)
+        self.demo, self.data_dir, self.options = demo, data_dir, options
+        self.specs, self.env, self.can_load = specs, env, can_load
+        self.stopping = threading.Event()
+
+    def alive(self) -> bool:
+        return not self.stopping.is_set()
+
+    def run(self) -> None:
+        app_key, secret, created = self.demo
+        loaded: list[str] = []
+        sandbox_dir = self.data_dir / "sandbox"
+        names = {spec.name for spec in self.specs}
+        if "sandbox" in names and self.can_load:
+            if bootstrap.wait_for_files(sandbox_dir, bootstrap.SANDBOX_FILES, 60, self.alive):
+                try:
+                    loaded = bootstrap.load_credentials(app_key, sandbox_dir, self.env)
+                except (RuntimeError, OSError, ValueError, KeyError) as exc:
+                    say(f"ERROR {exc}")
+            else:
+                say(f"ERROR the sandbox did not write its credentials into {sandbox_dir}")
+        elif "sandbox" in names:
+            say("note: `pushflow apps credentials` is not available yet; gateway credentials"
+                " were not loaded")
+        ports = self.options.ports
+        api_url = f"http://{self.options.api_host}:{ports.api}"
+        ready = wait_ready(api_url + "/readyz", READY_TIMEOUT_SECONDS, self.alive)
+        metrics = {"api": api_url + "/metrics"}
+        for spec in self.specs:
+            port = spec.env.get("PUSHFLOW_METRICS_PORT")
+            if port:
+                metrics[spec.name] = f"http://127.0.0.1:{port}/metrics"
+        demo = bootstrap.Demo(
+            applicationKey=app_key, secret=secret, apiUrl=api_url,
+            panelUrl=api_url + "/panel",
+            flowerUrl=f"http://127.0.0.1:{ports.flower}" if self.options.flower else "",
+            metricsUrls=metrics, credentials=loaded,
+        )
+        demo.write(self.data_dir / "demo.json")
+        if self.alive():
+            say(banner(demo, created, ready, self.data_dir))
+
+
+def say(text: str) -> None:
+    sys.stdout.write("".join(f"up     | {line}\n" for line in text.splitlines()))
+    sys.stdout.flush()
+
+
+def banner(demo: bootstrap.Demo, created: bool, ready: bool, data_dir: Path) -> str:
+    state = "ready" if ready else "NOT ready (see the api lines above)"
+    return "\n".join([
+        f"Pushflow is {state}.",
+        f"  API            {demo.apiUrl}   (application key {demo.applicationKey})",
+        f"  API key        {demo.secret[:10]}... ({'new' if created else 'kept'};"
+        f" full value in {data_dir / 'demo.json'})",
+        f"  Flower         {demo.flowerUrl or 'off'}",
+        f"  Panel          {demo.panelUrl}   (arrives with the panel issue)",
+        f"  Credentials    {', '.join(demo.credentials) or 'none loaded'}",
+        "  Send a push:   see README.md; Ctrl-C stops everything.",
+    ])
+
+
+def run_up(options: UpOptions) -> int:
+    settings = get_settings()
+    data_dir = (options.data_dir or settings.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    services = ensure_services(settings.redis_url, settings.database_url, data_dir)
+    bootstrapper: Bootstrap | None = None
+    try:
+        for line in services.describe():
+            say(line)
+        cli = cli_commands()
+        specs = build_processes(options.ports, data_dir, api_host=options.api_host,
+                                flower=options.flower, commands=cli)
+        with_sandbox = any(spec.name == "sandbox" for spec in specs)
+        env = child_env(options, services, data_dir, with_sandbox)
+        # This process migrates and bootstraps with the same settings its children get.
+        os.environ.update({k: v for k, v in env.items() if k.startswith("PUSHFLOW_")})
+        get_settings.cache_clear()
+        applied = migrate(services.database_url)
+        say("migrations applied: " + ", ".join(applied) if applied else "database is up to date")
+        demo = bootstrap.ensure_demo_key(services.database_url, data_dir / "demo.json")
+        for name in _PORT_DEPENDENT:
+            (data_dir / "sandbox" / name).unlink(missing_ok=True)
+        for spec in specs:
+            if MULTIPROC_ENV in spec.env:
+                reset_multiprocess_dir(spec.env[MULTIPROC_ENV])
+        (data_dir / "Procfile").write_text(render_procfile(specs))
+        manager = Manager()
+        for spec in specs:
+            manager.add_process(spec.name, spec.command, env=env, cwd=os.getcwd())
+        bootstrapper = Bootstrap(demo=demo, data_dir=data_dir, options=options, specs=specs,
+                                 env=env, can_load="credentials" in cli.get("apps", set()))
+        bootstrapper.start()
+        manager.loop()
+        return int(manager.returncode or 0)
+    finally:
+        if bootstrapper is not None:
+            bootstrapper.stopping.set()
+        services.stop()

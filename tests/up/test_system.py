@@ -1,0 +1,158 @@
+"""``pushflow up`` end to end: one system start for the whole module (see conftest).
+
+Reaches readiness, delivers a push through the sandboxes, exposes the named metric series,
+carries the request id into the logs, runs the documented cURL and Python examples, and stops
+every process on Ctrl-C. The last test stops the system: keep it last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from tests.up.conftest import REPO, RunningSystem, stop_system
+
+SENT_OR_LATER = {"sent", "delivered", "opened"}
+
+
+def apns_token() -> str:
+    return secrets.token_hex(32)
+
+
+def fcm_token() -> str:
+    return "pfdemo" + secrets.token_hex(4) + ":APA91b" + secrets.token_urlsafe(105)[:140]
+
+
+def wait_dispatches(system: RunningSystem, message_id: str, timeout: float = 45.0) -> Any:
+    deadline = time.monotonic() + timeout
+    data: Any = None
+    while time.monotonic() < deadline:
+        status, _, body = system.request("GET", f"/v2.1/push/{message_id}")
+        assert status == 200, body
+        data = body["data"][0]
+        if all(d["status"] in SENT_OR_LATER | {"failed"} for d in data["dispatches"]):
+            return data
+        time.sleep(0.3)
+    raise AssertionError(f"dispatches not final after {timeout}s: {json.dumps(data)[:2000]}")
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def test_ready_with_demo_credentials(running_system: RunningSystem) -> None:
+    demo = running_system.demo
+    assert set(demo) >= {"applicationKey", "secret", "apiUrl", "panelUrl", "flowerUrl"}
+    assert demo["apiUrl"] == running_system.api_url
+    assert sorted(demo["credentials"]) == ["apns", "fcm"]
+    with urllib.request.urlopen(running_system.api_url + "/readyz", timeout=5) as resp:
+        checks = {c["name"]: c["ok"] for c in json.loads(resp.read())["checks"]}
+    assert checks == {"postgres": True, "migrations": True, "redis": True}
+    assert scrape(demo["flowerUrl"] + "/healthcheck").strip() == "OK"
+
+
+def test_push_is_delivered_end_to_end_through_the_sandboxes(
+    running_system: RunningSystem,
+) -> None:
+    tokens = [apns_token(), fcm_token()]
+    status, _, body = running_system.request(
+        "POST", "/v2.1/push", {"device_tokens": tokens, "title": "Hi", "content": "Your code"})
+    assert status == 202, body
+    message_id = body["data"][0]["messageId"]
+    data = wait_dispatches(running_system, message_id)
+    by_platform = {d["platform"]: d for d in data["dispatches"]}
+    assert set(by_platform) == {"ios", "android"}
+    for dispatch in by_platform.values():
+        assert dispatch["status"] in SENT_OR_LATER, dispatch
+
+
+def test_metrics_expose_the_named_series(running_system: RunningSystem) -> None:
+    running_system.request("GET", "/v2.1/push/00000000-0000-7000-8000-000000000000")
+    api = scrape(running_system.api_url + "/metrics")
+    assert 'pushflow_http_requests_total{method="GET",route="/v2.1/push/{messageId}"' in api
+    assert "pushflow_http_request_duration_seconds_bucket" in api
+    named = ("pushflow_queue_depth{queue=\"apns.tx\"}", "pushflow_queue_depth{queue=\"fcm.bulk\"}",
+             "pushflow_dispatches_total", "pushflow_send_latency_seconds",
+             "pushflow_send_retries_total", "pushflow_rate_limit_waits_total")
+    for name, url in running_system.demo["metricsUrls"].items():
+        if name == "api":
+            continue
+        text = scrape(url)
+        for series in named:
+            assert series in text, f"{series} missing on {name} ({url})"
+
+
+def test_logs_carry_the_request_id(running_system: RunningSystem) -> None:
+    status, headers, body = running_system.request(
+        "POST", "/v2.1/push", {"device_tokens": [apns_token()], "content": "log me"})
+    assert status == 202, body
+    uniq_id = body["meta"]["uniqId"]
+    assert headers.get("X-Request-Id", headers.get("x-request-id")) == uniq_id
+    wait_dispatches(running_system, body["data"][0]["messageId"])
+    deadline = time.monotonic() + 10
+    processes: set[str] = set()
+    while time.monotonic() < deadline:
+        processes = set()
+        for line in running_system.log_text().splitlines():
+            _, _, payload = line.partition("| ")
+            if uniq_id in payload and payload.startswith("{"):
+                record = json.loads(payload)
+                assert record["uniqId"] == uniq_id
+                processes.add(record["process"])
+        if "api" in processes and len(processes) > 1:
+            break
+        time.sleep(0.3)
+    assert "api" in processes, "the API logged nothing with the request's uniqId"
+    assert processes - {"api"}, "no worker logged the request's uniqId"
+    assert running_system.demo["secret"] not in running_system.log_text()
+
+
+def _example_env(system: RunningSystem) -> dict[str, str]:
+    return {**os.environ, "PUSHFLOW_DEMO": str(system.data_dir / "demo.json")}
+
+
+def test_curl_examples_send_and_read_status(running_system: RunningSystem) -> None:
+    env = _example_env(running_system)
+    examples = REPO / "docs" / "examples" / "curl"
+    sent = subprocess.run(["bash", str(examples / "send.sh"), apns_token()], env=env,
+                          capture_output=True, text=True, timeout=30, check=True)
+    message_id = json.loads(sent.stdout)["data"][0]["messageId"]
+    wait_dispatches(running_system, message_id)
+    read = subprocess.run(["bash", str(examples / "status.sh"), message_id], env=env,
+                          capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(read.stdout)["data"][0]["dispatches"][0]["status"] in SENT_OR_LATER
+
+
+def test_python_examples_send_and_read_status(running_system: RunningSystem) -> None:
+    env = _example_env(running_system)
+    examples = REPO / "docs" / "examples" / "python"
+    sent = subprocess.run([sys.executable, str(examples / "send.py"), fcm_token()], env=env,
+                          capture_output=True, text=True, timeout=30, check=True)
+    message_id = json.loads(sent.stdout)["data"][0]["messageId"]
+    wait_dispatches(running_system, message_id)
+    read = subprocess.run([sys.executable, str(examples / "status.py"), message_id], env=env,
+                          capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(read.stdout)["data"][0]["dispatches"][0]["status"] in SENT_OR_LATER
+
+
+def test_ctrl_c_stops_every_process(running_system: RunningSystem) -> None:
+    children = running_system.child_pids()
+    assert {"api", "worker-fcm", "worker-apns", "dlr", "webhooks", "beat", "flower",
+            "sandbox"} <= set(children)
+    returncode = stop_system(running_system)
+    assert returncode is not None
+    leftovers = []
+    for name, pid in children.items():
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            continue
+        leftovers.append(name)
+    assert leftovers == [], f"still running after Ctrl-C: {leftovers}"

@@ -1,0 +1,118 @@
+"""The APNs gateway the engine calls: one HTTP/2 request per token, all of a batch in flight at
+once on the long-lived connections, each answer classified by Apple's error table."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import orjson
+from redis.asyncio import Redis
+
+from shared.credentials import ApnsCertificate, ApnsTokenKey
+from shared.jobs import GatewayResponse
+from shared.payloads import apns_body
+from shared.settings import Settings
+from workers.apns.connection import ConnectionLost, NotSent, Response
+from workers.apns.errors import classify
+from workers.apns.jwt import SharedJwt
+from workers.apns.pool import ConnectionPool, tls_context
+from workers.apns.request import request_headers
+from workers.delivery.appconfig import AppConfig
+from workers.delivery.classes import Kind, outcome_for
+from workers.delivery.engine import Work
+from workers.delivery.metrics import default_metrics
+from workers.delivery.outcomes import Accepted, Outcome, Retry
+
+
+class ApnsGateway:
+    name = "apns"
+
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.jwt = SharedJwt(redis, settings.apns_jwt_refresh_seconds, default_metrics())
+        self._pools: dict[tuple[str, str], ConnectionPool] = {}
+
+    def _pool(self, cred: ApnsTokenKey | ApnsCertificate) -> ConnectionPool:
+        s = self.settings
+        origin = s.apns_sandbox_url if cred.sandbox else s.apns_production_url
+        cert_id = ""
+        if isinstance(cred, ApnsCertificate):
+            cert_id = hashlib.sha256(cred.pem.encode()).hexdigest()
+        pool = self._pools.get((origin, cert_id))
+        if pool is None:
+            ctx = tls_context(s.gateway_ca_file,
+                              cred.pem if isinstance(cred, ApnsCertificate) else None)
+            pool = ConnectionPool(origin, ctx, s.apns_connections, s.send_timeout_seconds)
+            self._pools[(origin, cert_id)] = pool
+        return pool
+
+    async def send(self, config: AppConfig, works: list[Work]) -> list[Outcome]:
+        cred = config.credential
+        assert isinstance(cred, ApnsTokenKey | ApnsCertificate)
+        pool = self._pool(cred)
+        return list(await asyncio.gather(*(self._send_one(cred, pool, w) for w in works)))
+
+    async def _send_one(self, cred: ApnsTokenKey | ApnsCertificate, pool: ConnectionPool,
+                        work: Work) -> Outcome:
+        job = work.job
+        body = apns_body(job["message"])
+        bearer = await self.jwt.token(cred) if isinstance(cred, ApnsTokenKey) else None
+        for refreshed in (False, True):
+            headers = request_headers(job, pool.authority, cred.topic, bearer, len(body))
+            try:
+                resp = await self._request(pool, headers, body)
+            except ConnectionLost as exc:
+                return Retry(GatewayResponse(status=0, reason="ConnectionLost", detail=str(exc)))
+            except TimeoutError as exc:
+                return Retry(GatewayResponse(status=0, reason="Timeout", detail=str(exc)))
+            if resp.status == 200:
+                apns_id = resp.headers.get(b"apns-id", job["dispatchId"].encode()).decode()
+                return Accepted(apns_id, GatewayResponse(status=200))
+            response, retry_after = _failure(resp)
+            kind = classify(resp.status, response.get("reason", ""))
+            if kind is Kind.REFRESH_AUTH and not refreshed and isinstance(cred, ApnsTokenKey):
+                assert bearer is not None
+                bearer = await self.jwt.refresh(cred, failed=bearer)
+                continue
+            timestamp = response.get("timestamp")
+            return outcome_for(kind, response, retry_after=retry_after,
+                               invalidated_at=timestamp / 1000 if timestamp else None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request(self, pool: ConnectionPool, headers: list[tuple[bytes, bytes]],
+                       body: bytes) -> Response:
+        for _ in range(3):  # a request never written (GOAWAY before it) goes on a new connection
+            conn = await pool.connection()
+            try:
+                return await conn.request(headers, body, self.settings.send_timeout_seconds)
+            except NotSent:
+                continue
+        raise ConnectionLost("APNs kept closing connections before the request could be sent")
+
+    async def close(self) -> None:
+        for pool in self._pools.values():
+            await pool.close()
+
+
+def _failure(resp: Response) -> tuple[GatewayResponse, float | None]:
+    """The gateway's raw answer (status, reason, timestamp) and any Retry-After it gave."""
+    out = GatewayResponse(status=resp.status)
+    try:
+        body = orjson.loads(resp.body) if resp.body else {}
+    except orjson.JSONDecodeError:
+        body = {}
+    if isinstance(body, dict):
+        if body.get("reason"):
+            out["reason"] = str(body["reason"])
+        if isinstance(body.get("timestamp"), int | float):
+            out["timestamp"] = int(body["timestamp"])
+    retry_after = None
+    raw = resp.headers.get(b"retry-after")
+    if raw is not None:
+        try:
+            retry_after = float(raw)
+            out["retryAfter"] = retry_after
+        except ValueError:
+            pass
+    return out, retry_after

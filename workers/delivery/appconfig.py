@@ -1,0 +1,69 @@
+"""Per-app delivery configuration (credentials, send rate), cached by each worker process.
+
+The send path must not touch PostgreSQL per token: a worker reads an app's row once and keeps it
+for ``ttl`` seconds (so new credentials or a changed rate take effect within that time), from a
+thread so the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shared import credentials
+from shared.credentials import Credential, CredentialError, Provider
+from shared.db.connect import connect
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    app_id: int
+    credential: Credential | None
+    send_rate: float  # sends/s for this gateway; 0 = unlimited
+    problem: str | None = None  # why the credential is unusable (undecryptable, ...)
+
+
+class AppConfigCache:
+    def __init__(self, settings: Settings, provider: Provider, ttl: float = 60.0) -> None:
+        self.settings = settings
+        self.provider = provider
+        self.ttl = ttl
+        self._entries: dict[int, tuple[float, AppConfig]] = {}
+        self._loading: dict[int, asyncio.Future[AppConfig]] = {}
+
+    async def get(self, app_id: int) -> AppConfig:
+        entry = self._entries.get(app_id)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        pending = self._loading.get(app_id)
+        if pending is not None:  # one load per app, however many jobs wait for it
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[AppConfig] = asyncio.get_running_loop().create_future()
+        self._loading[app_id] = fut
+        try:
+            config = await asyncio.to_thread(self._load, app_id)
+        except Exception as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: other waiters re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(app_id, None)
+        self._entries[app_id] = (time.monotonic() + self.ttl, config)
+        fut.set_result(config)
+        return config
+
+    def _load(self, app_id: int) -> AppConfig:
+        with connect(self.settings.database_url, autocommit=True) as conn:
+            row: Any = conn.execute("SELECT send_rate FROM apps WHERE id = %s",
+                                    (app_id,)).fetchone()
+            rate = self.settings.send_rate_per_second
+            if row is not None and row[0] is not None:
+                rate = float(row[0])
+            try:
+                cred = credentials.load(conn, app_id, self.provider, self.settings.fernet_key())
+            except CredentialError as exc:
+                return AppConfig(app_id, None, rate, str(exc))
+        return AppConfig(app_id, cred, rate)

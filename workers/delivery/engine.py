@@ -1,0 +1,250 @@
+"""The per-process delivery engine: runs on the process's one long-lived asyncio loop.
+
+For every batch of jobs it: drops the expired (never sent late), re-reports dispatches the guard
+says were already accepted, groups by app, loads the app's credentials (cached), refuses oversized
+payloads, takes rate-limit tokens (parking what does not fit, without holding up other apps),
+hands each group to the gateway (APNs or FCM) with many requests in flight, and turns every
+outcome into a final result or a retry through the queue (committer). No sleeping anywhere:
+delays are timers on the loop or ETAs on re-published messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import orjson
+from redis.asyncio import Redis
+
+from shared.jobs import FailureReason, GatewayResponse, SendJob, SendResult
+from shared.payloads import payload_size_error
+from shared.settings import Settings
+from shared.taskmessage import build_message
+from shared.tokens import mask
+from workers.delivery.appconfig import AppConfig, AppConfigCache
+from workers.delivery.committer import Committer, guard_key
+from workers.delivery.metrics import DeliveryMetrics
+from workers.delivery.outcomes import Accepted, Failed, Outcome, Retry
+from workers.delivery.ratelimit import RateLimiter
+from workers.delivery.retry import eta_iso, retry_delay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class Work:
+    job: SendJob
+    queue: str  # the lane it came from; a retry goes back there
+    task_name: str
+    field: str | None = None  # in-flight hash field (batched consumer); None: Celery acks
+    waiter: asyncio.Future[None] | None = None  # per-task path: resolved once committed
+    done: bool = False  # its outcome or retry is handed to the committer
+
+
+class Gateway(Protocol):
+    name: str
+
+    async def send(self, config: AppConfig, works: list[Work]) -> list[Outcome]:
+        """One outcome per work, in order; never raises for a per-token problem."""
+
+    async def close(self) -> None: ...
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        gateway: Gateway,
+        committer: Committer,
+        configs: AppConfigCache,
+        metrics: DeliveryMetrics,
+        visibility_timeout: float,
+        on_done: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.gateway = gateway
+        self.committer = committer
+        self.configs = configs
+        self.metrics = metrics
+        self.limiter = RateLimiter(redis)
+        self.visibility_timeout = visibility_timeout
+        self.on_done = on_done  # told how many works finished (the consumer takes more)
+        self.active = 0
+        self.parked = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, works: list[Work]) -> None:
+        """Start processing (call on the loop thread). Counts as active until finished."""
+        if works:
+            self.active += len(works)
+            self._spawn(self._process(works))
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, works: list[Work]) -> None:
+        try:
+            now = time.time()
+            live = []
+            for w in works:
+                ttl = w.job.get("ttl")
+                if ttl is not None and ttl <= now:
+                    self._final(w, "failed", "expired", None, GatewayResponse(
+                        status=0, detail="ttl passed before the push could be sent"))
+                else:
+                    live.append(w)
+            live = await self._skip_already_sent(live)
+            by_app: dict[int, list[Work]] = {}
+            for w in live:
+                by_app.setdefault(w.job["appId"], []).append(w)
+            for app_id, group in by_app.items():
+                self._spawn(self._send_app_safely(app_id, group))
+        except Exception:
+            log.exception("delivery batch failed; its jobs go back on the queue")
+            self._recover(works)
+
+    async def _send_app_safely(self, app_id: int, works: list[Work]) -> None:
+        try:
+            await self._send_app(app_id, works)
+        except Exception:
+            log.exception("sending for app %s failed; its jobs go back on the queue", app_id)
+            self._recover(works)
+
+    def _recover(self, works: list[Work]) -> None:
+        """A bug or an outage (Redis) broke a batch: put its unfinished jobs back on the queue
+        a second from now, attempt unchanged, so none is stuck in this process."""
+        for w in works:
+            if w.done:
+                continue
+            raw = build_message(w.task_name, w.queue, [w.job], eta=eta_iso(time.time() + 1.0),
+                                retries=w.job["attempt"] - 1)
+            self.committer.requeue(w.queue, raw, w.field, w.waiter)
+            self._finished(w)
+
+    async def _skip_already_sent(self, works: list[Work]) -> list[Work]:
+        """A redelivered dispatch that a gateway already accepted is re-reported, not re-sent."""
+        if not works:
+            return works
+        seen = await self.redis.mget([guard_key(w.job["dispatchId"]) for w in works])
+        out = []
+        for w, value in zip(works, seen, strict=True):
+            if value is None:
+                out.append(w)
+                continue
+            previous: SendResult = orjson.loads(value)
+            self.metrics.redelivered.labels(self.gateway.name).inc()
+            self.committer.final(previous, w.field, guard=False, waiter=w.waiter)
+            self._finished(w)
+        return out
+
+    async def _send_app(self, app_id: int, works: list[Work]) -> None:
+        try:
+            config = await self.configs.get(app_id)
+        except Exception as exc:  # database down: keep the messages (redelivered), retry soon
+            log.warning("cannot load config of app %s: %s", app_id, exc)
+            self._park(app_id, works, 2.0)
+            return
+        if config.credential is None:
+            detail = config.problem or f"no {self.gateway.name.upper()} credentials for this app"
+            for w in works:
+                self._final(w, "failed", "auth_config", None, GatewayResponse(status=0,
+                                                                              detail=detail))
+            return
+        sendable = []
+        for w in works:
+            problem = payload_size_error(w.job["message"], w.job["platform"],
+                                         self.settings.max_payload_bytes)
+            if problem:
+                self._final(w, "failed", "bad_message", None,
+                            GatewayResponse(status=0, detail=problem))
+            else:
+                sendable.append(w)
+        if not sendable:
+            return
+        grant = await self.limiter.take(app_id, self.gateway.name, config.send_rate,
+                                        len(sendable))
+        if grant.granted < len(sendable):
+            self.metrics.rate_limited.labels(self.gateway.name).inc(len(sendable) - grant.granted)
+            self._park(app_id, sendable[grant.granted:], grant.wait_seconds)
+            sendable = sendable[: grant.granted]
+        if sendable:
+            started = time.perf_counter()
+            outcomes = await self.gateway.send(config, sendable)
+            self.metrics.latency.labels(self.gateway.name).observe(time.perf_counter() - started)
+            for w, outcome in zip(sendable, outcomes, strict=True):
+                self._settle(w, outcome)
+
+    def _park(self, app_id: int, works: list[Work], wait: float) -> None:
+        """Hold an app's jobs on the loop and try again later. They stay in flight (safe if we
+        die) but do not count against the consumer's room, so other apps keep flowing."""
+        self.parked += len(works)
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(wait, 0.001), self._unpark, works)
+
+    def _unpark(self, works: list[Work]) -> None:
+        self.parked -= len(works)
+        self._spawn(self._process(works))
+
+    @property
+    def busy(self) -> int:
+        """Works occupying send capacity (active minus parked)."""
+        return self.active - self.parked
+
+    def _settle(self, w: Work, outcome: Outcome) -> None:
+        job = w.job
+        if isinstance(outcome, Accepted):
+            self._final(w, "sent", None, outcome.gateway_id, outcome.response)
+        elif isinstance(outcome, Failed):
+            self._final(w, "failed", outcome.reason, None, outcome.response,
+                        outcome.invalidated_at)
+        elif job["attempt"] >= self.settings.max_attempts:
+            self._final(w, "failed", "retries_exhausted", None, outcome.response)
+        else:
+            self._requeue(w, outcome)
+
+    def _requeue(self, w: Work, outcome: Retry) -> None:
+        s = self.settings
+        delay = retry_delay(w.job["attempt"], base=s.retry_base_seconds, cap=s.retry_max_seconds,
+                            visibility_timeout=self.visibility_timeout,
+                            retry_after=outcome.retry_after, floor=outcome.floor)
+        job: SendJob = {**w.job, "attempt": w.job["attempt"] + 1}
+        raw = build_message(w.task_name, w.queue, [job], eta=eta_iso(time.time() + delay),
+                            retries=w.job["attempt"])
+        self.metrics.retries.labels(self.gateway.name, outcome.response.get("reason", "")).inc()
+        log.info("retry %s token=%s attempt=%d in %.1fs (%s)", job["dispatchId"],
+                 mask(job["token"]), job["attempt"], delay, outcome.response.get("reason"))
+        self.committer.requeue(w.queue, raw, w.field, w.waiter)
+        self._finished(w)
+
+    def _final(self, w: Work, status: str, reason: FailureReason | None, gateway_id: str | None,
+               response: GatewayResponse | None, invalidated_at: float | None = None) -> None:
+        job = w.job
+        result: SendResult = {
+            "dispatchId": job["dispatchId"], "messageId": job["messageId"],
+            "appId": job["appId"], "token": job["token"], "platform": job["platform"],
+            "status": "sent" if status == "sent" else "failed", "reason": reason,
+            "gatewayId": gateway_id, "gatewayResponse": response,
+            "attempts": job["attempt"], "at": time.time(),
+            "invalidatedAt": invalidated_at, "requestId": job["requestId"],
+        }
+        self.metrics.sends.labels(self.gateway.name, reason or "sent").inc()
+        self.committer.final(result, w.field, guard=status == "sent", waiter=w.waiter)
+        self._finished(w)
+
+    def _finished(self, w: Work) -> None:
+        w.done = True
+        self.active -= 1
+        self.on_done(1)
+
+    async def drain(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,28 @@
+"""The delivery runtime of this process for a gateway, created on first use.
+
+Keyed by pid too: a prefork child must build its own (threads and sockets do not survive fork).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from shared.settings import get_settings
+from workers.delivery.runtime import DeliveryRuntime
+
+
+def runtime_for(gateway: str, visibility_timeout: float) -> DeliveryRuntime:
+    return _runtime(gateway, visibility_timeout, os.getpid())
+
+
+@functools.cache
+def _runtime(gateway: str, visibility_timeout: float, pid: int) -> DeliveryRuntime:
+    settings = get_settings()
+    if gateway == "apns":
+        from workers.apns.gateway import ApnsGateway
+
+        return DeliveryRuntime(settings, ApnsGateway, "apns", visibility_timeout)
+    from workers.fcm.gateway import FcmGateway
+
+    return DeliveryRuntime(settings, FcmGateway, "fcm", visibility_timeout)

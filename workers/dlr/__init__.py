@@ -1,0 +1,1 @@
+"""The DLR worker: records send outcomes and device receipts (``workers.dlr.tasks``)."""

@@ -1,0 +1,1 @@
+"""The webhook sender: delivers signed delivery-report events (``pushflow webhooks-worker``)."""

@@ -1,0 +1,171 @@
+"""Where webhooks may go: URL rules checked when a URL is saved AND at send time.
+
+A receiver URL is customer input, so without checks it is a request-forgery channel into our own
+network (metadata endpoints, databases on loopback). Rules:
+- https only, unless ``webhook_allow_http`` (development);
+- every address the host resolves to must be globally routable (no private, loopback,
+  link-local, multicast, reserved or shared ranges), unless ``webhook_allow_private``.
+At send time the check runs inside the connection itself (``GuardedBackend.connect_tcp``):
+resolve, check, then connect to exactly the checked address, so a DNS answer that changed since
+the URL was saved (or changes between check and connect) cannot slip through. TLS still verifies
+the certificate against the URL's host name, because only the TCP target is pinned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+MAX_URL_LENGTH = 2048
+_RESOLVE_TIMEOUT = 3.0
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UrlRejected(ValueError):
+    """The URL may not be used as a webhook target; the message says why (safe to show)."""
+
+
+def blocked_reason(ip: IPAddress) -> str | None:
+    """Why an address may not receive webhooks, or None when it is a public address."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for label, flag in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
+                        ("private", ip.is_private), ("multicast", ip.is_multicast),
+                        ("unspecified", ip.is_unspecified), ("reserved", ip.is_reserved)):
+        if flag:
+            return label
+    return None if ip.is_global else "not globally routable"
+
+
+def check_shape(url: str, *, allow_http: bool) -> tuple[str, int]:
+    """Scheme, host, no credentials; returns (host, port)."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise UrlRejected(f"must be a URL of at most {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise UrlRejected("is not a valid URL") from None
+    allowed = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in allowed:
+        raise UrlRejected("must use https" if not allow_http else "must use http or https")
+    if not parts.hostname:
+        raise UrlRejected("has no host")
+    if parts.username or parts.password:
+        raise UrlRejected("must not carry credentials")
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def literal_ip(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to (in resolver order)."""
+    ip = literal_ip(host)
+    if ip is not None:
+        return [ip]
+    loop = asyncio.get_running_loop()
+    infos = await asyncio.wait_for(
+        loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), _RESOLVE_TIMEOUT
+    )
+    seen: dict[str, IPAddress] = {}
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        addr = str(sockaddr[0]).split("%", 1)[0]
+        seen.setdefault(addr, ipaddress.ip_address(addr))
+    return list(seen.values())
+
+
+def first_blocked(addresses: Iterable[IPAddress]) -> str | None:
+    for ip in addresses:
+        why = blocked_reason(ip)
+        if why:
+            return f"{ip} is {why}"
+    return None
+
+
+async def check_url(url: str, *, allow_http: bool, allow_private: bool) -> None:
+    """The save-time check. A name that does not resolve yet is accepted (the receiver may not
+    exist yet); it is checked again, strictly, at every send."""
+    host, port = check_shape(url, allow_http=allow_http)
+    if allow_private:
+        return
+    try:
+        addresses = await resolve(host, port)
+    except (OSError, TimeoutError):
+        return
+    why = first_blocked(addresses)
+    if why:
+        raise UrlRejected(f"points at a non-public address ({why})")
+
+
+class BlockedAddress(httpcore.ConnectError):
+    """The receiver's host resolved to an address webhooks may not reach."""
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's default backend with the address check between resolving and connecting."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._allow_private = allow_private
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None
+                          ) -> httpcore.AsyncNetworkStream:
+        if self._allow_private:
+            return await self._inner.connect_tcp(host, port, timeout, local_address,
+                                                 socket_options)
+        try:
+            addresses = await resolve(host, port)
+        except (OSError, TimeoutError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+        why = first_blocked(addresses)
+        if why:
+            raise BlockedAddress(f"blocked: {host} resolves to {why}")
+        last: Exception | None = None
+        for ip in addresses:  # connect to the checked address, never re-resolve the name
+            try:
+                return await self._inner.connect_tcp(str(ip), port, timeout, local_address,
+                                                     socket_options)
+            except httpcore.ConnectError as exc:
+                last = exc
+        raise last or httpcore.ConnectError(f"no address for {host}")
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not webhook targets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(*, allow_private: bool, max_connections: int) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connections all pass the address check.
+
+    httpx does not take a network backend, so the pool it builds is replaced by an identical one
+    with ``GuardedBackend`` (guarded by tests/workers/webhooks/test_addresses.py)."""
+    limits = httpx.Limits(max_connections=max_connections,
+                          max_keepalive_connections=max_connections, keepalive_expiry=30.0)
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedBackend(allow_private=allow_private),
+    )
+    return transport

@@ -1,0 +1,177 @@
+"""The webhook sender: one long-running asyncio loop per process, fed from PostgreSQL.
+
+Why not Celery tasks: retries wait up to an hour and the retry window is a day, far beyond the
+broker's visibility timeout (field notes), so the schedule has to live in PostgreSQL anyway; and a
+Celery task per webhook costs ~1 ms of CPU and blocks its worker slot for the whole HTTP call,
+while one asyncio loop keeps hundreds of requests in flight with httpx. Several sender processes
+can run side by side (claims use SKIP LOCKED).
+
+Isolation between apps: at most ``webhook_per_app_concurrency`` requests in flight per app and
+``webhook_per_host_concurrency`` per receiver host; claims are fair batches across apps
+(``queue.claim``); an event whose host is saturated goes back to the queue for a moment instead
+of occupying a slot. A dead receiver answers fast (refused) and a slow one only holds its own
+app's slots, for at most the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+from cryptography.fernet import Fernet
+
+from shared.settings import Settings
+from workers.webhooks import queue
+from workers.webhooks.addresses import UrlRejected, check_shape, guarded_transport
+from workers.webhooks.signing import Signer
+
+log = logging.getLogger(__name__)
+
+_MAX_RESPONSE_BYTES = 64 * 1024  # read (and discard) at most this much of a receiver's answer
+_FLUSH_EVERY = 0.05  # seconds between outcome writes under load
+_HOST_BUSY_DELAY = 0.5  # seconds an event waits when its receiver host is saturated
+_USER_AGENT = "Pushflow-Webhooks/1"
+
+
+class Sender:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.signer = Signer(Fernet(settings.fernet_key()))
+        self.in_flight: set[asyncio.Task[queue.Outcome]] = set()
+        self.per_app: Counter[int] = Counter()
+        self.per_host: Counter[str] = Counter()
+        self.finished: list[queue.Outcome] = []
+        self.delivered_total = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        transport = guarded_transport(allow_private=s.webhook_allow_private,
+                                      max_connections=s.webhook_concurrency)
+        timeout = httpx.Timeout(s.webhook_timeout_seconds)
+        async with (
+            await psycopg.AsyncConnection.connect(s.database_url, autocommit=True) as conn,
+            httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
+                              headers={"user-agent": _USER_AGENT}) as client,
+        ):
+            await self._loop(conn, client, stop)
+
+    async def _loop(self, conn: psycopg.AsyncConnection[object], client: httpx.AsyncClient,
+                    stop: asyncio.Event) -> None:
+        s = self.settings
+        cap = s.webhook_concurrency
+        lease = s.webhook_timeout_seconds * 2 + 30  # both URLs time out, plus slack
+        last_flush = next_claim = 0.0
+        while not (stop.is_set() and not self.in_flight):
+            now = time.monotonic()
+            if self.finished and (not self.in_flight or now - last_flush >= _FLUSH_EVERY
+                                  or len(self.finished) >= 500):
+                batch, self.finished = self.finished, []
+                await queue.complete(conn, batch)
+                last_flush = now
+            free = cap - len(self.in_flight)
+            if not stop.is_set() and now >= next_claim and free >= max(1, cap // 4):
+                busy = [a for a, n in self.per_app.items() if n >= s.webhook_per_app_concurrency]
+                claimed = await queue.claim(conn, total=free,
+                                            per_app=s.webhook_per_app_concurrency,
+                                            busy_apps=busy, lease_seconds=lease)
+                for event in claimed:
+                    self._start(client, event)
+                if len(claimed) < free // 2:  # drained what is due: poll again later
+                    next_claim = now + s.webhook_poll_seconds
+            if self.in_flight:
+                await asyncio.wait(self.in_flight, timeout=_FLUSH_EVERY,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            elif not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), max(0.0, next_claim - now))
+                except TimeoutError:
+                    pass
+        if self.finished:
+            await queue.complete(conn, self.finished)
+            self.finished = []
+
+    def _start(self, client: httpx.AsyncClient, event: queue.Claimed) -> None:
+        self.per_app[event.app_id] += 1
+        task = asyncio.create_task(self._deliver(client, event))
+        self.in_flight.add(task)
+        task.add_done_callback(lambda t: self._done(event, t))
+
+    def _done(self, event: queue.Claimed, task: asyncio.Task[queue.Outcome]) -> None:
+        self.in_flight.discard(task)
+        self.per_app[event.app_id] -= 1
+        if self.per_app[event.app_id] <= 0:
+            del self.per_app[event.app_id]
+        if task.cancelled() or task.exception() is not None:
+            # A bug, not a receiver failure: leave the event to come due again after its lease.
+            log.error("webhooks: delivery of %s crashed: %r", event.id,
+                      None if task.cancelled() else task.exception())
+            return
+        outcome = task.result()
+        if outcome.state == "delivered":
+            self.delivered_total += 1
+        self.finished.append(outcome)
+
+    async def _deliver(self, client: httpx.AsyncClient, event: queue.Claimed) -> queue.Outcome:
+        s = self.settings
+        if not event.secrets or not event.urls:
+            return queue.Outcome(event, "dead", rounds=event.rounds,
+                                 error="webhooks are not configured for this app")
+        hosts = [urlsplit(u).hostname or "" for u in event.urls]
+        if self.per_host[hosts[0]] >= s.webhook_per_host_concurrency:
+            return queue.Outcome(event, "pending", next_at=time.time() + _HOST_BUSY_DELAY,
+                                 rounds=event.rounds)
+        attempts: list[queue.Attempt] = []
+        for url, host in zip(event.urls, hosts, strict=True):  # primary, then secondary
+            self.per_host[host] += 1
+            try:
+                attempt = await self._attempt(client, event, url)
+            finally:
+                self.per_host[host] -= 1
+                if self.per_host[host] <= 0:
+                    del self.per_host[host]
+            attempts.append(attempt)
+            if attempt.error is None:
+                return queue.Outcome(event, "delivered", rounds=event.rounds, attempts=attempts)
+        state, next_at, rounds = queue.after_failure(
+            event, time.time(), window_seconds=s.webhook_retry_hours * 3600,
+            base=s.webhook_retry_base_seconds, cap=s.webhook_retry_max_seconds)
+        return queue.Outcome(event, state, next_at=next_at, rounds=rounds,
+                             error=attempts[-1].error, attempts=attempts)
+
+    async def _attempt(self, client: httpx.AsyncClient, event: queue.Claimed,
+                       url: str) -> queue.Attempt:
+        started = time.time()
+        t0 = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            check_shape(url, allow_http=self.settings.webhook_allow_http)
+            headers = self.signer.headers(event.id, event.body, event.secrets, started)
+            async with client.stream("POST", url, content=event.body.encode(),
+                                     headers=headers) as response:
+                status = response.status_code
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read >= _MAX_RESPONSE_BYTES:
+                        break
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except UrlRejected as exc:
+            error = f"rejected: URL {exc}"
+        except httpx.TimeoutException:
+            error = "timeout"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        latency = (time.perf_counter() - t0) * 1000
+        return queue.Attempt(url, started, status, latency, error)
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run one sender until ``stop`` is set, then finish what is in flight."""
+    await Sender(settings).run(stop)
