@@ -26,7 +26,7 @@ import jwt
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sandbox.testing import SandboxProcess  # noqa: E402
+from sandbox.testing import SandboxProcess
 
 
 def cpu_seconds(pid: int) -> float:
@@ -34,15 +34,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def one_connection(host: str, port: int, ctx: ssl.SSLContext, jwt_token: str, topic: str,
-                         count: int, streams: int) -> int:  # fmt: skip
+async def one_connection(
+    host: str, port: int, ctx: ssl.SSLContext, jwt_token: str, topic: str, count: int, streams: int
+) -> int:
     reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     writer.write(conn.data_to_send())
-    headers = [(":method", "POST"), (":scheme", "https"), (":authority", host),
-               (":path", "/3/device/" + "ab" * 32), ("authorization", f"bearer {jwt_token}"),
-               ("apns-topic", topic), ("apns-push-type", "alert")]  # fmt: skip
+    headers = [
+        (":method", "POST"),
+        (":scheme", "https"),
+        (":authority", host),
+        (":path", "/3/device/" + "ab" * 32),
+        ("authorization", f"bearer {jwt_token}"),
+        ("apns-topic", topic),
+        ("apns-push-type", "alert"),
+    ]
     body = b'{"aps":{"alert":{"title":"Hello","body":"A benchmark push"}}}'
     sent = done = ok = 0
     in_flight: set[int] = set()
@@ -58,7 +65,10 @@ async def one_connection(host: str, port: int, ctx: ssl.SSLContext, jwt_token: s
         if not data:
             raise RuntimeError("sandbox closed the connection")
         for ev in conn.receive_data(data):
-            if isinstance(ev, h2.events.ResponseReceived) and dict(ev.headers)[b":status"] == b"200":
+            if (
+                isinstance(ev, h2.events.ResponseReceived)
+                and dict(ev.headers)[b":status"] == b"200"
+            ):
                 ok += 1
             elif isinstance(ev, h2.events.StreamEnded):
                 in_flight.discard(ev.stream_id)
@@ -67,18 +77,28 @@ async def one_connection(host: str, port: int, ctx: ssl.SSLContext, jwt_token: s
     return ok
 
 
-async def drive(sbx: SandboxProcess, total: int, connections: int, streams: int) -> tuple[int, float]:
+async def drive(
+    sbx: SandboxProcess, total: int, connections: int, streams: int
+) -> tuple[int, float]:
     apns = sbx.apns
     key = (sbx.credentials_dir / "apns-key.p8").read_text()
-    token = jwt.encode({"iss": apns["teamId"], "iat": int(time.time())}, key, algorithm="ES256",
-                       headers={"kid": apns["keyId"]})  # fmt: skip
+    token = jwt.encode(
+        {"iss": apns["teamId"], "iat": int(time.time())},
+        key,
+        algorithm="ES256",
+        headers={"kid": apns["keyId"]},
+    )
     ctx = ssl.create_default_context(cafile=str(sbx.ca_file))
     ctx.set_alpn_protocols(["h2"])
     host, port = sbx.apns_url.removeprefix("https://").rsplit(":", 1)
     per = total // connections
     t0 = time.perf_counter()
-    oks = await asyncio.gather(*(one_connection(host, int(port), ctx, token, apns["topic"], per, streams)
-                                 for _ in range(connections)))  # fmt: skip
+    oks = await asyncio.gather(
+        *(
+            one_connection(host, int(port), ctx, token, apns["topic"], per, streams)
+            for _ in range(connections)
+        )
+    )
     return sum(oks), time.perf_counter() - t0
 
 
@@ -96,7 +116,10 @@ def main() -> None:
         ok, elapsed = uvloop.run(drive(sbx, args.requests, args.connections, args.streams))
         cpu = cpu_seconds(pid) - cpu0
         accepted = sbx.stats()["apns"]["accepted"]
-    print(f"accepted {ok} of {args.requests} in {elapsed:.2f}s (sandbox counted {accepted} incl. warm-up)")
+    print(
+        f"accepted {ok} of {args.requests} in {elapsed:.2f}s "
+        f"(sandbox counted {accepted} incl. warm-up)"
+    )
     print(f"sandbox_apns_req_per_s={ok / elapsed:.0f} sandbox_apns_req_per_cpu_s={ok / cpu:.0f}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import inspect
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,19 @@ MEANINGS = {
     "webhook_allow_private": "Allow webhook URLs on private/loopback addresses "
                              "(development only).",
     "webhook_per_host_concurrency": "Webhook requests in flight per receiving host.",
+    "fcm_url": "FCM origin (scheme://host[:port]); the sandbox stands in for it in development.",
+    "apns_production_url": "APNs production origin.",
+    "apns_sandbox_url": "APNs sandbox (development) origin, for apps with --apns-sandbox.",
+    "gateway_ca_file": "Extra CA file trusted for gateway TLS (the sandbox's own CA).",
+    "delivery_max_in_flight": "Send jobs in flight per worker process.",
+    "delivery_batch_size": "Messages a send worker takes per Redis call.",
+    "delivery_batch_consumer": "Batched consumer (false: Celery's own per-task consumer).",
+    "delivery_guard_ttl_seconds": "How long a dispatch's 'already accepted' guard is kept "
+                                  "(no double send on redelivery).",
+    "apns_connections": "HTTP/2 connections per APNs origin per worker process.",
+    "webhook_retry_base_seconds": "First webhook retry delay; doubles per failed round, "
+                                  "with jitter.",
+    "webhook_retry_max_seconds": "Longest delay between webhook rounds.",
     "log_level": "DEBUG, INFO, WARNING or ERROR.",
     "log_json": "One JSON object per log line (false: readable text).",
 }
@@ -66,10 +80,8 @@ MEANINGS = {
 
 def _comments(cls: type[BaseSettings]) -> dict[str, str]:
     """field -> its trailing comment, or the comment block right above it."""
-    source, _ = inspect.getsourcelines(cls)
-    tree = ast.parse(inspect.cleandoc("".join(source)) if False else "".join(
-        line[4:] if line.startswith("    ") else line for line in source))
-    lines = [line[4:] if line.startswith("    ") else line for line in source]
+    lines, _ = inspect.getsourcelines(cls)
+    tree = ast.parse("".join(lines))
     found: dict[str, str] = {}
     body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
     for node in body:
@@ -84,7 +96,7 @@ def _comments(cls: type[BaseSettings]) -> dict[str, str]:
         while i >= 0 and lines[i].strip().startswith("#"):
             above.insert(0, lines[i].strip().lstrip("#").strip())
             i -= 1
-        if above and not (len(above) == 1 and above[0].endswith(".") and len(above[0]) < 40):
+        if above:
             found[node.target.id] = " ".join(above)
     return found
 
@@ -110,7 +122,8 @@ def render() -> str:
         out.append(f"# --- {cls.__module__}.{cls.__name__}")
         for name, field in cls.model_fields.items():
             meaning = MEANINGS.get(name) or comments.get(name) or ""
-            out.append(f"# {meaning}" if meaning else "#")
+            meaning = meaning[:1].upper() + meaning[1:]
+            out.extend(f"# {line}" for line in textwrap.wrap(meaning, 96) or [""])
             out.append(f"#{ENV_PREFIX}{name.upper()}={_default(field.default)}")
         out.append("")
     return "\n".join(out)

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import ModuleType
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -35,7 +36,8 @@ from producer.envelope import install_handlers
 from producer.outbox import OutboxAcks, run_sweeper
 from producer.persist import IntakeWriter
 from producer.state import AppState, make_pool, make_redis
-from shared.settings import get_settings
+from shared.observability.asgi import RequestObservabilityMiddleware
+from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pushflow.api")
 
@@ -71,8 +73,9 @@ async def _guarded(name: str, job: Awaitable[None]) -> None:
         log.exception("background task %s stopped", name)
 
 
-def create_app() -> Starlette:
-    settings = get_settings()
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The API app; ``settings`` default to the environment's (tests pass their own)."""
+    settings = settings or get_settings()
     modules = load_route_modules()
     background: list[Background] = [run_sweeper]
     routes: list[BaseRoute] = []
@@ -108,7 +111,10 @@ def create_app() -> Starlette:
             await state.redis.aclose()
             await pool.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Outermost: request id, per-route metrics and the access log see every request, errors
+    # included (shared/observability/asgi.py).
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(RequestObservabilityMiddleware)])
     install_handlers(app)
     return app
 

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
-from producer.envelope import ApiError
+from producer.envelope import ApiError, header
 
 
 def _too_large(limit: int) -> ApiError:
@@ -26,7 +26,7 @@ def _too_large(limit: int) -> ApiError:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(400, "INVALID_FORMAT", "Invalid Content-Length header",

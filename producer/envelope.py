@@ -80,6 +80,17 @@ def request_id(request: Request) -> str:
     return str(rid)
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """A request header by lower-case name. The raw headers are indexed once per request:
+    Starlette's ``request.headers.get`` rescans and decodes the whole list on every call."""
+    index = request.scope.get("pushflow.headers")
+    if index is None:
+        index = dict(request.scope["headers"])
+        request.scope["pushflow.headers"] = index
+    value = index.get(name)
+    return value.decode("latin-1") if value is not None else None
+
+
 def _safe_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value

@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from producer.auth import Caller, authenticate
 from producer.body import read_json
-from producer.envelope import ApiError, envelope, error_item, json_response, request_id
+from producer.envelope import ApiError, envelope, error_item, header, json_response, request_id
 from producer.outbox import build_job
 from producer.persist import NewMessage, insert_idempotent, publish_messages
 from producer.state import AppState, get_state
@@ -120,7 +120,7 @@ async def _replay(state: AppState, request: Request, caller: Caller, key: str,
 
 
 def _idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
+    key = header(request, b"idempotency-key")
     if key is None:
         return None
     if not key or len(key) > MAX_IDEMPOTENCY_KEY:

@@ -36,7 +36,7 @@ log = logging.getLogger("pushflow.intake")
 
 MAX_BATCH_MESSAGES = 200
 MAX_BATCH_TOKENS = 20_000
-WRITERS = 3  # batches in flight at once: one being written while the next one forms
+WRITERS = 8  # batches in flight at once: PostgreSQL overlaps their commits (WAL flushes)
 
 _INPUT = """
 WITH m_in AS (

@@ -11,7 +11,6 @@ bug is never hidden behind an injected error.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import orjson
@@ -23,18 +22,38 @@ from sandbox.state import Record, SandboxState, now_ms
 
 PATH_PREFIX = "/3/device/"
 PUSH_TYPES = frozenset(
-    {"alert", "background", "location", "voip", "complication", "fileprovider", "mdm",
-     "liveactivity", "pushtotalk", "widgets", "controls"}
-)  # fmt: skip
-# Topic suffixes Apple defines for the push types that need them; the bare bundle id covers the rest.
-TOPIC_SUFFIXES = ("", ".voip", ".complication", ".pushkit.fileprovider", ".location-query",
-                  ".push-type.liveactivity", ".voip-ptt")  # fmt: skip
+    {
+        "alert",
+        "background",
+        "location",
+        "voip",
+        "complication",
+        "fileprovider",
+        "mdm",
+        "liveactivity",
+        "pushtotalk",
+        "widgets",
+        "controls",
+    }
+)
+# Topic suffixes Apple defines for push types that need them (voip, complication, ...).
+TOPIC_SUFFIXES = (
+    "",
+    ".voip",
+    ".complication",
+    ".pushkit.fileprovider",
+    ".location-query",
+    ".push-type.liveactivity",
+    ".voip-ptt",
+)
 PRIORITIES = frozenset({"1", "5", "10"})
 MAX_PAYLOAD = 4096
 MAX_VOIP_PAYLOAD = 5120
 MAX_COLLAPSE_ID_BYTES = 64
 _TOKEN_RE = re.compile(r"[0-9a-fA-F]{64,200}")
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 # Fault kinds the control API accepts -> (status, reason); drop/goaway act on the connection.
 FAULTS: dict[str, tuple[int, str]] = {
@@ -74,7 +93,7 @@ class ApnsGateway:
     def __call__(self, req: Request) -> Answer:
         apns_id = req.headers.get("apns-id")
         reply_id = apns_id if apns_id and _UUID_RE.fullmatch(apns_id) else str(uuid.uuid4()).upper()
-        token = req.path[len(PATH_PREFIX):] if req.path.startswith(PATH_PREFIX) else ""
+        token = req.path[len(PATH_PREFIX) :] if req.path.startswith(PATH_PREFIX) else ""
         status, reason, extra = self._check(req, token, apns_id)
         action = WireAction.ANSWER
         retry_after = None
@@ -87,10 +106,7 @@ class ApnsGateway:
             elif kind is not None:
                 status, reason = FAULTS[kind]
                 retry_after = fault.retry_after if fault else None
-        self._state.record(
-            Record(time.time(), "apns", token, req.method, req.path, req.headers, req.body,
-                   status, reason, extra)
-        )  # fmt: skip
+        self._state.record(Record.of(req, "apns", token, status, reason, extra))
         answer = self._answer(status, reason, reply_id, retry_after)
         answer.action = action
         answer.delay = self._state.latency
@@ -121,7 +137,11 @@ class ApnsGateway:
         topic = h.get("apns-topic") or auth.cert_topic
         if not topic:
             return 400, "MissingTopic", extra
-        allowed = self._topics if auth.cert_topic is None else {auth.cert_topic + s for s in TOPIC_SUFFIXES}
+        allowed = (
+            self._topics
+            if auth.cert_topic is None
+            else {auth.cert_topic + s for s in TOPIC_SUFFIXES}
+        )
         if topic not in allowed:
             return 400, "TopicDisallowed", extra
         if not _TOKEN_RE.fullmatch(token) or len(token) % 2:
@@ -142,7 +162,9 @@ class ApnsGateway:
             return 400, "BadMessageId", extra
         return (*_check_payload(req.body, push_type), extra)
 
-    def _answer(self, status: int, reason: str | None, apns_id: str, retry_after: int | None) -> Answer:
+    def _answer(
+        self, status: int, reason: str | None, apns_id: str, retry_after: int | None
+    ) -> Answer:
         headers = [("apns-id", apns_id)]
         if status == 200:
             headers.append(("apns-unique-id", str(uuid.uuid4())))

@@ -42,7 +42,9 @@ class ApnsAuthenticator:
         self._creds = creds
         self._verified: dict[str, ProviderJwt | str] = {}  # JWT -> decoded, or failure reason
 
-    def authenticate(self, authorization: str | None, peer_cert: dict[str, Any] | None) -> AuthResult:
+    def authenticate(
+        self, authorization: str | None, peer_cert: dict[str, Any] | None
+    ) -> AuthResult:
         if authorization is not None:
             return self._token_auth(authorization)
         if peer_cert is not None:

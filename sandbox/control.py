@@ -1,9 +1,9 @@
 """The control API (plain HTTP on loopback): faults, latency, counters and recorded requests.
 
-    POST   /faults    {"gateway", "kind", "match", "percent", "times", "retryAfter"} -> {"id"}
-    GET    /faults    -> {"faults": [...]}          DELETE /faults -> {"cleared": true}
-    GET    /stats     -> per gateway counters       POST   /reset  -> counters, faults, records
-    GET    /requests?gateway=apns&token=T&limit=N   POST   /latency {"ms": 50}
+POST   /faults    {"gateway", "kind", "match", "percent", "times", "retryAfter"} -> {"id"}
+GET    /faults    -> {"faults": [...]}          DELETE /faults -> {"cleared": true}
+GET    /stats     -> per gateway counters       POST   /reset  -> counters, faults, records
+GET    /requests?gateway=apns&token=T&limit=N   POST   /latency {"ms": 50}
 """
 
 from __future__ import annotations
@@ -86,10 +86,14 @@ def record_json(rec: Record) -> dict[str, Any]:
         "token": rec.token,
         "method": rec.method,
         "path": rec.path,
-        "headers": {k: ("<redacted>" if k in _SECRET_HEADERS else v) for k, v in rec.headers.items()},
+        "headers": {
+            k: ("<redacted>" if k in _SECRET_HEADERS else v) for k, v in rec.headers.items()
+        },
         "payload": payload,
         "status": rec.status,
         "reason": rec.reason,
+        "http": rec.http,
+        "connection": rec.conn_id,
     }
     if rec.extra:
         out.update(rec.extra)

@@ -9,6 +9,7 @@ INVALID_ARGUMENT with a ``google.rpc.BadRequest`` field violation naming the fie
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,21 +27,52 @@ INVALID_TOKEN = "The registration token is not a valid FCM registration token"
 _FCM_OPTIONS = {"analytics_label": "str"}
 _ANDROID_NOTIFICATION = {
     **dict.fromkeys(
-        ("title", "body", "icon", "color", "sound", "tag", "click_action", "body_loc_key",
-         "title_loc_key", "channel_id", "ticker", "event_time", "image", "vibrate_timings"), "str"),
+        (
+            "title",
+            "body",
+            "icon",
+            "color",
+            "sound",
+            "tag",
+            "click_action",
+            "body_loc_key",
+            "title_loc_key",
+            "channel_id",
+            "ticker",
+            "event_time",
+            "image",
+            "vibrate_timings",
+        ),
+        "str",
+    ),
     **dict.fromkeys(
-        ("sticky", "local_only", "default_sound", "default_vibrate_timings",
-         "default_light_settings"), "bool"),
+        (
+            "sticky",
+            "local_only",
+            "default_sound",
+            "default_vibrate_timings",
+            "default_light_settings",
+        ),
+        "bool",
+    ),
     "body_loc_args": "strlist",
     "title_loc_args": "strlist",
     "notification_count": "int",
-    "notification_priority": frozenset({"PRIORITY_UNSPECIFIED", "PRIORITY_MIN", "PRIORITY_LOW",
-                                        "PRIORITY_DEFAULT", "PRIORITY_HIGH", "PRIORITY_MAX"}),
+    "notification_priority": frozenset(
+        {
+            "PRIORITY_UNSPECIFIED",
+            "PRIORITY_MIN",
+            "PRIORITY_LOW",
+            "PRIORITY_DEFAULT",
+            "PRIORITY_HIGH",
+            "PRIORITY_MAX",
+        }
+    ),
     "visibility": frozenset({"VISIBILITY_UNSPECIFIED", "PRIVATE", "PUBLIC", "SECRET"}),
     "light_settings": "struct",
     "bypass_proxy_notification": "bool",
     "proxy": frozenset({"PROXY_UNSPECIFIED", "ALLOW", "DENY", "IF_PRIORITY_LOWERED"}),
-}  # fmt: skip
+}
 _ANDROID = {
     "collapse_key": "str",
     "priority": frozenset({"NORMAL", "HIGH"}),
@@ -76,6 +108,16 @@ _MESSAGE = {
     "condition": "str",
 }
 _BODY = {"message": _MESSAGE, "validate_only": "bool"}
+
+_SCALAR_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "strmap": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "strlist": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "struct": lambda v: isinstance(v, dict),
+    "duration": lambda v: isinstance(v, str) and _DURATION_RE.fullmatch(v) is not None,
+}
 
 
 class MessageError(ValueError):
@@ -120,7 +162,11 @@ def parse_send_body(body: bytes) -> SendRequest:
     apns_payload = message.get("apns", {}).get("payload")
     if apns_payload is not None and len(orjson.dumps(apns_payload)) > MAX_MESSAGE_BYTES:
         raise MessageError("message.apns.payload", "APNs payload is too big")
-    target = value if kind == "token" else ("/topics/" + value if kind == "topic" else "condition:" + value)
+    target = (
+        value
+        if kind == "token"
+        else ("/topics/" + value if kind == "topic" else "condition:" + value)
+    )
     return SendRequest(message, target, kind == "token", bool(doc.get("validate_only")))
 
 
@@ -133,28 +179,26 @@ def _check(value: Any, spec: Any, where: str) -> Any:
         for key, item in value.items():
             name = _snake(key)
             if name not in spec:
-                raise MessageError(where, f'Invalid JSON payload received. Unknown name "{key}" '
-                                          f"at '{where or 'body'}': Cannot find field.")  # fmt: skip
+                raise MessageError(
+                    where,
+                    f'Invalid JSON payload received. Unknown name "{key}" '
+                    f"at '{where or 'body'}': Cannot find field.",
+                )
             path = f"{where}.{name}" if where else name
             out[name] = _check(item, spec[name], path) if item is not None else None
         return {k: v for k, v in out.items() if v is not None}
     if isinstance(spec, frozenset):
-        if value not in spec:
+        # FCM accepts enum names in any case: firebase-admin sends android.priority "high".
+        if not isinstance(value, str) or value.upper() not in spec:
             raise MessageError(where, f"Invalid value at '{where}': {value!r}")
-        return value
-    ok = {
-        "str": lambda v: isinstance(v, str),
-        "bool": lambda v: isinstance(v, bool),
-        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "strmap": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
-        "strlist": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-        "struct": lambda v: isinstance(v, dict),
-        "duration": lambda v: isinstance(v, str) and _DURATION_RE.fullmatch(v) is not None,
-    }[spec](value)
+        return value.upper()
+    ok = _SCALAR_CHECKS[spec](value)
     if not ok:
         raise MessageError(where, f"Invalid value at '{where}' ({spec}): {str(value)[:80]!r}")
     return value
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower() if any(c.isupper() for c in name) else name
+    return (
+        re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower() if any(c.isupper() for c in name) else name
+    )

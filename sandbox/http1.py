@@ -4,9 +4,9 @@ that negotiate http/1.1 (firebase-admin's synchronous ``send_each`` uses ``reque
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import h11
 
@@ -126,7 +126,9 @@ class H1ServerProtocol(asyncio.Protocol):
                 status_code=status,
                 headers=[("content-length", str(len(body))), ("connection", "close")],
             )
-            self._transport.write((self._h11.send(resp) or b"") + (self._h11.send(h11.Data(body)) or b""))
+            self._transport.write(
+                (self._h11.send(resp) or b"") + (self._h11.send(h11.Data(body)) or b"")
+            )
         except h11.LocalProtocolError:
             pass
         self._transport.close()

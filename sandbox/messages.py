@@ -28,7 +28,7 @@ class ConnInfo:
 
     conn_id: int
     gateway: str
-    alpn: str | None = None
+    protocol: str = "h2"  # what the connection speaks: "h2" or "http/1.1"
     # The verified client certificate as ``ssl.SSLObject.getpeercert()`` returns it, if any.
     peer_cert: dict[str, Any] | None = None
 
@@ -53,6 +53,7 @@ class Answer:
 
 
 Handler = Callable[[Request], Answer]
+
 
 def json_answer(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Answer:
     body = orjson.dumps(obj)

@@ -37,7 +37,11 @@ class AccessTokens:
         self._secret = secret
 
     def mint(self, project_id: str) -> str:
-        claims = {"p": project_id, "e": int(time.time()) + TOKEN_LIFETIME, "n": secrets.token_hex(8)}
+        claims = {
+            "p": project_id,
+            "e": int(time.time()) + TOKEN_LIFETIME,
+            "n": secrets.token_hex(8),
+        }
         body = _b64(orjson.dumps(claims))
         return f"{_TOKEN_PREFIX}{body}.{self._sign(body)}"
 
@@ -45,7 +49,7 @@ class AccessTokens:
         """The project a still-valid token was issued for, or None."""
         if not token.startswith(_TOKEN_PREFIX):
             return None
-        body, _, sig = token[len(_TOKEN_PREFIX):].partition(".")
+        body, _, sig = token[len(_TOKEN_PREFIX) :].partition(".")
         if not hmac.compare_digest(sig, self._sign(body)):
             return None
         try:
@@ -62,7 +66,9 @@ class AccessTokens:
 
 
 class OAuthEndpoint:
-    def __init__(self, creds: SandboxCredentials, state: SandboxState, tokens: AccessTokens) -> None:
+    def __init__(
+        self, creds: SandboxCredentials, state: SandboxState, tokens: AccessTokens
+    ) -> None:
         self._creds = creds
         self._state = state
         self._tokens = tokens
@@ -81,7 +87,9 @@ class OAuthEndpoint:
             return _oauth_error("invalid_grant", problem)
         self._state.oauth_tokens_issued += 1
         token = self._tokens.mint(self._creds.google_account["project_id"])
-        return json_answer(200, {"access_token": token, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"})
+        return json_answer(
+            200, {"access_token": token, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"}
+        )
 
     def _check_assertion(self, assertion: str) -> str | None:
         account = self._creds.google_account

@@ -63,10 +63,11 @@ class _Connection(asyncio.Protocol):
         ssl_obj = transport.get_extra_info("ssl_object")
         alpn = ssl_obj.selected_alpn_protocol() if ssl_obj is not None else None
         peer = (ssl_obj.getpeercert() or None) if ssl_obj is not None else None
-        info = ConnInfo(srv.state.new_connection(srv.gateway), srv.gateway, alpn, peer)
+        use_h2 = srv.h2_only or alpn == "h2"
+        protocol = "h2" if use_h2 else "http/1.1"
+        info = ConnInfo(srv.state.new_connection(srv.gateway), srv.gateway, protocol, peer)
         srv.transports.add(transport)
         on_close: Callable[[], None] = lambda: srv.transports.discard(transport)  # noqa: E731
-        use_h2 = srv.h2_only or alpn == "h2"
         cls = H2ServerProtocol if use_h2 else H1ServerProtocol
         inner = cls(srv.handler, info, on_close)
         transport.set_protocol(inner)
@@ -103,28 +104,54 @@ class Sandbox:
         tokens = AccessTokens(self.creds.token_secret)
         self._transports: set[asyncio.Transport] = set()
         self._listeners = {
-            "apns": _Listener("apns", ApnsGateway(self.creds, self.state), self.state,
-                              _tls_context(self.creds, ["h2"], True), True, self._transports),
-            "fcm": _Listener("fcm", FcmGateway(self.state, tokens), self.state,
-                             _tls_context(self.creds, ["h2", "http/1.1"], False), False,
-                             self._transports),
-            "oauth": _Listener("oauth", OAuthEndpoint(self.creds, self.state, tokens), self.state,
-                               None, False, self._transports),
-            "control": _Listener("control", ControlApi(self.state), self.state, None, False,
-                                 self._transports),
-        }  # fmt: skip
+            "apns": _Listener(
+                "apns",
+                ApnsGateway(self.creds, self.state),
+                self.state,
+                _tls_context(self.creds, ["h2"], True),
+                True,
+                self._transports,
+            ),
+            "fcm": _Listener(
+                "fcm",
+                FcmGateway(self.state, tokens),
+                self.state,
+                _tls_context(self.creds, ["h2", "http/1.1"], False),
+                False,
+                self._transports,
+            ),
+            "oauth": _Listener(
+                "oauth",
+                OAuthEndpoint(self.creds, self.state, tokens),
+                self.state,
+                None,
+                False,
+                self._transports,
+            ),
+            "control": _Listener(
+                "control", ControlApi(self.state), self.state, None, False, self._transports
+            ),
+        }
         self._servers: list[asyncio.Server] = []
         self.ports: dict[str, int] = {}
 
     async def start(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         c = self.config
-        wanted = {"apns": c.apns_port, "fcm": c.fcm_port, "oauth": c.oauth_port, "control": c.control_port}
+        wanted = {
+            "apns": c.apns_port,
+            "fcm": c.fcm_port,
+            "oauth": c.oauth_port,
+            "control": c.control_port,
+        }
         for name, listener in self._listeners.items():
             server = await loop.create_server(
-                lambda lst=listener: _Connection(lst),  # type: ignore[misc]
-                c.host, wanted[name], ssl=listener.tls, backlog=1024,
-            )  # fmt: skip
+                lambda lst=listener: _Connection(lst),
+                c.host,
+                wanted[name],
+                ssl=listener.tls,
+                backlog=1024,
+            )
             self._servers.append(server)
             self.ports[name] = server.sockets[0].getsockname()[1]
         urls = urls_for(c.host, self.ports)

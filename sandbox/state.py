@@ -14,6 +14,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.messages import Request
+
 GATEWAYS = ("apns", "fcm")
 RECORD_LIMIT = 20_000
 
@@ -86,6 +88,35 @@ class Record:
     reason: str | None
     extra: dict[str, Any] | None
     delivered: bool = True  # False for FCM validate_only: checked but not delivered
+    http: str = "h2"  # the protocol spoken: "h2" or "http/1.1"
+    conn_id: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        req: Request,
+        gateway: str,
+        token: str,
+        status: int,
+        reason: str | None,
+        extra: dict[str, Any] | None = None,
+        delivered: bool = True,
+    ) -> Record:
+        return cls(
+            time.time(),
+            gateway,
+            token,
+            req.method,
+            req.path,
+            req.headers,
+            req.body,
+            status,
+            reason,
+            extra,
+            delivered,
+            req.conn.protocol,
+            req.conn.conn_id,
+        )
 
 
 class SandboxState:
@@ -118,7 +149,9 @@ class SandboxState:
             raise FaultError("match must be a token prefix string or null")
         percent = rule.get("percent")
         if percent is not None and (
-            isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100
+            isinstance(percent, bool)
+            or not isinstance(percent, int | float)
+            or not 0 <= percent <= 100
         ):
             raise FaultError("percent must be a number from 0 to 100 or null")
         times = _optional_int(rule, "times", minimum=1)

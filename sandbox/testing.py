@@ -13,8 +13,9 @@ Usage::
         sbx.credentials_dir      # Path: apns-key.p8, apns.json, apns-cert.pem, apns-cert.p12,
                                  #       fcm-service-account.json, ca.pem, sandbox.env
         sbx.apns                 # dict from apns.json: keyId, teamId, topic, sandbox
-        sbx.env()                # {"PUSHFLOW_FCM_URL": ..., "PUSHFLOW_APNS_SANDBOX_URL": ...,
-                                 #  "PUSHFLOW_APNS_PRODUCTION_URL": ..., "PUSHFLOW_GATEWAY_CA_FILE": ...}
+        sbx.service_account_file # Path of fcm-service-account.json (token_uri -> sandbox OAuth)
+        sbx.env()                # {"PUSHFLOW_FCM_URL", "PUSHFLOW_APNS_SANDBOX_URL",
+                                 #  "PUSHFLOW_APNS_PRODUCTION_URL", "PUSHFLOW_GATEWAY_CA_FILE"}
         rule_id = sbx.add_fault(gateway="apns", kind="unregistered", match="04", times=1)
         sbx.add_fault(gateway="fcm", kind="quota_exceeded", percent=50, retryAfter=7)
         sbx.clear_faults()
@@ -74,14 +75,30 @@ class SandboxProcess:
     def start(self) -> SandboxProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
-            sys.executable, "-m", "shared.cli.main", "sandbox",
-            "--apns-port", str(self._ports["apns"]), "--fcm-port", str(self._ports["fcm"]),
-            "--oauth-port", str(self._ports["oauth"]), "--control-port", str(self._ports["control"]),
-            "--latency-ms", str(self._latency_ms), "--state-dir", str(self.state_dir),
-            "--write-credentials", str(self.credentials_dir), *self._extra_args,
-        ]  # fmt: skip
-        self._log = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, env=os.environ.copy())
+            sys.executable,
+            "-m",
+            "shared.cli.main",
+            "sandbox",
+            "--apns-port",
+            str(self._ports["apns"]),
+            "--fcm-port",
+            str(self._ports["fcm"]),
+            "--oauth-port",
+            str(self._ports["oauth"]),
+            "--control-port",
+            str(self._ports["control"]),
+            "--latency-ms",
+            str(self._latency_ms),
+            "--state-dir",
+            str(self.state_dir),
+            "--write-credentials",
+            str(self.credentials_dir),
+            *self._extra_args,
+        ]
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the process's life
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self._log, env=os.environ.copy()
+        )
         self.ready = self._read_ready_line()
         self._client = httpx.Client(base_url=self.control_url, timeout=10.0)
         return self
@@ -107,7 +124,9 @@ class SandboxProcess:
     def __enter__(self) -> SandboxProcess:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _read_ready_line(self) -> dict[str, Any]:
@@ -120,7 +139,7 @@ class SandboxProcess:
             sel.register(self._proc.stdout, selectors.EVENT_READ)
             while b"\n" not in buf:
                 left = deadline - time.monotonic()
-                if left <= 0 or self._proc.poll() is not None and not sel.select(0):
+                if left <= 0 or (self._proc.poll() is not None and not sel.select(0)):
                     self._fail("did not print its ready line")
                 if sel.select(min(left, 0.5)):
                     chunk = os.read(self._proc.stdout.fileno(), 65536)
@@ -188,7 +207,9 @@ class SandboxProcess:
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "/stats")
 
-    def requests(self, gateway: str, token: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+    def requests(
+        self, gateway: str, token: str | None = None, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"gateway": gateway, "limit": limit}
         if token is not None:
             params["token"] = token

@@ -19,7 +19,10 @@ def create_app() -> Celery:
     settings = get_settings()
     app = Celery(
         "pushflow", broker=settings.redis_url,
-        include=["workers.dlr.tasks", "workers.delivery.tasks"],
+        # workers.observability: JSON logs, request ids and /metrics in every worker process;
+        # workers.periodic: the beat jobs (run on the dlr queue).
+        include=["workers.dlr.tasks", "workers.delivery.tasks", "workers.observability",
+                 "workers.periodic"],
     )
     app.conf.update(
         task_queues=[Queue(name, routing_key=name) for name in queues.ALL_QUEUES],

@@ -23,10 +23,19 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
     p.add_argument("--fcm-port", type=int, default=8444)
     p.add_argument("--oauth-port", type=int, default=8445)
     p.add_argument("--control-port", type=int, default=8446)
-    p.add_argument("--latency-ms", type=float, default=0.0, help="answer every push after this delay")
-    p.add_argument("--state-dir", type=Path, default=None, help="default: PUSHFLOW_DATA_DIR/sandbox")
-    p.add_argument("--write-credentials", type=Path, default=None, metavar="DIR",
-                   help="write credentials and sandbox.env pointing at this sandbox into DIR")  # fmt: skip
+    p.add_argument(
+        "--latency-ms", type=float, default=0.0, help="answer every push after this delay"
+    )
+    p.add_argument(
+        "--state-dir", type=Path, default=None, help="default: PUSHFLOW_DATA_DIR/sandbox"
+    )
+    p.add_argument(
+        "--write-credentials",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write credentials and sandbox.env pointing at this sandbox into DIR",
+    )
     p.add_argument("--no-serve", action="store_true", help="only write credentials, then exit")
     p.set_defaults(func=run_sandbox)
 
@@ -53,13 +62,27 @@ def run_sandbox(args: argparse.Namespace) -> int:
     if args.no_serve:
         if args.write_credentials is None:
             raise CommandError("--no-serve needs --write-credentials DIR")
-        ports = {"apns": args.apns_port, "fcm": args.fcm_port, "oauth": args.oauth_port,
-                 "control": args.control_port}  # fmt: skip
-        files = write_credentials(load_or_create(state_dir), args.write_credentials, urls_for(args.host, ports))
-        print(json.dumps({"credentialsDir": str(args.write_credentials.resolve()),
-                          "files": [f.name for f in files]}))  # fmt: skip
+        ports = {
+            "apns": args.apns_port,
+            "fcm": args.fcm_port,
+            "oauth": args.oauth_port,
+            "control": args.control_port,
+        }
+        files = write_credentials(
+            load_or_create(state_dir), args.write_credentials, urls_for(args.host, ports)
+        )
+        print(
+            json.dumps(
+                {
+                    "credentialsDir": str(args.write_credentials.resolve()),
+                    "files": [f.name for f in files],
+                }
+            )
+        )
         return 0
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s sandbox %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s sandbox %(levelname)s %(message)s"
+    )
     try:
         run(config)
     except OSError as exc:  # port in use, bad host: a user error, not a traceback

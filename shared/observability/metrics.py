@@ -1,8 +1,8 @@
 """The Prometheus metric catalogue: every series Pushflow exports, defined once, here.
 
 Import the object and increment it where the event happens (``from shared.observability import
-metrics``; ``metrics.DISPATCHES.labels(gateway="apns", lane="tx", outcome="sent",
-reason="").inc()``). Labels are small closed sets - never a token, a message id or an app key.
+metrics``; ``metrics.DISPATCHES.labels(gateway="apns", outcome="sent").inc()``). Labels are
+small closed sets - never a token, a message id or an app key.
 
 API (``/metrics`` on the API port)
   pushflow_http_requests_total{route,method,status}           counter, by route template
@@ -12,17 +12,22 @@ API (``/metrics`` on the API port)
   pushflow_outbox_republished_total                           counter, sweeper re-publishes
 
 Send workers (``pushflow worker fcm|apns``; ``/metrics`` on the worker's metrics port)
-  pushflow_dispatches_total{gateway,lane,outcome,reason}      counter; outcome: sent | failed |
-                                                              retry | duplicate; reason: the
-                                                              failure reason or "" when sent
-  pushflow_send_latency_seconds{gateway}                      histogram, one gateway request
+  pushflow_dispatches_total{gateway,outcome}                  counter, final outcomes; outcome:
+                                                              sent, or the failure reason
+                                                              (invalid_token, unregistered,
+                                                              bad_message, expired, auth_config,
+                                                              retries_exhausted)
+  pushflow_send_latency_seconds{gateway}                      histogram, gateway round trip
+  pushflow_sends_in_flight{gateway}                           gauge, jobs taken, not finished
+  pushflow_redelivered_already_sent_total{gateway}            counter, redelivered jobs the
+                                                              guard said were already accepted
   pushflow_queue_wait_seconds{gateway,lane}                   histogram, enqueuedAt -> start
-  pushflow_send_retries_total{gateway,reason}                 counter; reason: status class
-                                                              (429, 5xx, timeout, connection)
+  pushflow_send_retries_total{gateway,reason}                 counter; reason: the gateway's
+                                                              reason (TooManyRequests, ...)
   pushflow_rate_limit_waits_total{gateway}                    counter, sends delayed by the
                                                               per-app token bucket
   pushflow_rate_limit_wait_seconds{gateway}                   histogram, how long
-  pushflow_apns_jwt_age_seconds{key_id}                       gauge, age of the shared JWT
+  pushflow_apns_jwt_age_seconds{team,key}                     gauge, age of the shared JWT
   pushflow_credential_expiry_timestamp_seconds{provider,app}  gauge, unix time a certificate
                                                               (or key) expires; alert < 14 d
   pushflow_gateway_connections{gateway}                       gauge, open HTTP/2 connections
@@ -77,12 +82,20 @@ OUTBOX_REPUBLISHED = Counter(
 
 # -- send workers ------------------------------------------------------------------------------
 DISPATCHES = Counter(
-    "pushflow_dispatches", "Send attempts' outcomes by gateway, lane, outcome and reason.",
-    ["gateway", "lane", "outcome", "reason"],
+    "pushflow_dispatches", "Final send outcomes: sent, or the failure reason.",
+    ["gateway", "outcome"],
 )
 SEND_LATENCY = Histogram(
-    "pushflow_send_latency_seconds", "Time for one gateway request (FCM or APNs).",
+    "pushflow_send_latency_seconds", "Gateway round trip of a send (or send batch).",
     ["gateway"], buckets=_SEND,
+)
+SENDS_IN_FLIGHT = Gauge(
+    "pushflow_sends_in_flight", "Send jobs taken and not finished.", ["gateway"],
+    multiprocess_mode="livesum",
+)
+REDELIVERED_ALREADY_SENT = Counter(
+    "pushflow_redelivered_already_sent",
+    "Redelivered send jobs that the per-dispatch guard said were already accepted.", ["gateway"],
 )
 QUEUE_WAIT = Histogram(
     "pushflow_queue_wait_seconds", "Time a send job waited in its queue.",
@@ -100,8 +113,8 @@ RATE_LIMIT_WAIT_SECONDS = Histogram(
     ["gateway"], buckets=_WAIT,
 )
 APNS_JWT_AGE = Gauge(
-    "pushflow_apns_jwt_age_seconds", "Age of the APNs provider JWT in use, by key id.",
-    ["key_id"], multiprocess_mode="max",
+    "pushflow_apns_jwt_age_seconds", "Age of the APNs provider JWT in use, by team and key.",
+    ["team", "key"], multiprocess_mode="max",
 )
 CREDENTIAL_EXPIRY = Gauge(
     "pushflow_credential_expiry_timestamp_seconds",
@@ -137,10 +150,9 @@ WEBHOOK_REPLAYS = Counter(
 # Label sets exported with value 0 from start-up, so dashboards and alerts see the series before
 # the first event (a counter that does not exist yet cannot be rated).
 _KNOWN_LABELS: tuple[tuple[Counter, tuple[str, ...]], ...] = tuple(
-    (DISPATCHES, (gateway, lane, outcome, ""))
+    (DISPATCHES, (gateway, outcome))
     for gateway in ("fcm", "apns")
-    for lane in ("tx", "bulk")
-    for outcome in ("sent", "failed", "retry")
+    for outcome in ("sent", "invalid_token", "unregistered", "retries_exhausted")
 ) + tuple((WEBHOOK_ATTEMPTS, (outcome,)) for outcome in ("delivered", "http_error", "timeout"))
 
 
@@ -148,6 +160,6 @@ def initialise_known_series() -> None:
     for counter, labels in _KNOWN_LABELS:
         counter.labels(*labels)
     for gateway in ("fcm", "apns"):
-        SEND_RETRIES.labels(gateway, "5xx")
         RATE_LIMIT_WAITS.labels(gateway)
         SEND_LATENCY.labels(gateway)
+        SENDS_IN_FLIGHT.labels(gateway)

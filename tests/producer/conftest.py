@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from starlette.applications import Starlette
 
 from producer.app import create_app
+from producer.state import AppState
 from shared import queues
 from shared.settings import get_settings
 from shared.taskmessage import decode_message
@@ -32,15 +34,54 @@ def android_token() -> str:
     return secrets.token_hex(6) + ":APA91b" + secrets.token_urlsafe(100)[:130]
 
 
+# The in-process app's own sweeper stays idle (it sweeps once at start-up): tests call
+# ``sweep_once`` when they want the outbox swept, and only the subprocess of the crash test
+# sweeps on its own.
+IN_PROCESS_SETTINGS = {"outbox_sweep_interval_seconds": 3600.0, "outbox_sweep_after_seconds": 0.3}
+
+
 @pytest.fixture(scope="session")
-async def api(pushflow_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client talking to the app in-process, lifespan (pool, sweeper) running."""
+async def intake_app(pushflow_env: dict[str, str]) -> AsyncIterator[Starlette]:
+    """The real app in-process, lifespan (pool, Redis, writer, sweeper) running."""
     get_settings.cache_clear()
-    app = create_app()
+    app = create_app(get_settings().model_copy(update=IN_PROCESS_SETTINGS))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def api(intake_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to ``intake_app``."""
+    transport = httpx.ASGITransport(app=intake_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture()
+def state(intake_app: Starlette) -> AppState:
+    app_state: AppState = intake_app.state.pf
+    return app_state
+
+
+def assert_envelope(response: httpx.Response) -> dict[str, Any]:
+    """The body of a well-formed envelope answer (checked), whatever its status."""
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body = response.json()
+    assert set(body) == {"meta", "data", "errors"}, body
+    meta = body["meta"]
+    assert meta["status"] == response.status_code
+    assert meta["numberOfData"] == len(body["data"])
+    assert meta["numberOfErrors"] == len(body["errors"])
+    assert meta["uniqId"] == response.headers["x-request-id"]
+    for error in body["errors"]:
+        assert set(error) == {"title", "message", "code", "meta"}, error
+        assert isinstance(error["code"], str) and error["code"].isupper()
+        assert set(error["meta"]) == {"parameter", "value", "source"}
+    return dict(body)
+
+
+def error_codes(body: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(e["code"], e["meta"]["parameter"]) for e in body["errors"]]
 
 
 def drain(client: redis.Redis, queue: str) -> list[tuple[str, list[Any], dict[str, Any]]]:
@@ -70,7 +111,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "c
 
 
 @contextmanager
-def api_process(extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def api_process(extra_env: dict[str, str] | None = None
+                ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A real ``pushflow api`` server on a free port; yields (base URL, process)."""
     port = free_port()
     env = {**os.environ, **(extra_env or {})}

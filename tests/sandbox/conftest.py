@@ -74,7 +74,7 @@ def fcm_access_token(sandbox: SandboxProcess) -> str:
     from google.oauth2 import service_account
 
     info = json.loads(sandbox.service_account_file.read_text())
-    creds = service_account.Credentials.from_service_account_info(
+    creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
         info, scopes=["https://www.googleapis.com/auth/firebase.messaging"]
     )
     creds.refresh(google.auth.transport.requests.Request())
@@ -85,8 +85,9 @@ def fcm_access_token(sandbox: SandboxProcess) -> str:
 @pytest.fixture()
 def fcm_client(sandbox: SandboxProcess, fcm_access_token: str) -> Iterator[httpx.Client]:
     headers = {"authorization": f"Bearer {fcm_access_token}"}
-    with httpx.Client(http2=True, verify=tls_context(sandbox), base_url=sandbox.fcm_url,
-                      headers=headers) as c:  # fmt: skip
+    with httpx.Client(
+        http2=True, verify=tls_context(sandbox), base_url=sandbox.fcm_url, headers=headers
+    ) as c:
         yield c
 
 

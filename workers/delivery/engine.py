@@ -173,9 +173,15 @@ class Engine:
                                         len(sendable))
         if grant.granted < len(sendable):
             self.metrics.rate_limited.labels(self.gateway.name).inc(len(sendable) - grant.granted)
+            self.metrics.rate_limit_wait.labels(self.gateway.name).observe(grant.wait_seconds)
             self._park(app_id, sendable[grant.granted:], grant.wait_seconds)
             sendable = sendable[: grant.granted]
         if sendable:
+            now = time.time()
+            for w in sendable:
+                if w.job["attempt"] == 1:
+                    self.metrics.queue_wait.labels(self.gateway.name, w.job["lane"]).observe(
+                        max(0.0, now - w.job.get("enqueuedAt", now)))
             started = time.perf_counter()
             outcomes = await self.gateway.send(config, sendable)
             self.metrics.latency.labels(self.gateway.name).observe(time.perf_counter() - started)

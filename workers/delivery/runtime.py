@@ -73,12 +73,20 @@ class DeliveryRuntime:
         self._consumer: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=self._run, name=f"pushflow-{provider}",
                                         daemon=True)
+        self._setup_error = None
         self._thread.start()
         self._ready.wait()
+        if self._setup_error is not None:
+            raise RuntimeError(f"{provider} delivery runtime failed to start") from self._setup_error
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._setup())
+        try:
+            self.loop.run_until_complete(self._setup())
+        except BaseException as exc:
+            self._setup_error: BaseException | None = exc
+            self._ready.set()
+            raise
         self._ready.set()
         self.loop.run_forever()
 

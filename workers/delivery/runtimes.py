@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 from shared.settings import get_settings
 from workers.delivery.runtime import DeliveryRuntime
 
 
+_CREATE = threading.Lock()  # Celery's thread pool may ask from many threads at once
+
+
 def runtime_for(gateway: str, visibility_timeout: float) -> DeliveryRuntime:
-    return _runtime(gateway, visibility_timeout, os.getpid())
+    with _CREATE:
+        return _runtime(gateway, visibility_timeout, os.getpid())
 
 
 @functools.cache

@@ -69,8 +69,8 @@ class FirebaseApps:
         )
 
     async def close(self) -> None:
+        # Not firebase_admin.delete_app(): its cleanup calls asyncio.run() inside our loop.
         for app in self._apps.values():
             service = messaging._get_messaging_service(app)
             await service._async_client._async_client.aclose()
-            firebase_admin.delete_app(app)
         self._apps.clear()

@@ -37,9 +37,9 @@ def blocked_reason(ip: IPAddress) -> str | None:
     """Why an address may not receive webhooks, or None when it is a public address."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    for label, flag in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-                        ("private", ip.is_private), ("multicast", ip.is_multicast),
-                        ("unspecified", ip.is_unspecified), ("reserved", ip.is_reserved)):
+    for label, flag in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
+                        ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
+                        ("private", ip.is_private), ("reserved", ip.is_reserved)):
         if flag:
             return label
     return None if ip.is_global else "not globally routable"

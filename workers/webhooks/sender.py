@@ -81,7 +81,10 @@ class Sender:
                                             busy_apps=busy, lease_seconds=lease)
                 for event in claimed:
                     self._start(client, event)
-                if len(claimed) < free // 2:  # drained what is due: poll again later
+                per_app = Counter(e.app_id for e in claimed)
+                drained = len(claimed) < free and all(
+                    n < s.webhook_per_app_concurrency for n in per_app.values())
+                if drained and not busy:  # nothing more is due right now: poll later
                     next_claim = now + s.webhook_poll_seconds
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=_FLUSH_EVERY,

@@ -1,0 +1,201 @@
+"""Delivery throughput: tokens/s from the queue to gateway acceptance, against its ceiling.
+
+For each gateway (APNs, FCM), with the sandbox answering every push after ``--latency-ms``:
+1. ceiling: a bare client on the SAME HTTP/2 stack our worker uses (raw h2 connection module for
+   APNs; httpx HTTP/2 — what firebase-admin uses — for FCM) sends ``--tokens`` requests with
+   ``--in-flight`` concurrency and no queue;
+2. ours: ONE ``celery -A workers worker`` process for that gateway; the queue is pre-filled with
+   messages built exactly as the intake builds them; timed from the fill until every outcome is
+   on the ``dlr`` queue.
+
+Private redis-server, fresh PostgreSQL database and sandbox, all on this machine (the sandbox
+shares the cores with what it measures: compare the ratio, not the absolute figures).
+Last line: ``apns_tokens_per_s=… fcm_tokens_per_s=… apns_ratio=… fcm_ratio=…``.
+
+    .venv/bin/python bench/delivery.py --tokens 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sandbox.testing import SandboxProcess  # noqa: E402
+from shared import credentials  # noqa: E402
+from shared.db import apps  # noqa: E402
+from shared.db.migrate import migrate  # noqa: E402
+from shared.payloads import apns_body, fcm_message  # noqa: E402
+from shared.settings import get_settings  # noqa: E402
+from tests.services import postgres_database, redis_server  # noqa: E402
+from workers.apns.connection import open_connection  # noqa: E402
+from workers.apns.jwt import mint  # noqa: E402
+from workers.apns.pool import tls_context  # noqa: E402
+from workers.apns.request import request_headers  # noqa: E402
+from workers.delivery.reliable_queue import WORKERS  # noqa: E402
+from workers.delivery.testing import (  # noqa: E402
+    WorkerProcess,
+    apns_token,
+    enqueue,
+    fcm_token,
+    make_job,
+    wait_for,
+)
+from workers.fcm.client import trust_context  # noqa: E402
+
+
+async def apns_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
+    a = sbx.apns
+    key = credentials.parse_apns_key((sbx.credentials_dir / "apns-key.p8").read_bytes(),
+                                     a["keyId"], a["teamId"], a["topic"], a["sandbox"])
+    bearer = mint(key, int(time.time()))
+    host, port = sbx.apns_url.split("//")[1].split(":")
+    conn = await open_connection(host, int(port), tls_context(sbx.ca_file), 10)
+    jobs = [make_job(0, "ios", apns_token()) for _ in range(n)]
+    sem = asyncio.Semaphore(in_flight)
+
+    async def one(job: Any) -> None:
+        async with sem:
+            body = apns_body(job["message"])
+            headers = request_headers(job, f"{host}:{port}".encode(), key.topic, bearer, len(body))
+            resp = await conn.request(headers, body, 30)
+            assert resp.status == 200, resp
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(j) for j in jobs))
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return n / elapsed
+
+
+async def fcm_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+
+    info = orjson.loads(sbx.service_account_file.read_bytes())
+    cred = service_account.Credentials.from_service_account_info(
+        info, scopes=["https://www.googleapis.com/auth/firebase.messaging"])
+    cred.refresh(Request())
+    url = f"{sbx.fcm_url}/v1/projects/{info['project_id']}/messages:send"
+    sem = asyncio.Semaphore(in_flight)
+    async with httpx.AsyncClient(http2=True, verify=trust_context(sbx.ca_file),
+                                 headers={"authorization": f"Bearer {cred.token}"}) as client:
+        jobs = [make_job(0, "android", fcm_token()) for _ in range(n)]
+
+        async def one(job: Any) -> None:
+            async with sem:
+                body = {"message": fcm_message(job["message"], job["token"])}
+                resp = await client.post(url, json=body)
+                assert resp.status_code == 200, resp.text
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(j) for j in jobs))
+        return n / (time.perf_counter() - started)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (and its reaped children) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def ours(gateway: str, r: redis.Redis, app_id: int, n: int, env: dict[str, str],
+         log: Path, per_task: bool) -> tuple[float, float]:
+    """(tokens/s, worker CPU ms per token)."""
+    platform = "ios" if gateway == "apns" else "android"
+    jobs = [make_job(app_id, platform, apns_token() if gateway == "apns" else fcm_token())
+            for _ in range(n)]
+    r.delete("dlr")
+    extra = ["--pool", "solo"]
+    if per_task:  # Celery's own consumer, one task per message, a thread per send in flight
+        env = {**env, "PUSHFLOW_DELIVERY_BATCH_CONSUMER": "false"}
+        extra = ["--pool", "threads", "--concurrency", "200", "--prefetch-multiplier", "4"]
+    with WorkerProcess([f"{gateway}.tx", f"{gateway}.bulk"], env=env, log_path=log,
+                       extra_args=extra) as worker:
+        assert worker.proc is not None
+        if not per_task:
+            wait_for(lambda: any(m.startswith(gateway.encode()) for m in r.smembers(WORKERS)),
+                     60, what=f"{gateway} worker ready")
+        # Warm-up (connections, OAuth token, JWT) outside the timed part.
+        enqueue(r, [make_job(app_id, platform, apns_token() if gateway == "apns"
+                             else fcm_token())])
+        wait_for(lambda: r.llen("dlr") >= 1, 60, what="warm-up")
+        r.delete("dlr")
+        cpu_before = cpu_seconds(worker.proc.pid)
+        started = time.perf_counter()
+        enqueue(r, jobs)
+        wait_for(lambda: _results(r) >= n, 600, interval=0.02, what=f"{gateway} results")
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(worker.proc.pid) - cpu_before
+    r.delete("pushflow:workers")
+    return n / elapsed, cpu / n * 1000
+
+
+def _results(r: redis.Redis) -> int:
+    from workers.delivery.testing import dlr_results
+
+    return len(dlr_results(r))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=20000)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--in-flight", type=int, default=1000)
+    parser.add_argument("--per-task", action="store_true",
+                        help="measure Celery's per-task path instead (the rejected model)")
+    parser.add_argument("--only", choices=("apns", "fcm"), default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pushflow-bench-delivery-"))
+    with redis_server(work) as redis_url, postgres_database("pushflow_bench") as db_url, \
+            SandboxProcess(work / "sandbox", latency_ms=args.latency_ms) as sbx:
+        env = {"PUSHFLOW_DATABASE_URL": db_url, "PUSHFLOW_REDIS_URL": redis_url,
+               "PUSHFLOW_DATA_DIR": str(work / "data"), "PUSHFLOW_LOG_JSON": "false",
+               "PUSHFLOW_SEND_RATE_PER_SECOND": "0",
+               "PUSHFLOW_DELIVERY_MAX_IN_FLIGHT": str(args.in_flight), **sbx.env()}
+        os.environ.update(env)
+        get_settings.cache_clear()
+        migrate(db_url)
+        settings = get_settings()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            app_key = apps.create_app(conn, "bench")
+            app_id = apps.app_id_for(conn, app_key)
+            a = sbx.apns
+            credentials.store(conn, app_id, credentials.parse_apns_key(
+                (sbx.credentials_dir / "apns-key.p8").read_bytes(), a["keyId"], a["teamId"],
+                a["topic"], a["sandbox"]), settings.fernet_key())
+            credentials.store(conn, app_id, credentials.parse_fcm_service_account(
+                sbx.service_account_file.read_bytes()), settings.fernet_key())
+        r = redis.Redis.from_url(redis_url)
+        figures: dict[str, float] = {}
+        for gateway in [args.only] if args.only else ["apns", "fcm"]:
+            ceiling_fn = apns_ceiling if gateway == "apns" else fcm_ceiling
+            ceiling = asyncio.run(ceiling_fn(sbx, args.tokens, args.in_flight))
+            rate, cpu_ms = ours(gateway, r, app_id, args.tokens, env,
+                                work / f"{gateway}-worker.log", args.per_task)
+            figures[gateway] = rate
+            figures[gateway + "_ratio"] = rate / ceiling
+            print(f"{gateway}: ceiling {ceiling:,.0f}/s, ours {rate:,.0f}/s, "
+                  f"ratio {rate / ceiling:.2f}, worker CPU {cpu_ms:.2f} ms/token "
+                  f"({args.tokens} tokens, {args.latency_ms:.0f} ms latency"
+                  f"{', per-task Celery path' if args.per_task else ''})", flush=True)
+        r.close()
+    print(" ".join(f"{g}_tokens_per_s={figures[g]:.0f}" for g in ("apns", "fcm") if g in figures)
+          + " " + " ".join(f"{g}_ratio={figures[g + '_ratio']:.2f}" for g in ("apns", "fcm")
+                           if g in figures))
+
+
+if __name__ == "__main__":
+    main()

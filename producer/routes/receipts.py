@@ -1,0 +1,123 @@
+"""``POST /v2.1/push/receipts`` (scope ``receipts:write``): device receipts from the mobile app.
+
+Body: one ``{"dispatchId", "event": "delivered" | "opened", "at"}`` or a list of up to 1000.
+Each valid receipt moves its dispatch forward (never back) and fires the matching webhook, through
+the same single statement as the DLR worker (``workers.dlr.store``). Answer: one ``data`` entry
+per recorded receipt, one ``errors`` entry per bad or unknown one (another app's dispatch is
+unknown); 200 when at least one receipt was valid, else 422 (404 when all were unknown).
+``at`` is optional (default: now); a time in the future is taken as now (device clocks drift).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from producer import openapi as oa
+from producer.auth import authenticate
+from producer.body import read_json
+from producer.envelope import ApiError, error_item, respond
+from producer.state import get_state
+from shared.payload import parse_time
+from workers.dlr.store import Outcome, record_query
+
+SCOPE = "receipts:write"
+EVENTS = ("delivered", "opened")
+MAX_RECEIPTS = 1000
+
+_CURRENT = "SELECT id::text, status FROM dispatches WHERE app_id = %s AND id = ANY(%s::uuid[])"
+
+
+def _parse_item(item: Any, prefix: str, app_id: int, now: float,
+                errors: list[dict[str, Any]]) -> Outcome | None:
+    def fail(code: str, name: str, message: str, value: Any = None) -> None:
+        errors.append(error_item(code, message, parameter=prefix + name, value=value))
+
+    if not isinstance(item, dict):
+        fail("INVALID_FORMAT", "", "A receipt must be an object", item)
+        return None
+    raw_id, event, raw_at = item.get("dispatchId"), item.get("event"), item.get("at")
+    before = len(errors)
+    dispatch_id = None
+    if raw_id is None:
+        fail("REQUIRED", "dispatchId", "'dispatchId' is required")
+    else:
+        try:
+            dispatch_id = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) else None
+        except ValueError:
+            pass
+        if dispatch_id is None:
+            fail("INVALID_FORMAT", "dispatchId", "'dispatchId' must be a UUID", raw_id)
+    if event is None:
+        fail("REQUIRED", "event", "'event' is required")
+    elif event not in EVENTS:
+        fail("INVALID_FORMAT", "event", "'event' must be 'delivered' or 'opened'", event)
+    at = now
+    if raw_at is not None:
+        try:
+            at = min(now, parse_time(raw_at).timestamp())
+        except (ValueError, TypeError):
+            fail("INVALID_FORMAT", "at", "'at' must be RFC 3339", raw_at)
+    if len(errors) > before or dispatch_id is None:
+        return None
+    return Outcome(dispatch_id=dispatch_id, app_id=app_id, status=str(event), at=at)
+
+
+async def post_receipts(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    state = get_state(request)
+    body = await read_json(request, state.settings.max_body_bytes)
+    single = not isinstance(body, list)
+    items = [body] if single else body
+    if not items or len(items) > MAX_RECEIPTS:
+        code = "REQUIRED" if not items else "TOO_MANY"
+        raise ApiError.validation([error_item(code, f"Send 1 to {MAX_RECEIPTS} receipts",
+                                              parameter="body", value=len(items))])
+    now = time.time()
+    errors: list[dict[str, Any]] = []
+    parsed: list[tuple[int, Outcome]] = []
+    for i, item in enumerate(items):
+        outcome = _parse_item(item, "" if single else f"[{i}].", caller.app_id, now, errors)
+        if outcome is not None:
+            parsed.append((i, outcome))
+    data: list[dict[str, Any]] = []
+    if parsed:
+        query, params = record_query([o for _, o in parsed])
+        async with state.pool.connection() as conn:
+            moved = dict(await (await conn.execute(query, params)).fetchall())
+            current = dict(await (await conn.execute(
+                _CURRENT, (caller.app_id, [o.dispatch_id for _, o in parsed]))).fetchall())
+        for i, o in parsed:
+            if o.dispatch_id not in current:
+                errors.append(error_item(
+                    "NOT_FOUND", "No such dispatch for this app",
+                    parameter=("" if single else f"[{i}].") + "dispatchId", value=o.dispatch_id))
+                continue
+            data.append({"dispatchId": o.dispatch_id, "event": o.status,
+                         "status": current[o.dispatch_id],
+                         "changed": o.dispatch_id in moved})
+    if data:
+        return respond(request, 200, data, errors)
+    status = 404 if errors and all(e["code"] == "NOT_FOUND" for e in errors) else 422
+    code = "NOT_FOUND" if status == 404 else "VALIDATION_ERROR"
+    raise ApiError(status, code, "No receipt was recorded", errors=errors)
+
+
+routes: list[BaseRoute] = [Route("/v2.1/push/receipts", post_receipts, methods=["POST"])]
+
+_RECEIPT = {"type": "object", "required": ["dispatchId", "event"], "properties": {
+    "dispatchId": {"type": "string", "format": "uuid"},
+    "event": {"type": "string", "enum": list(EVENTS)},
+    "at": {"type": "string", "format": "date-time"}}}
+openapi: dict[str, Any] = {"paths": {"/v2.1/push/receipts": {"post": oa.operation(
+    "Record device receipts (delivered / opened)", scope=SCOPE, errors=(400, 401, 403, 404, 422),
+    body={"oneOf": [_RECEIPT, {"type": "array", "items": _RECEIPT, "maxItems": MAX_RECEIPTS}]},
+    ok_schema={"type": "object", "properties": {
+        "dispatchId": {"type": "string"}, "event": {"type": "string"},
+        "status": {"type": "string"}, "changed": {"type": "boolean"}}},
+    description="Statuses only move forward; a repeated receipt changes nothing.")}}}

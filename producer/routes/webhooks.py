@@ -1,0 +1,243 @@
+"""``/v2.1/webhooks``: the app's delivery-report webhooks (scope ``admin``).
+
+- ``GET``: the configuration (never the secret). ``PUT`` (or ``POST``): create or replace it;
+  the signing secret is returned once, when the configuration is first created.
+- ``POST /v2.1/webhooks/secret/rotate``: a new secret; the old one keeps signing during the
+  overlap (``overlapHours``, default ``webhook_secret_overlap_hours``).
+- ``DELETE``: remove the configuration and its secrets.
+- ``GET /v2.1/webhooks/deliveries``: events with every attempt, newest first, with filters.
+- ``POST /v2.1/webhooks/deliveries/{id}/replay`` and ``/v2.1/webhooks/deliveries/replay``:
+  dead letters back into the queue, one or all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cryptography.fernet import Fernet
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from producer import openapi as oa
+from producer.auth import authenticate
+from producer.body import read_json
+from producer.envelope import ApiError, error_item, respond
+from producer.history import _Query as Query
+from producer.state import get_state
+from shared.statuses import EVENT_TYPES
+from workers.webhooks import admin
+from workers.webhooks.addresses import UrlRejected, check_url
+
+SCOPE = "admin"
+MAX_OVERLAP_HOURS = 24 * 7
+DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
+
+
+def _fernet(request: Request) -> Fernet:
+    return Fernet(get_state(request).settings.fernet_key())
+
+
+async def _object_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    settings = get_state(request).settings
+    if optional and request.headers.get("content-length") in (None, "0"):
+        return {}
+    body = await read_json(request, settings.max_body_bytes)
+    if not isinstance(body, dict):
+        raise ApiError.validation([error_item("INVALID_FORMAT", "The body must be a JSON object",
+                                              parameter="body", value=body)])
+    return body
+
+
+async def _url(request: Request, body: dict[str, Any], name: str,
+               errors: list[dict[str, Any]]) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    s = get_state(request).settings
+    try:
+        if not isinstance(value, str):
+            raise UrlRejected("must be a string")
+        await check_url(value, allow_http=s.webhook_allow_http,
+                        allow_private=s.webhook_allow_private)
+    except UrlRejected as exc:
+        errors.append(error_item("INVALID_FORMAT", f"'{name}' {exc}", parameter=name,
+                                 value=value))
+        return None
+    return value
+
+
+def _event_types(body: dict[str, Any], errors: list[dict[str, Any]]) -> list[str]:
+    raw = body.get("eventTypes", list(EVENT_TYPES))
+    if (not isinstance(raw, list) or not raw or len(raw) > len(EVENT_TYPES)
+            or any(t not in EVENT_TYPES for t in raw)):
+        errors.append(error_item(
+            "INVALID_FORMAT", f"'eventTypes' must be a non-empty list of {', '.join(EVENT_TYPES)}",
+            parameter="eventTypes", value=raw))
+        return []
+    return list(dict.fromkeys(raw))
+
+
+async def save_webhooks(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    body = await _object_body(request)
+    errors: list[dict[str, Any]] = []
+    unknown = sorted(set(body) - {"primaryUrl", "secondaryUrl", "eventTypes"})
+    for name in unknown:
+        errors.append(error_item("INVALID_FORMAT", f"Unknown field '{name}'", parameter=name))
+    primary = await _url(request, body, "primaryUrl", errors)
+    secondary = await _url(request, body, "secondaryUrl", errors)
+    events = _event_types(body, errors)
+    if errors:
+        raise ApiError.validation(errors)
+    async with get_state(request).pool.connection() as conn:
+        secret = await admin.save_config(conn, caller.app_id, primary_url=primary,
+                                         secondary_url=secondary, event_types=events,
+                                         fernet=_fernet(request))
+        config = await admin.get_config(conn, caller.app_id)
+    assert config is not None
+    if secret is not None:
+        return respond(request, 201, [{**config, "secret": secret}])
+    return respond(request, 200, [config])
+
+
+async def get_webhooks(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    async with get_state(request).pool.connection() as conn:
+        config = await admin.get_config(conn, caller.app_id)
+    if config is None:
+        raise ApiError(404, "NOT_FOUND", "No webhooks configured for this app", source="path")
+    return respond(request, 200, [config])
+
+
+async def delete_webhooks(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    async with get_state(request).pool.connection() as conn:
+        if not await admin.delete_config(conn, caller.app_id):
+            raise ApiError(404, "NOT_FOUND", "No webhooks configured for this app", source="path")
+    return respond(request, 200, [{"deleted": True}])
+
+
+async def rotate_secret(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    body = await _object_body(request, optional=True)
+    overlap = body.get("overlapHours", get_state(request).settings.webhook_secret_overlap_hours)
+    if (isinstance(overlap, bool) or not isinstance(overlap, int | float)
+            or not 0 <= overlap <= MAX_OVERLAP_HOURS):
+        raise ApiError.validation([error_item(
+            "INVALID_FORMAT", f"'overlapHours' must be a number from 0 to {MAX_OVERLAP_HOURS}",
+            parameter="overlapHours", value=overlap)])
+    async with get_state(request).pool.connection() as conn:
+        rotation = await admin.rotate_secret(conn, caller.app_id, overlap_hours=float(overlap),
+                                             fernet=_fernet(request))
+    if rotation is None:
+        raise ApiError(404, "NOT_FOUND", "No webhooks configured for this app", source="path")
+    until = rotation.previous_valid_until
+    return respond(request, 200, [{
+        "secret": rotation.secret,
+        "previousSecretValidUntil": until.isoformat().replace("+00:00", "Z") if until else None,
+    }])
+
+
+def _uuid(q: Query, name: str) -> str | None:
+    raw = q.text(name, 64)
+    if raw is None:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        q.fail("INVALID_FORMAT", name, f"'{name}' must be a UUID")
+        return None
+
+
+async def list_deliveries(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    q = Query(request.query_params)
+    f = admin.DeliveryFilter(
+        state=q.choice("state", admin.DELIVERY_STATES), type=q.choice("type", EVENT_TYPES),
+        dispatch_id=_uuid(q, "dispatchId"), message_id=_uuid(q, "messageId"),
+        date_from=q.time("dateFrom"), date_to=q.time("dateTo"))
+    offset = q.integer("offset", 0, 0, MAX_OFFSET)
+    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    if q.errors:
+        raise ApiError.validation(q.errors)
+    async with get_state(request).pool.connection() as conn:
+        rows = await admin.list_deliveries(conn, caller.app_id, f, offset=offset, limit=limit)
+    return respond(request, 200, rows)
+
+
+async def replay_one(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    raw = request.path_params["event_id"]
+    try:
+        event_id = str(uuid.UUID(raw))
+    except ValueError:
+        event_id = None
+    n = 0
+    if event_id is not None:
+        async with get_state(request).pool.connection() as conn:
+            n = await admin.replay(conn, caller.app_id, event_id)
+    if n == 0:
+        raise ApiError(404, "NOT_FOUND", "No dead-lettered delivery with this id",
+                       parameter="id", value=raw, source="path")
+    return respond(request, 200, [{"replayed": n}])
+
+
+async def replay_all(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    async with get_state(request).pool.connection() as conn:
+        n = await admin.replay(conn, caller.app_id)
+    return respond(request, 200, [{"replayed": n}])
+
+
+routes: list[BaseRoute] = [
+    Route("/v2.1/webhooks", get_webhooks, methods=["GET"]),
+    Route("/v2.1/webhooks", save_webhooks, methods=["PUT", "POST"]),
+    Route("/v2.1/webhooks", delete_webhooks, methods=["DELETE"]),
+    Route("/v2.1/webhooks/secret/rotate", rotate_secret, methods=["POST"]),
+    Route("/v2.1/webhooks/deliveries", list_deliveries, methods=["GET"]),
+    Route("/v2.1/webhooks/deliveries/replay", replay_all, methods=["POST"]),
+    Route("/v2.1/webhooks/deliveries/{event_id}/replay", replay_one, methods=["POST"]),
+]
+
+_URL = {"type": ["string", "null"], "format": "uri"}
+_CONFIG = {"type": "object", "properties": {
+    "primaryUrl": _URL, "secondaryUrl": _URL,
+    "eventTypes": {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}},
+    "signingSecrets": {"type": "integer"}, "secret": {"type": "string"},
+    "previousSecretValidUntil": {"type": ["string", "null"]}}}
+_ADMIN_ERRORS = (401, 403, 404, 422)
+openapi: dict[str, Any] = {"paths": {
+    "/v2.1/webhooks": {
+        "get": oa.operation("The app's webhook configuration", scope=SCOPE, ok_schema=_CONFIG,
+                            errors=_ADMIN_ERRORS),
+        "put": oa.operation(
+            "Create or replace the webhook configuration", scope=SCOPE, ok_schema=_CONFIG,
+            errors=(400, 401, 403, 422), body={"type": "object", "properties": {
+                "primaryUrl": _URL, "secondaryUrl": _URL,
+                "eventTypes": _CONFIG["properties"]["eventTypes"]}},
+            description="201 with `secret` (shown once) when created; 200 when replaced."),
+        "delete": oa.operation("Remove the webhook configuration", scope=SCOPE,
+                               errors=_ADMIN_ERRORS),
+    },
+    "/v2.1/webhooks/secret/rotate": {"post": oa.operation(
+        "Rotate the signing secret", scope=SCOPE, errors=_ADMIN_ERRORS,
+        body={"type": "object", "properties": {"overlapHours": {"type": "number"}}},
+        description="Both secrets sign until `previousSecretValidUntil`.")},
+    "/v2.1/webhooks/deliveries": {"get": oa.operation(
+        "Webhook deliveries and their attempts", scope=SCOPE, errors=(401, 403, 422),
+        parameters=[oa.query_param("state", {"enum": list(admin.DELIVERY_STATES)}),
+                    oa.query_param("type", {"enum": list(EVENT_TYPES)}),
+                    oa.query_param("dispatchId", {"type": "string"}),
+                    oa.query_param("messageId", {"type": "string"}),
+                    oa.query_param("dateFrom", {"type": "string"}),
+                    oa.query_param("dateTo", {"type": "string"}),
+                    oa.query_param("offset", {"type": "integer"}),
+                    oa.query_param("limit", {"type": "integer", "maximum": MAX_LIMIT})])},
+    "/v2.1/webhooks/deliveries/replay": {"post": oa.operation(
+        "Replay every dead-lettered delivery", scope=SCOPE)},
+    "/v2.1/webhooks/deliveries/{id}/replay": {"post": oa.operation(
+        "Replay one dead-lettered delivery", scope=SCOPE, errors=_ADMIN_ERRORS,
+        parameters=[oa.path_param("id")])},
+}}

@@ -1,0 +1,80 @@
+"""The two raw auth headers, scopes and tenant isolation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from producer.state import AppState
+from shared.db import apps
+from tests.producer.conftest import assert_envelope, error_codes, ios_token
+
+BODY = {"device_tokens": [ios_token()], "content": "c"}
+
+
+@pytest.mark.parametrize("drop", ["Authorization", "Application-Key"])
+async def test_missing_header_is_401(api: httpx.AsyncClient, make_app: Any, drop: str) -> None:
+    headers = make_app().headers()
+    del headers[drop]
+    response = await api.post("/v2.1/push", json=BODY, headers=headers)
+    assert response.status_code == 401
+    assert error_codes(assert_envelope(response)) == [("UNAUTHORIZED", drop)]
+
+
+async def test_wrong_secret_or_other_apps_key_is_401(api: httpx.AsyncClient,
+                                                     make_app: Any) -> None:
+    a, b = make_app(), make_app()
+    for headers in ({**a.headers(), "Authorization": "pf_wrong"},
+                    {"Authorization": a.secret, "Application-Key": b.app_key},
+                    {**a.headers(), "Authorization": "Bearer " + a.secret}):
+        response = await api.post("/v2.1/push", json=BODY, headers=headers)
+        assert response.status_code == 401, headers
+        assert error_codes(assert_envelope(response))[0][0] == "UNAUTHORIZED"
+
+
+async def test_missing_scope_is_403(api: httpx.AsyncClient, make_app: Any) -> None:
+    reader = make_app(scopes=("push:read",))
+    response = await api.post("/v2.1/push", json=BODY, headers=reader.headers())
+    assert response.status_code == 403
+    assert error_codes(assert_envelope(response))[0][0] == "FORBIDDEN"
+    sender = make_app(scopes=("push:send",))
+    for path in ("/v2.1/push", "/v2.1/push/01a21bca-14b1-723f-b684-36b791a482aa"):
+        response = await api.get(path, headers=sender.headers())
+        assert response.status_code == 403
+    admin = make_app(scopes=("admin",))
+    assert (await api.post("/v2.1/push", json=BODY, headers=admin.headers())).status_code == 202
+
+
+async def test_revoked_key_is_refused_once_its_cache_entry_expires(
+    api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection[Any], state: AppState
+) -> None:
+    app = make_app()
+    assert (await api.post("/v2.1/push", json=BODY, headers=app.headers())).status_code == 202
+    apps.revoke_key(db, app.secret, app.app_key)
+    state.keys.expire_all()  # what KEY_CACHE_SECONDS of waiting would do
+    response = await api.post("/v2.1/push", json=BODY, headers=app.headers())
+    assert response.status_code == 401
+
+
+async def test_another_apps_message_is_404(api: httpx.AsyncClient, make_app: Any) -> None:
+    a, b = make_app("a"), make_app("b")
+    sent = await api.post("/v2.1/push", json={**BODY, "externalId": "mine"}, headers=a.headers())
+    message_id = sent.json()["data"][0]["messageId"]
+    assert (await api.get(f"/v2.1/push/{message_id}", headers=a.headers())).status_code == 200
+    other = await api.get(f"/v2.1/push/{message_id}", headers=b.headers())
+    assert other.status_code == 404
+    assert error_codes(assert_envelope(other))[0][0] == "NOT_FOUND"
+    found = await api.get("/v2.1/push", params={"externalId": "mine"}, headers=b.headers())
+    assert found.json()["data"] == []
+
+
+async def test_unknown_route_and_method_are_envelopes(api: httpx.AsyncClient) -> None:
+    missing = await api.get("/v2.1/nothing-here")
+    assert missing.status_code == 404
+    assert error_codes(assert_envelope(missing))[0][0] == "NOT_FOUND"
+    wrong = await api.delete("/v2.1/push")
+    assert wrong.status_code == 405
+    assert_envelope(wrong)

@@ -1,0 +1,84 @@
+"""A bare h2 client for tests that must see frames as they are on the wire (GOAWAY, drops)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.events
+
+
+@dataclass
+class WireResult:
+    statuses: dict[int, int] = field(default_factory=dict)  # stream id -> :status
+    goaway: h2.events.ConnectionTerminated | None = None
+    closed: bool = False  # the server closed the TCP connection
+    remote_max_streams: int | None = None  # the server's SETTINGS_MAX_CONCURRENT_STREAMS
+
+
+async def send_on_one_connection(
+    url: str,
+    ctx: ssl.SSLContext,
+    requests: list[tuple[str, dict[str, str], bytes]],
+    gap: float = 0.0,
+    timeout: float = 10.0,
+) -> WireResult:
+    """Send each (path, headers, body) as a stream on ONE connection, ``gap`` seconds apart,
+    and read until every stream ended or the server closed the connection."""
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    ctx.set_alpn_protocols(["h2"])
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=ctx)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    result = WireResult()
+    pending: set[int] = set()
+
+    async def read_until(done: asyncio.Event) -> None:
+        while True:
+            try:
+                data = await reader.read(65536)
+            except (OSError, ssl.SSLError):  # a reset is how an aborted TLS connection may end
+                data = b""
+            if not data:
+                result.closed = True
+                done.set()
+                return
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    result.statuses[ev.stream_id] = int(dict(ev.headers)[b":status"])
+                elif isinstance(ev, h2.events.StreamEnded):
+                    pending.discard(ev.stream_id)
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    result.goaway = ev
+                elif isinstance(ev, h2.events.RemoteSettingsChanged):
+                    result.remote_max_streams = conn.remote_settings.max_concurrent_streams
+            writer.write(conn.data_to_send())
+            if not pending and len(result.statuses) == len(requests):
+                done.set()
+
+    done = asyncio.Event()
+    reading = asyncio.create_task(read_until(done))
+    for i, (path, headers, body) in enumerate(requests):
+        if i and gap:
+            await asyncio.sleep(gap)
+        sid = conn.get_next_available_stream_id()
+        hdrs = [
+            (":method", "POST"),
+            (":scheme", "https"),
+            (":authority", host),
+            (":path", path),
+            *headers.items(),
+        ]
+        conn.send_headers(sid, hdrs)
+        conn.send_data(sid, body, end_stream=True)
+        pending.add(sid)
+        writer.write(conn.data_to_send())
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+    finally:
+        reading.cancel()
+        writer.close()
+    return result
