@@ -18,20 +18,20 @@ _HEADERS = [(b"content-type", b"application/json"),
 
 class Ceiling:
     def __init__(self) -> None:
-        self.redis: Redis | None = None
+        self.redis: Redis[bytes] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    pool = BlockingConnectionPool.from_url(
+                    pool: BlockingConnectionPool[Any] = BlockingConnectionPool.from_url(
                         os.environ["PUSHFLOW_REDIS_URL"], max_connections=64)
                     self.redis = Redis(connection_pool=pool)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if self.redis is not None:
-                        await self.redis.aclose()
+                        await self.redis.aclose()  # type: ignore[attr-defined]
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         body = b""

@@ -33,19 +33,19 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sandbox.testing import SandboxProcess  # noqa: E402
-from shared import credentials  # noqa: E402
-from shared.db import apps  # noqa: E402
-from shared.db.migrate import migrate  # noqa: E402
-from shared.payloads import apns_body, fcm_message  # noqa: E402
-from shared.settings import get_settings  # noqa: E402
-from tests.services import postgres_database, redis_server  # noqa: E402
-from workers.apns.connection import open_connection  # noqa: E402
-from workers.apns.jwt import mint  # noqa: E402
-from workers.apns.pool import tls_context  # noqa: E402
-from workers.apns.request import request_headers  # noqa: E402
-from workers.delivery.reliable_queue import WORKERS  # noqa: E402
-from workers.delivery.testing import (  # noqa: E402
+from sandbox.testing import SandboxProcess
+from shared import credentials
+from shared.db import apps
+from shared.db.migrate import migrate
+from shared.payloads import apns_body, fcm_message
+from shared.settings import get_settings
+from tests.services import postgres_database, redis_server
+from workers.apns.connection import open_connection
+from workers.apns.jwt import mint
+from workers.apns.pool import tls_context
+from workers.apns.request import request_headers
+from workers.delivery.reliable_queue import WORKERS
+from workers.delivery.testing import (
     WorkerProcess,
     apns_token,
     enqueue,
@@ -53,7 +53,7 @@ from workers.delivery.testing import (  # noqa: E402
     make_job,
     wait_for,
 )
-from workers.fcm.client import trust_context  # noqa: E402
+from workers.fcm.client import trust_context
 
 
 async def apns_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:

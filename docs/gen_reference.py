@@ -44,7 +44,7 @@ def fetch_openapi(url: str | None) -> dict[str, Any]:
 
 def _schema_summary(schema: dict[str, Any], doc: dict[str, Any]) -> str:
     if "$ref" in schema:
-        return "`" + schema["$ref"].rsplit("/", 1)[-1] + "`"
+        return "`" + str(schema["$ref"]).rsplit("/", 1)[-1] + "`"
     kind = schema.get("type", "object")
     if kind == "array":
         return f"array of {_schema_summary(schema.get('items', {}), doc)}"

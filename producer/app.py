@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await state.acks.flush(state)
-            await state.redis.aclose()
+            await state.redis.aclose()  # type: ignore[attr-defined]  # stubs predate 5.0
             await pool.close()
 
     # Outermost: request id, per-route metrics and the access log see every request, errors

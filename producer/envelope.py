@@ -28,12 +28,11 @@ that are not ``ApiError`` never reach the client as a bare 500: ``install_handle
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 import psycopg
-import psycopg_pool
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -227,12 +226,18 @@ async def _internal(request: Request, exc: Exception) -> Response:
         source="server")])
 
 
+# Most specific first. A database outage is an expected, answered condition (handled inside
+# ExceptionMiddleware, not re-raised); connection-level failures only: SQL errors are bugs.
+_HANDLERS: tuple[tuple[type[Exception], Callable[[Request, Exception], Awaitable[Response]]],
+                 ...] = (
+    (ApiError, _api_error),
+    (HTTPException, _http_error),
+    (psycopg.OperationalError, _database_down),
+    (Exception, _internal),
+)
+
+
 def install_handlers(app: Starlette) -> None:
     """Register the envelope-producing exception handlers on ``app``."""
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    # Handled inside ExceptionMiddleware (not re-raised): a database outage is an expected,
-    # answered condition. Connection-level failures only; SQL errors are bugs -> 500 envelope.
-    app.add_exception_handler(psycopg.OperationalError, _database_down)
-    app.add_exception_handler(psycopg_pool.PoolTimeout, _database_down)
-    app.add_exception_handler(Exception, _internal)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)

@@ -32,6 +32,7 @@ from producer.outbox import build_job
 from producer.persist import NewMessage, insert_idempotent, publish_messages
 from producer.state import AppState, get_state
 from shared.ids import new_id
+from shared.observability import metrics
 from shared.payload import FieldError, PushRequest, check_platform_limits, parse_push
 from shared.tokens import Platform, detect_platform, is_valid_for
 
@@ -136,17 +137,18 @@ async def accept_push(request: Request) -> Response:
     caller = await authenticate(request, "push:send")
     idem_key = _idempotency_key(request)
     body = await read_json(request, state.settings.max_body_bytes)
+    body_hash = b""
+    if idem_key is not None:
+        # Before validation: a repeat gets the first answer even if, say, its ttl has passed.
+        body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
+        replayed = await _replay(state, request, caller, idem_key, body_hash)
+        if replayed is not None:
+            return replayed
     now = time.time()
     req, field_errors = parse_push(body, caller.limits, now,
                                    allow_http_webhook=state.settings.webhook_allow_http)
     if req is None:
         raise _field_errors(field_errors)
-    body_hash = b""
-    if idem_key is not None:
-        body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
-        replayed = await _replay(state, request, caller, idem_key, body_hash)
-        if replayed is not None:
-            return replayed
     devices = await _devices(state, caller.app_id, req.tokens) if _needs_lookup(req) else None
     scheduled = req.schedule_time is not None and req.schedule_time.timestamp() > now
     rid = request_id(request)
@@ -168,10 +170,12 @@ async def accept_push(request: Request) -> Response:
             plan.errors)
         if idem_key is None:
             if await state.writer.store(message):
+                _count(message, plan)
                 return json_response(request, 202, answer)
         else:
             outcome = await _store_idempotent(state, message, idem_key, body_hash, answer)
             if outcome == "inserted":
+                _count(message, plan)
                 return json_response(request, 202, answer)
             if outcome == "claimed":  # an identical request got there first (or concurrently)
                 replayed = await _replay(state, request, caller, idem_key, body_hash)
@@ -180,6 +184,13 @@ async def accept_push(request: Request) -> Response:
                 return replayed
         devices = await _devices(state, caller.app_id, req.tokens)
     raise ApiError.unavailable("Registered devices changed during the request; retry")
+
+
+def _count(message: NewMessage, plan: Plan) -> None:
+    for platform in set(message.platforms):
+        metrics.INTAKE_DISPATCHES.labels(platform, "tx").inc(message.platforms.count(platform))
+    for error in plan.errors:
+        metrics.INTAKE_REJECTED_TOKENS.labels(error["code"]).inc()
 
 
 def _new_message(req: PushRequest, caller: Caller, plan: Plan, rid: str, scheduled: bool

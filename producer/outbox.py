@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from shared import queues
 from shared.jobs import MessageContent, SendJob
+from shared.observability import metrics
 from shared.taskmessage import build_message, group_by_queue
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def task_message(job: SendJob) -> tuple[str, bytes]:
                                 task_id=job["dispatchId"])
 
 
-async def publish(redis: Redis, messages: Sequence[tuple[str, bytes]]) -> None:
+async def publish(redis: Redis[bytes], messages: Sequence[tuple[str, bytes]]) -> None:
     """LPUSH every message onto its queue in one round trip; raises RedisError on failure."""
     grouped = group_by_queue(messages)
     if len(grouped) == 1:
@@ -147,6 +148,7 @@ async def sweep_once(state: AppState) -> int:
         if due:
             await publish(state.redis, [task_message(_job_from_row(r)) for r in due])
     if due:
+        metrics.OUTBOX_REPUBLISHED.inc(len(due))
         log.info("outbox sweeper published %d dispatch(es)", len(due))
     return len(rows)
 

@@ -42,7 +42,7 @@ POOL_WAIT_SECONDS = 2.0
 class AppState:
     settings: Settings
     pool: AsyncConnectionPool[AsyncConnection[Any]]
-    redis: Redis
+    redis: Redis[bytes]
     keys: KeyCache
     acks: OutboxAcks
     writer: IntakeWriter
@@ -74,10 +74,10 @@ def make_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection[Any]]:
     )
 
 
-def make_redis(settings: Settings) -> Redis:
+def make_redis(settings: Settings) -> Redis[bytes]:
     # A bounded pool of long-lived connections that waits (rather than fails) when all are busy;
     # a publish is one pipelined round trip, so a few dozen connections serve any load.
-    pool = BlockingConnectionPool.from_url(
+    pool: BlockingConnectionPool[Any] = BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=64, timeout=2.0,
         socket_connect_timeout=1.0, socket_timeout=2.0,
     )

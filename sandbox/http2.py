@@ -22,6 +22,7 @@ import h2.exceptions
 import h2.settings
 import hpack
 import hpack.hpack
+from hyperframe.frame import GoAwayFrame
 
 from sandbox.messages import Answer, ConnInfo, Handler, Request, WireAction
 
@@ -69,13 +70,15 @@ def install_huffman_cache() -> None:
     half of the sandbox's CPU per request. The same JWT repeats for up to an hour, so a small
     cache turns that into a dict lookup. Only the sandbox process calls this.
     """
-    original: Callable[[bytes], bytes] = getattr(hpack.hpack, "decode_huffman")  # noqa: B009
-    if getattr(original, "cache_info", None) is not None:
-        return
+    original: Callable[[bytes], bytes] | None = getattr(hpack.hpack, "decode_huffman", None)
+    if original is None or getattr(original, "cache_info", None) is not None:
+        return  # another hpack layout (only slower), or already installed
+
+    decode = original
 
     @functools.lru_cache(maxsize=4096)
     def cached(data: bytes) -> bytes:
-        return original(data)
+        return decode(data)
 
     def decode_huffman(data: bytes | memoryview) -> bytes:
         return cached(bytes(data))
@@ -105,6 +108,7 @@ class H2ServerProtocol(asyncio.Protocol):
         self._waiting = 0  # answers scheduled but not yet sent
         self._flush_scheduled = False
         self._closing = False
+        self._goaway_from = 0  # streams from this id on were refused by our GOAWAY
         self._loop = asyncio.get_running_loop()
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -162,7 +166,7 @@ class H2ServerProtocol(asyncio.Protocol):
 
     def _dispatch(self, stream_id: int) -> None:
         st = self._streams.get(stream_id)
-        if st is None or self._closing:
+        if st is None or (self._closing and stream_id >= self._goaway_from):
             return
         method = path = ""
         headers: dict[str, str] = {}
@@ -183,7 +187,7 @@ class H2ServerProtocol(asyncio.Protocol):
         except Exception:  # a sandbox bug must show as 500, not kill the connection
             log.exception("sandbox handler failed")
             answer = Answer(500, [("content-type", "application/json")], b'{"reason":"Sandbox"}')
-        if answer.delay > 0:
+        if answer.delay > 0 and answer.action is WireAction.ANSWER:  # faults act at once
             self._waiting += 1
             self._loop.call_later(answer.delay, self._answer_later, stream_id, answer)
         else:
@@ -247,13 +251,21 @@ class H2ServerProtocol(asyncio.Protocol):
 
     def _goaway(self, stream_id: int) -> None:
         """GOAWAY as a server going down: this stream and later ones were not processed
-        (``last_stream_id`` is below them), earlier streams still get their answers."""
-        if not self._closing:
+        (``last_stream_id`` is below them), earlier streams still get their answers, then the
+        connection closes. The frame is written by hand because h2's ``close_connection``
+        moves its state machine to CLOSED, after which it refuses to send those answers."""
+        if not self._closing and self._transport is not None:
             self._closing = True
-            self._conn.close_connection(
-                h2.errors.ErrorCodes.NO_ERROR, b'{"reason":"Shutdown"}', stream_id - 1
+            self._goaway_from = stream_id
+            self._flush()
+            frame = GoAwayFrame(
+                0,
+                last_stream_id=stream_id - 1,
+                error_code=0,
+                additional_data=b'{"reason":"Shutdown"}',
             )
-        for sid in [s for s in self._streams if s >= stream_id]:
+            self._transport.write(frame.serialize())
+        for sid in [s for s in self._streams if s >= self._goaway_from]:
             del self._streams[sid]
         self._maybe_close()
 
@@ -274,7 +286,7 @@ class H2ServerProtocol(asyncio.Protocol):
             self._conn.close_connection(code)
             self._flush()
         except h2.exceptions.ProtocolError:
-            pass  # we already sent GOAWAY (a goaway fault): just close
+            pass  # h2 already closed its side: just close the socket
         finally:
             if self._transport is not None:
                 self._transport.close()

@@ -159,6 +159,12 @@ class SandboxProcess:
 
     # -- where it is ----------------------------------------------------------------------------
     @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise SandboxError("sandbox is not running")
+        return self._proc.pid
+
+    @property
     def apns_url(self) -> str:
         return str(self.ready["apnsUrl"])
 

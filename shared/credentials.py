@@ -139,11 +139,12 @@ def parse_apns_certificate(
             raise CredentialError(f"APNs certificate PEM does not parse: {exc}") from None
     else:
         try:
-            key, cert, extra = pkcs12.load_key_and_certificates(raw, password)
+            p12_key, cert, extra = pkcs12.load_key_and_certificates(raw, password)
         except (ValueError, TypeError) as exc:
             raise CredentialError(f"APNs certificate .p12 does not parse: {exc}") from None
-        if key is None or cert is None:
+        if p12_key is None or cert is None:
             raise CredentialError("APNs .p12 must hold a certificate and its private key")
+        key = p12_key
         certs = [cert, *extra]
     leaf = certs[0]
     if not topic:

@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from shared.jobs import MessageContent
+from shared.payloads import payload_size
 from shared.settings import Settings
 from shared.tokens import PLATFORMS, Platform
 
@@ -247,36 +246,9 @@ def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: boo
                        ("sound", sound), ("silent", silent), ("badge", badge),
                        ("priority", priority), ("collapseKey", collapse)):
         if value is not None:
-            content[key] = value  # type: ignore[literal-required]
-    return PushRequest(tokens, content, platform, ttl, schedule, external_id, webhook), []
-
-
-def gateway_payload(content: MessageContent, platform: Platform) -> dict[str, Any]:
-    """A conservative stand-in for what the gateway receives, to measure its size: every field
-    the workers may add, with the longest values they use."""
-    if platform == "ios":
-        alert = {k2: content[k1] for k1, k2 in (("title", "title"), ("content", "body"))
-                 if k1 in content}  # type: ignore[literal-required]
-        aps: dict[str, Any] = {"alert": alert, "sound": content.get("sound", "default"),
-                               "badge": content.get("badge", 0), "mutable-content": 1,
-                               "content-available": 1, "thread-id": content.get("collapseKey")}
-        payload: dict[str, Any] = {"aps": aps, **content.get("data", {})}
-        if "image" in content:
-            payload["image"] = content["image"]
-        return payload
-    notification = {k: content[k] for k in ("title", "image") if k in content}  # type: ignore
-    if "content" in content:
-        notification["body"] = content["content"]
-    return {"message": {
-        "token": "", "data": content.get("data", {}), "notification": notification,
-        "android": {"priority": "HIGH", "ttl": "2419200s",
-                    "collapse_key": content.get("collapseKey", ""),
-                    "notification": {"sound": content.get("sound", "default")}},
-    }}
-
-
-def payload_size(content: MessageContent, platform: Platform) -> int:
-    return len(orjson.dumps(gateway_payload(content, platform)))
+            content[key] = value  # type: ignore[literal-required]  # keys are the literals
+    hint: Platform | None = "ios" if platform == "ios" else "android" if platform else None
+    return PushRequest(tokens, content, hint, ttl, schedule, external_id, webhook), []
 
 
 def check_platform_limits(content: MessageContent, platforms: Iterable[Platform],
@@ -290,6 +262,8 @@ def check_platform_limits(content: MessageContent, platforms: Iterable[Platform]
         if title is not None and len(title) > max_title:
             errors.append(FieldError("TOO_LONG", "title",
                                      f"'title' exceeds {max_title} characters for {name}", title))
+        # The same bytes the send workers will build (shared.payloads), so a message accepted
+        # here is never refused by the worker as too large.
         size = payload_size(content, platform)
         if size > limits.max_payload_bytes:
             errors.append(FieldError(

@@ -25,7 +25,7 @@ from prometheus_client import multiprocess
 
 from shared import queues
 from shared.observability import metrics
-from shared.observability.config import ObservabilitySettings
+from shared.observability.config import observability_settings
 from shared.observability.context import bind_request_id, reset_request_id
 from shared.observability.exporter import (
     MULTIPROC_ENV,
@@ -67,7 +67,7 @@ def _readiness(needs_postgres: bool) -> list[Check]:
 
 def start_endpoint(process_type: str, *, needs_postgres: bool = False) -> MetricsServer | None:
     """Serve this process's metrics on ``PUSHFLOW_METRICS_PORT`` (no-op when it is 0)."""
-    config = ObservabilitySettings()
+    config = observability_settings()
     if not config.metrics_port:
         return None
     metrics.initialise_known_series()
@@ -87,11 +87,15 @@ def start_endpoint(process_type: str, *, needs_postgres: bool = False) -> Metric
 
 
 def request_id_of(args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> str | None:
-    """The ``requestId`` of the job a task was called with (SendJob, SendResult, webhook)."""
-    candidates = [*(args or ()), *((kwargs or {}).values())]
-    for value in candidates:
+    """The ``requestId`` of the job a task was called with (SendJob, SendResult, webhook), or
+    of a batch of them when they all share one (the DLR recorder takes lists of results)."""
+    for value in [*(args or ()), *((kwargs or {}).values())]:
         if isinstance(value, Mapping) and isinstance(value.get("requestId"), str):
             return str(value["requestId"])
+        if isinstance(value, list | tuple) and value:
+            ids = {item.get("requestId") for item in value if isinstance(item, Mapping)}
+            if len(ids) == 1 and isinstance(found := ids.pop(), str):
+                return found
     return None
 
 
@@ -110,41 +114,41 @@ def unbind_job(token: Token[str | None] | None) -> None:
 # -- Celery signal receivers -------------------------------------------------------------------
 
 
-@signals.setup_logging.connect
+@signals.setup_logging.connect  # type: ignore[untyped-decorator]
 def _setup_logging(**_: Any) -> None:
     # Connecting this signal stops Celery from configuring logging itself.
-    configure_logging(ObservabilitySettings().process_type or "worker")
+    configure_logging(observability_settings().process_type or "worker")
 
 
-@signals.worker_init.connect
+@signals.worker_init.connect  # type: ignore[untyped-decorator]
 def _on_worker_init(sender: Any = None, **_: Any) -> None:
     consumed = [q.name for q in sender.app.amqp.queues.consume_from.values()] if sender else []
-    process_type = ObservabilitySettings().process_type or process_type_for(consumed)
+    process_type = observability_settings().process_type or process_type_for(consumed)
     server = start_endpoint(process_type, needs_postgres=process_type in {"dlr", "webhooks"})
     if sender is not None:
         setattr(sender, _SERVER_ATTR, server)
 
 
-@signals.worker_shutdown.connect
+@signals.worker_shutdown.connect  # type: ignore[untyped-decorator]
 def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
     server = getattr(sender, _SERVER_ATTR, None)
     if server is not None:
         server.stop()
 
 
-@signals.worker_process_shutdown.connect
+@signals.worker_process_shutdown.connect  # type: ignore[untyped-decorator]
 def _on_child_exit(pid: int | None = None, **_: Any) -> None:
     if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid or os.getpid())
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
 
 
-@signals.task_prerun.connect
+@signals.task_prerun.connect  # type: ignore[untyped-decorator]
 def _on_task_prerun(task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
     if task is not None:
         setattr(task.request, _TOKEN_ATTR, bind_job(args, kwargs))
 
 
-@signals.task_postrun.connect
+@signals.task_postrun.connect  # type: ignore[untyped-decorator]
 def _on_task_postrun(task: Any = None, **_: Any) -> None:
     if task is not None:
         unbind_job(getattr(task.request, _TOKEN_ATTR, None))

@@ -43,7 +43,7 @@ def expire_idempotency_keys(database_url: str, ttl_hours: int, batch: int = BATC
                 return deleted
 
 
-@app.task(name=TASK_EXPIRE_IDEMPOTENCY_KEYS, ignore_result=True, acks_late=False)
+@app.task(name=TASK_EXPIRE_IDEMPOTENCY_KEYS, ignore_result=True, acks_late=False)  # type: ignore[untyped-decorator]
 def expire_idempotency_keys_task() -> int:
     settings = get_settings()
     deleted = expire_idempotency_keys(settings.database_url, settings.idempotency_ttl_hours)

@@ -46,7 +46,7 @@ _PUSH_BODY: dict[str, Any] = {
         "scheduleTime": _TIME,
     },
 }
-_DISPATCH = {"type": "object", "properties": {
+_DISPATCH: dict[str, Any] = {"type": "object", "properties": {
     "dispatchId": _STR, "deviceToken": _STR, "platform": _PLATFORM, "status": _STATUS}}
 _ACCEPTED = {"type": "object", "properties": {
     "messageId": _STR, "externalId": {"type": ["string", "null"]},

@@ -26,6 +26,10 @@ def run_api(args: argparse.Namespace) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         workers=args.workers,
+        # The stack the intake is measured on (bench/intake.py): named, not left to "auto".
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
         log_level="warning",
         access_log=False,
     )

@@ -22,3 +22,8 @@ class ObservabilitySettings(BaseSettings):
     # Names the process in every log line (api, worker-fcm, dlr, ...); set by `pushflow up`,
     # the compose file and the k8s manifests; derived from the consumed queues when unset.
     process_type: str | None = None
+
+
+def observability_settings() -> ObservabilitySettings:
+    """Read from the environment each call (cheap; called once per process start)."""
+    return ObservabilitySettings()  # type: ignore[call-arg]  # no pydantic mypy plugin

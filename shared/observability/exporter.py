@@ -57,7 +57,7 @@ def scrape_registry(extra: Iterable[Collector] = ()) -> CollectorRegistry:
     the merge of every process that wrote into that folder; plus ``extra`` collectors."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
     extras = list(extra)

@@ -26,7 +26,7 @@ _SUBSTITUTIONS: tuple[_Sub, ...] = (
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=_-]{4,}"), "whsec_***"),
     # Authorization header values and bearer tokens (OAuth access tokens, APNs JWTs).
     (re.compile(r"(?i)(\"?authorization\"?\s*[:=]\s*\"?)(?:bearer\s+)?[^\s\",}]+"), r"\1***"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
+    (re.compile(r"(?i)\bbearer\s+(?:bearer\s+)*[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
     # key=value / "key": "value" pairs whose key says secret.
     (re.compile(r"(?i)(\"?(?:secret(?:_key)?|password|passwd|private_key|client_secret|api_key)"
                 r"\"?\s*[:=]\s*\"?)[^\s\",}]+"), r"\1***"),

@@ -168,7 +168,8 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop it ourselves, at a moment we choose, not at interpreter exit.
         try:
-            self.server = pgserver.get_server(self.data_dir.resolve(), cleanup_mode=None)
+            self.server = pgserver.get_server(  # type: ignore[attr-defined]
+                self.data_dir.resolve(), cleanup_mode=None)
         except Exception as exc:  # third-party failure translated at the boundary
             raise EmbeddedUnavailable(f"embedded PostgreSQL failed to start: {exc}") from None
         return self
@@ -176,7 +177,7 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.server is None:
             return
-        from pgserver import pg_ctl
+        from pgserver import pg_ctl  # type: ignore[attr-defined]
 
         with contextlib.suppress(Exception):  # already stopped
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata,

@@ -84,7 +84,7 @@ def error_codes(body: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [(e["code"], e["meta"]["parameter"]) for e in body["errors"]]
 
 
-def drain(client: redis.Redis, queue: str) -> list[tuple[str, list[Any], dict[str, Any]]]:
+def drain(client: redis.Redis[bytes], queue: str) -> list[tuple[str, list[Any], dict[str, Any]]]:
     """Pop every message of a queue: (task name, args, headers), oldest first."""
     out = []
     while (raw := client.rpop(queue)) is not None:
@@ -94,7 +94,7 @@ def drain(client: redis.Redis, queue: str) -> list[tuple[str, list[Any], dict[st
 
 
 @pytest.fixture()
-def clean_queues(redis_client: redis.Redis) -> Iterator[redis.Redis]:
+def clean_queues(redis_client: redis.Redis[bytes]) -> Iterator[redis.Redis[bytes]]:
     redis_client.delete(*queues.SEND_QUEUES)
     yield redis_client
 

@@ -22,7 +22,8 @@ def _count_messages(db: psycopg.Connection[Any], app_id: int) -> int:
 
 
 async def test_same_key_same_body_replays_and_sends_nothing_again(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any]
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
 ) -> None:
     app = make_app()
     headers = {**app.headers(), "Idempotency-Key": "order-42-" + secrets.token_hex(4)}
@@ -39,7 +40,8 @@ async def test_same_key_same_body_replays_and_sends_nothing_again(
 
 
 async def test_same_key_other_body_is_409(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any]
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
 ) -> None:
     app = make_app()
     headers = {**app.headers(), "Idempotency-Key": "k1"}
@@ -55,7 +57,7 @@ async def test_same_key_other_body_is_409(
 
 
 async def test_keys_are_per_app(api: httpx.AsyncClient, make_app: Any,
-                                clean_queues: redis.Redis) -> None:
+                                clean_queues: redis.Redis[bytes]) -> None:
     body = {"device_tokens": [ios_token()], "content": "a"}
     a = await api.post("/v2.1/push", json=body,
                        headers={**make_app().headers(), "Idempotency-Key": "shared"})
@@ -66,7 +68,8 @@ async def test_keys_are_per_app(api: httpx.AsyncClient, make_app: Any,
 
 
 async def test_expired_key_is_a_new_request(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any]
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
 ) -> None:
     app = make_app()
     headers = {**app.headers(), "Idempotency-Key": "old"}
@@ -81,7 +84,8 @@ async def test_expired_key_is_a_new_request(
 
 
 async def test_identical_concurrent_requests_make_one_message(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any]
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
 ) -> None:
     app = make_app()
     headers = {**app.headers(), "Idempotency-Key": "race"}

@@ -24,7 +24,8 @@ from tests.producer.conftest import (
 
 
 async def test_accepted_push_is_stored_and_queued_per_token(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any]
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
 ) -> None:
     app = make_app()
     ios, android = ios_token(), android_token()
@@ -78,7 +79,7 @@ async def test_accepted_push_is_stored_and_queued_per_token(
 
 
 async def test_partial_success_lists_bad_tokens(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes]
 ) -> None:
     good = ios_token()
     body = {"device_tokens": ["nope", good, "also bad!"], "content": "hi"}
@@ -92,7 +93,8 @@ async def test_partial_success_lists_bad_tokens(
 
 
 async def test_all_tokens_bad_is_422_and_nothing_stored(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any]
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
 ) -> None:
     app = make_app()
     response = await api.post("/v2.1/push", json={"device_tokens": ["x", "y"], "content": "c"},
@@ -104,7 +106,7 @@ async def test_all_tokens_bad_is_422_and_nothing_stored(
 
 
 async def test_platform_hint_for_tokens_of_no_known_shape(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes]
 ) -> None:
     odd_android = "x" * 40  # not an FCM shape, acceptable once the platform is named
     ios = ios_token()
@@ -119,7 +121,8 @@ async def test_platform_hint_for_tokens_of_no_known_shape(
 
 
 async def test_registered_device_decides_the_platform(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any]
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
 ) -> None:
     app = make_app()
     hexlike = ios_token()  # looks like APNs, but the app registered it as an Android device
@@ -139,7 +142,8 @@ async def test_registered_device_decides_the_platform(
 
 
 async def test_token_invalidated_by_a_gateway_is_refused(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any]
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
 ) -> None:
     app = make_app()
     dead, reregistered, live = ios_token(), ios_token(), ios_token()
@@ -162,7 +166,7 @@ async def test_token_invalidated_by_a_gateway_is_refused(
 
 
 async def test_scheduled_push_waits_for_its_time(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis,
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
     db: psycopg.Connection[Any], state: AppState,
 ) -> None:
     app = make_app()
@@ -192,7 +196,7 @@ async def test_scheduled_push_waits_for_its_time(
 
 
 async def test_past_schedule_time_sends_now(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes]
 ) -> None:
     response = await api.post("/v2.1/push", json={
         "device_tokens": [ios_token()], "content": "now",
@@ -203,7 +207,7 @@ async def test_past_schedule_time_sends_now(
 
 
 async def test_confirmed_publishes_leave_the_outbox(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis,
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
     db: psycopg.Connection[Any], state: AppState,
 ) -> None:
     response = await api.post("/v2.1/push", json={"device_tokens": [ios_token()],

@@ -28,7 +28,7 @@ def _outbox_rows(db: psycopg.Connection[Any], ids: list[str]) -> int:
 
 
 async def test_redis_down_still_accepts_and_the_sweeper_publishes_later(
-    make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any], state: AppState
+    make_app: Any, clean_queues: redis.Redis[bytes], db: psycopg.Connection[Any], state: AppState
 ) -> None:
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     settings = get_settings().model_copy(update={**IN_PROCESS_SETTINGS, "redis_url": dead_redis})
@@ -59,7 +59,7 @@ async def test_redis_down_still_accepts_and_the_sweeper_publishes_later(
 
 
 async def test_concurrent_sweepers_publish_each_row_once(
-    make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any], state: AppState
+    make_app: Any, clean_queues: redis.Redis[bytes], db: psycopg.Connection[Any], state: AppState
 ) -> None:
     app = make_app()
     message_id = "01a21bca-0000-7000-8000-" + ios_token()[:12]

@@ -48,7 +48,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("data not an object", base(data=["a"]), "INVALID_FORMAT", "data"),
     ("data value not a string", base(data={"n": 1}), "INVALID_FORMAT", "data.n"),
     ("data reserved key", base(data={"google.x": "1"}), "INVALID_FORMAT", "data.google.x"),
-    ("payload too large", base(data={"k": "v" * 4000}), "PAYLOAD_TOO_LARGE", "data"),
+    ("payload too large", base(data={"k": "v" * 4100}), "PAYLOAD_TOO_LARGE", "data"),
     ("sound too long", base(sound="s" * 251), "TOO_LONG", "sound"),
     ("silent not a bool", base(silent="yes"), "INVALID_FORMAT", "silent"),
     ("badge negative", base(badge=-1), "INVALID_FORMAT", "badge"),
@@ -70,7 +70,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
 
 @pytest.mark.parametrize(("case", "body", "code", "parameter"), CASES, ids=[c[0] for c in CASES])
 async def test_invalid_field_is_422_naming_it(
-    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis, db: psycopg.Connection[Any],
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
     case: str, body: Any, code: str, parameter: str,
 ) -> None:
     app = make_app()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import h2.config
 import h2.connection
 import h2.events
+from hyperframe.frame import Frame, HeadersFrame
 
 
 @dataclass
@@ -17,6 +18,7 @@ class WireResult:
     goaway: h2.events.ConnectionTerminated | None = None
     closed: bool = False  # the server closed the TCP connection
     remote_max_streams: int | None = None  # the server's SETTINGS_MAX_CONCURRENT_STREAMS
+    answered_after_goaway: list[int] = field(default_factory=list)
 
 
 async def send_on_one_connection(
@@ -27,7 +29,8 @@ async def send_on_one_connection(
     timeout: float = 10.0,
 ) -> WireResult:
     """Send each (path, headers, body) as a stream on ONE connection, ``gap`` seconds apart,
-    and read until every stream ended or the server closed the connection."""
+    and read until every stream ended or the server closed the connection. Answers that arrive
+    after a GOAWAY are still recorded (h2 itself would refuse them)."""
     host, port = url.removeprefix("https://").rsplit(":", 1)
     ctx.set_alpn_protocols(["h2"])
     reader, writer = await asyncio.open_connection(host, int(port), ssl=ctx)
@@ -35,6 +38,33 @@ async def send_on_one_connection(
     conn.initiate_connection()
     result = WireResult()
     pending: set[int] = set()
+
+    raw = bytearray()  # after a GOAWAY h2 refuses every frame, so frames are parsed by hand
+
+    def on_bytes(data: bytes) -> None:
+        if result.goaway is None:
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    result.statuses[ev.stream_id] = int(dict(ev.headers)[b":status"])
+                elif isinstance(ev, h2.events.StreamEnded):
+                    pending.discard(ev.stream_id)
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    result.goaway = ev
+                elif isinstance(ev, h2.events.RemoteSettingsChanged):
+                    result.remote_max_streams = conn.remote_settings.max_concurrent_streams
+            writer.write(conn.data_to_send())
+            return
+        raw.extend(data)
+        while len(raw) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(raw[:9]))
+            if len(raw) < 9 + length:
+                return
+            frame.parse_body(memoryview(raw[9 : 9 + length]))
+            del raw[: 9 + length]
+            if isinstance(frame, HeadersFrame):
+                status = dict(conn.decoder.decode(frame.data, raw=True))[b":status"]
+                result.statuses[frame.stream_id] = int(status)
+                result.answered_after_goaway.append(frame.stream_id)
 
     async def read_until(done: asyncio.Event) -> None:
         while True:
@@ -46,16 +76,7 @@ async def send_on_one_connection(
                 result.closed = True
                 done.set()
                 return
-            for ev in conn.receive_data(data):
-                if isinstance(ev, h2.events.ResponseReceived):
-                    result.statuses[ev.stream_id] = int(dict(ev.headers)[b":status"])
-                elif isinstance(ev, h2.events.StreamEnded):
-                    pending.discard(ev.stream_id)
-                elif isinstance(ev, h2.events.ConnectionTerminated):
-                    result.goaway = ev
-                elif isinstance(ev, h2.events.RemoteSettingsChanged):
-                    result.remote_max_streams = conn.remote_settings.max_concurrent_streams
-            writer.write(conn.data_to_send())
+            on_bytes(data)
             if not pending and len(result.statuses) == len(requests):
                 done.set()
 

@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from sandbox.testing import SandboxError, SandboxProcess
 from tests.sandbox.conftest import HEX_TOKEN
@@ -63,6 +64,10 @@ def test_written_credentials_work_with_standard_libraries(sandbox: SandboxProces
     cert = x509.load_pem_x509_certificate((d / "apns-cert.pem").read_bytes())
     assert apns["topic"] in cert.subject.rfc4514_string()
     ssl.create_default_context(cafile=str(d / "ca.pem")).load_cert_chain(str(d / "apns-cert.pem"))
+    p12_key, p12_cert, _ = pkcs12.load_key_and_certificates(
+        (d / "apns-cert.p12").read_bytes(), None
+    )
+    assert p12_key is not None and p12_cert == cert
     account = json.loads((d / "fcm-service-account.json").read_text())
     assert account["type"] == "service_account"
     assert account["token_uri"] == sandbox.oauth_url + "/token"

@@ -157,6 +157,7 @@ async def test_goaway_on_the_wire_answers_earlier_streams_only(
     assert result.goaway.last_stream_id in (1, 2)  # stream 3 was not processed: safe to retry
     assert result.goaway.error_code == 0
     assert result.statuses == {1: 200}
+    assert result.answered_after_goaway == [1]  # GOAWAY came at once, stream 1's answer later
     assert result.closed
 
 

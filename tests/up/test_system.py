@@ -79,7 +79,7 @@ def test_push_is_delivered_end_to_end_through_the_sandboxes(
 def test_metrics_expose_the_named_series(running_system: RunningSystem) -> None:
     running_system.request("GET", "/v2.1/push/00000000-0000-7000-8000-000000000000")
     api = scrape(running_system.api_url + "/metrics")
-    assert 'pushflow_http_requests_total{method="GET",route="/v2.1/push/{messageId}"' in api
+    assert 'pushflow_http_requests_total{method="GET",route="/v2.1/push/{message_id}"' in api
     assert "pushflow_http_request_duration_seconds_bucket" in api
     named = ("pushflow_queue_depth{queue=\"apns.tx\"}", "pushflow_queue_depth{queue=\"fcm.bulk\"}",
              "pushflow_dispatches_total", "pushflow_send_latency_seconds",

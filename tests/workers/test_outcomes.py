@@ -18,7 +18,14 @@ from tests.workers.conftest import wait_results
 from workers.delivery.committer import guard_key
 from workers.delivery.reliable_queue import INFLIGHT
 from workers.delivery.retry import parse_eta
-from workers.delivery.testing import WorkerProcess, apns_token, enqueue, fcm_token, make_job, wait_for
+from workers.delivery.testing import (
+    WorkerProcess,
+    apns_token,
+    enqueue,
+    fcm_token,
+    make_job,
+    wait_for,
+)
 
 pytestmark = pytest.mark.usefixtures("module_worker")
 
@@ -60,9 +67,11 @@ def test_accepted_on_both_gateways_with_apple_headers(
     assert h["apns-expiration"] == str(ttl) and h["apns-collapse-id"] == "order-42"
     assert h["apns-id"] == ios["dispatchId"] and h["apns-topic"] == sandbox.apns["topic"]
     assert req["payload"]["aps"]["badge"] == 3 and req["payload"]["orderId"] == "42"
-    assert set(req["jwt"]["header"]) >= {"kid", "alg"} and set(req["jwt"]["claims"]) >= {"iss", "iat"}
+    assert set(req["jwt"]["header"]) >= {"kid", "alg"}
+    assert set(req["jwt"]["claims"]) >= {"iss", "iat"}
     [req] = sandbox.requests("apns", token=silent["token"])
-    assert (req["headers"]["apns-push-type"], req["headers"]["apns-priority"]) == ("background", "5")
+    assert (req["headers"]["apns-push-type"], req["headers"]["apns-priority"]) == (
+        "background", "5")
     assert req["payload"]["aps"] == {"content-available": 1}
     [req] = sandbox.requests("fcm", token=android["token"])
     assert req["payload"]["message"]["android"]["priority"].upper() == "NORMAL"

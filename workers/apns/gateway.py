@@ -28,7 +28,7 @@ from workers.delivery.outcomes import Accepted, Outcome, Retry
 class ApnsGateway:
     name = "apns"
 
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(self, settings: Settings, redis: Redis[bytes]) -> None:
         self.settings = settings
         self.jwt = SharedJwt(redis, settings.apns_jwt_refresh_seconds, default_metrics())
         self._pools: dict[tuple[str, str], ConnectionPool] = {}

@@ -11,6 +11,7 @@ re-reads Redis every few seconds, so a replacement reaches every process quickly
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jwt
@@ -45,22 +46,38 @@ def mint(key: ApnsTokenKey, iat: int) -> str:
 class SharedJwt:
     """Provider tokens for every (team, key) this process sends with."""
 
-    def __init__(self, redis: Redis, refresh_seconds: int, metrics: DeliveryMetrics) -> None:
+    def __init__(self, redis: Redis[bytes], refresh_seconds: int, metrics: DeliveryMetrics) -> None:
         self.redis = redis
         self.refresh_seconds = refresh_seconds
         self.metrics = metrics
         self._install = redis.register_script(_INSTALL)
         # (team, key id) -> (token, iat, monotonic time of the last check against Redis)
         self._local: dict[tuple[str, str], tuple[str, int, float]] = {}
+        self._checking: dict[tuple[str, str], asyncio.Task[str]] = {}
 
     async def token(self, key: ApnsTokenKey) -> str:
         ident = (key.team_id, key.key_id)
         local = self._local.get(ident)
         if local is not None and time.monotonic() - local[2] < LOCAL_RECHECK_SECONDS:
             return local[0]
+        # Single flight: one coroutine re-reads Redis; the others keep using the local token
+        # (still valid: it is replaced long before Apple's 60 minutes) or wait for the first.
+        pending = self._checking.get(ident)
+        if pending is not None:
+            return local[0] if local is not None else await asyncio.shield(pending)
+        task = asyncio.get_running_loop().create_task(self._check(key, ident))
+        self._checking[ident] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if self._checking.get(ident) is task and task.done():
+                del self._checking[ident]
+
+    async def _check(self, key: ApnsTokenKey, ident: tuple[str, str]) -> str:
         stored = await self.redis.hmget(KEY + ":".join(ident), ["token", "iat"])
-        if stored[0] is not None and time.time() - int(stored[1]) < self.refresh_seconds:
-            return self._remember(ident, stored[0].decode(), int(stored[1]))
+        token, iat = stored
+        if token is not None and iat is not None and time.time() - int(iat) < self.refresh_seconds:
+            return self._remember(ident, token.decode(), int(iat))
         return await self._replace(key, failed="")
 
     async def refresh(self, key: ApnsTokenKey, failed: str) -> str:

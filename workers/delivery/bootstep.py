@@ -18,7 +18,7 @@ from workers.delivery.runtime import DeliveryRuntime
 from workers.delivery.runtimes import runtime_for
 
 
-class BatchConsumer(bootsteps.StartStopStep):
+class BatchConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
     requires = {"celery.worker.consumer.tasks:Tasks"}
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:

@@ -45,7 +45,7 @@ class _Pending:
 class Committer:
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis[bytes],
         inflight_key: str | None,
         *,
         guard_ttl_seconds: int,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
@@ -58,7 +58,7 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: Redis[bytes],
         gateway: Gateway,
         committer: Committer,
         configs: AppConfigCache,
@@ -85,8 +85,8 @@ class Engine:
             self.active += len(works)
             self._spawn(self._process(works))
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -45,7 +45,7 @@ class Grant:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, burst_seconds: float = 0.1) -> None:
+    def __init__(self, redis: Redis[bytes], burst_seconds: float = 0.1) -> None:
         # Burst: 100 ms worth of tokens, so a limit is visible within a fraction of a second
         # while a worker can still take a useful batch at once.
         self.burst_seconds = burst_seconds

@@ -76,7 +76,8 @@ def inflight_key(worker_id: str) -> str:
 
 
 class ReliableQueue:
-    def __init__(self, redis: Redis, worker_id: str, queues: list[str], alive_seconds: float = 15):
+    def __init__(self, redis: Redis[bytes], worker_id: str, queues: list[str],
+                 alive_seconds: float = 15) -> None:
         self.redis = redis
         self.worker_id = worker_id
         self.queues = queues

@@ -32,7 +32,7 @@ def retry_delay(
     if retry_after is not None and retry_after > 0:
         delay = max(delay, retry_after)
     delay = max(delay, floor, 0.001)
-    return min(delay, visibility_timeout * VISIBILITY_MARGIN)
+    return float(min(delay, visibility_timeout * VISIBILITY_MARGIN))
 
 
 def eta_iso(at: float) -> str:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from shared.jobs import SendJob
 from shared.settings import Settings
@@ -54,7 +54,7 @@ class DeliveryRuntime:
     def __init__(
         self,
         settings: Settings,
-        gateway_factory: Callable[[Settings, Redis], Gateway],
+        gateway_factory: Callable[[Settings, Redis[bytes]], Gateway],
         provider: str,
         visibility_timeout: float,
         max_in_flight: int | None = None,
@@ -73,18 +73,19 @@ class DeliveryRuntime:
         self._consumer: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=self._run, name=f"pushflow-{provider}",
                                         daemon=True)
-        self._setup_error = None
+        self._setup_error: BaseException | None = None
         self._thread.start()
         self._ready.wait()
         if self._setup_error is not None:
-            raise RuntimeError(f"{provider} delivery runtime failed to start") from self._setup_error
+            raise RuntimeError(f"{provider} delivery runtime failed to start"
+                               ) from self._setup_error
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_until_complete(self._setup())
         except BaseException as exc:
-            self._setup_error: BaseException | None = exc
+            self._setup_error = exc
             self._ready.set()
             raise
         self._ready.set()
@@ -92,7 +93,9 @@ class DeliveryRuntime:
 
     async def _setup(self) -> None:
         s = self.settings
-        self.redis = Redis.from_url(s.redis_url, max_connections=64)
+        # Blocking pool: a burst waits for a free connection instead of failing.
+        self.redis = Redis(connection_pool=BlockingConnectionPool.from_url(
+            s.redis_url, max_connections=32, timeout=30))
         self.queue = ReliableQueue(self.redis, self.worker_id, [])
         self.committer = Committer(self.redis, self.queue.inflight,
                                    guard_ttl_seconds=s.delivery_guard_ttl_seconds)
@@ -219,4 +222,4 @@ class DeliveryRuntime:
             if restored:
                 log.info("handed back %d unfinished messages", restored)
         await self.gateway.close()
-        await self.redis.aclose()
+        await self.redis.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5

@@ -12,7 +12,6 @@ import threading
 from shared.settings import get_settings
 from workers.delivery.runtime import DeliveryRuntime
 
-
 _CREATE = threading.Lock()  # Celery's thread pool may ask from many threads at once
 
 

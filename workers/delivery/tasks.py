@@ -29,11 +29,13 @@ def _run(gateway: str, task: Task, job: SendJob) -> None:
                                                            timeout=visibility_timeout(task))
 
 
-@shared_task(name=queues.TASK_SEND_APNS, bind=True, acks_late=True, ignore_result=True)
+@shared_task(name=queues.TASK_SEND_APNS, bind=True, acks_late=True,  # type: ignore[untyped-decorator]
+             ignore_result=True)
 def send_apns(self: Task, job: SendJob) -> None:
     _run("apns", self, job)
 
 
-@shared_task(name=queues.TASK_SEND_FCM, bind=True, acks_late=True, ignore_result=True)
+@shared_task(name=queues.TASK_SEND_FCM, bind=True, acks_late=True,  # type: ignore[untyped-decorator]
+             ignore_result=True)
 def send_fcm(self: Task, job: SendJob) -> None:
     _run("fcm", self, job)

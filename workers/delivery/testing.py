@@ -46,7 +46,7 @@ def make_job(app_id: int, platform: str, token: str, *, lane: str = "tx",
     }
 
 
-def enqueue(client: redis.Redis, jobs: Iterable[SendJob], chunk: int = 1000) -> int:
+def enqueue(client: redis.Redis[bytes], jobs: Iterable[SendJob], chunk: int = 1000) -> int:
     """Publish jobs exactly as the intake does: protocol-2 messages, one LPUSH per queue/chunk."""
     grouped: dict[str, list[bytes]] = {}
     for job in jobs:
@@ -62,7 +62,7 @@ def enqueue(client: redis.Redis, jobs: Iterable[SendJob], chunk: int = 1000) -> 
     return n
 
 
-def dlr_results(client: redis.Redis) -> list[SendResult]:
+def dlr_results(client: redis.Redis[bytes]) -> list[SendResult]:
     """Every SendResult published to ``dlr`` so far (oldest first), without consuming them."""
     out: list[SendResult] = []
     for raw in reversed(client.lrange(queues.DLR, 0, -1)):

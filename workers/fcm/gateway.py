@@ -27,7 +27,7 @@ MAX_PER_CALL = 500  # send_each_async refuses more
 class FcmGateway:
     name = "fcm"
 
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(self, settings: Settings, redis: Redis[bytes]) -> None:
         self.settings = settings
         self.apps = FirebaseApps(settings.fcm_url, settings.gateway_ca_file,
                                  settings.send_timeout_seconds)

@@ -5,10 +5,11 @@ network (metadata endpoints, databases on loopback). Rules:
 - https only, unless ``webhook_allow_http`` (development);
 - every address the host resolves to must be globally routable (no private, loopback,
   link-local, multicast, reserved or shared ranges), unless ``webhook_allow_private``.
-At send time the check runs inside the connection itself (``GuardedBackend.connect_tcp``):
-resolve, check, then connect to exactly the checked address, so a DNS answer that changed since
-the URL was saved (or changes between check and connect) cannot slip through. TLS still verifies
-the certificate against the URL's host name, because only the TCP target is pinned.
+At send time the check runs inside the HTTP client's resolver (``GuardedResolver``): the
+connector connects only to addresses that resolver returned, all checked, so a DNS answer that
+changed since the URL was saved (or changes between check and connect) cannot slip through. TLS
+still verifies the certificate against the URL's host name, because only the TCP target is
+pinned.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+import aiohttp
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 MAX_URL_LENGTH = 2048
 _RESOLVE_TIMEOUT = 3.0
@@ -110,62 +111,38 @@ async def check_url(url: str, *, allow_http: bool, allow_private: bool) -> None:
         raise UrlRejected(f"points at a non-public address ({why})")
 
 
-class BlockedAddress(httpcore.ConnectError):
-    """The receiver's host resolved to an address webhooks may not reach."""
+class BlockedAddress(OSError):
+    """The receiver's host resolves to an address webhooks may not reach."""
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's default backend with the address check between resolving and connecting."""
+def check_literal(host: str) -> None:
+    """aiohttp connects to an IP-literal host without asking the resolver: check it here."""
+    ip = literal_ip(host)
+    why = blocked_reason(ip) if ip is not None else None
+    if why:
+        raise BlockedAddress(f"blocked: {ip} is {why}")
 
-    def __init__(self, *, allow_private: bool) -> None:
-        self._inner = httpcore.AnyIOBackend()
-        self._allow_private = allow_private
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None
-                          ) -> httpcore.AsyncNetworkStream:
-        if self._allow_private:
-            return await self._inner.connect_tcp(host, port, timeout, local_address,
-                                                 socket_options)
-        try:
-            addresses = await resolve(host, port)
-        except (OSError, TimeoutError) as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
-        why = first_blocked(addresses)
+class GuardedResolver(ThreadedResolver):
+    """aiohttp's default resolver with the address check: the connector connects only to the
+    addresses returned here (and caches them), all of which passed the check. TLS still uses
+    the URL's host name for SNI and certificate checks."""
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await super().resolve(host, port, family)
+        why = first_blocked(ipaddress.ip_address(r["host"].split("%", 1)[0]) for r in results)
         if why:
             raise BlockedAddress(f"blocked: {host} resolves to {why}")
-        last: Exception | None = None
-        for ip in addresses:  # connect to the checked address, never re-resolve the name
-            try:
-                return await self._inner.connect_tcp(str(ip), port, timeout, local_address,
-                                                     socket_options)
-            except httpcore.ConnectError as exc:
-                last = exc
-        raise last or httpcore.ConnectError(f"no address for {host}")
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None
-                                  ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not webhook targets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        return results
 
 
-def guarded_transport(*, allow_private: bool, max_connections: int) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose connections all pass the address check.
-
-    httpx does not take a network backend, so the pool it builds is replaced by an identical one
-    with ``GuardedBackend`` (guarded by tests/workers/webhooks/test_addresses.py)."""
-    limits = httpx.Limits(max_connections=max_connections,
-                          max_keepalive_connections=max_connections, keepalive_expiry=30.0)
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(allow_private=allow_private),
-    )
-    return transport
+def session(*, allow_private: bool, max_connections: int, per_host: int,
+            timeout_seconds: float, user_agent: str) -> aiohttp.ClientSession:
+    """The sender's HTTP client. ``allow_private`` (development) skips the address check."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, limit_per_host=per_host, ttl_dns_cache=10,
+        resolver=None if allow_private else GuardedResolver())
+    return aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        headers={"user-agent": user_agent}, auto_decompress=False)

@@ -3,8 +3,14 @@
 Why not Celery tasks: retries wait up to an hour and the retry window is a day, far beyond the
 broker's visibility timeout (field notes), so the schedule has to live in PostgreSQL anyway; and a
 Celery task per webhook costs ~1 ms of CPU and blocks its worker slot for the whole HTTP call,
-while one asyncio loop keeps hundreds of requests in flight with httpx. Several sender processes
-can run side by side (claims use SKIP LOCKED).
+while one asyncio loop keeps hundreds of requests in flight. Several sender processes can run
+side by side (claims use SKIP LOCKED).
+
+Why aiohttp and not httpx: measured in one run on this machine against the same local receiver,
+httpx.AsyncClient managed 218 req/s at 10 in flight and 121 at 50 (its connection pool rescans
+every connection for every request, and without ``sniffio`` installed it retries a failing
+import per request), aiohttp 1,739 and 1,846. aiohttp also takes a resolver, which is where the
+send-time address check belongs (``addresses.GuardedResolver``).
 
 Isolation between apps: at most ``webhook_per_app_concurrency`` requests in flight per app and
 ``webhook_per_host_concurrency`` per receiver host; claims are fair batches across apps
@@ -21,13 +27,19 @@ import time
 from collections import Counter
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import psycopg
 from cryptography.fernet import Fernet
 
 from shared.settings import Settings
 from workers.webhooks import queue
-from workers.webhooks.addresses import UrlRejected, check_shape, guarded_transport
+from workers.webhooks.addresses import (
+    BlockedAddress,
+    UrlRejected,
+    check_literal,
+    check_shape,
+    session,
+)
 from workers.webhooks.signing import Signer
 
 log = logging.getLogger(__name__)
@@ -50,17 +62,15 @@ class Sender:
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
-        transport = guarded_transport(allow_private=s.webhook_allow_private,
-                                      max_connections=s.webhook_concurrency)
-        timeout = httpx.Timeout(s.webhook_timeout_seconds)
         async with (
             await psycopg.AsyncConnection.connect(s.database_url, autocommit=True) as conn,
-            httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
-                              headers={"user-agent": _USER_AGENT}) as client,
+            session(allow_private=s.webhook_allow_private, max_connections=s.webhook_concurrency,
+                    per_host=s.webhook_per_host_concurrency,
+                    timeout_seconds=s.webhook_timeout_seconds, user_agent=_USER_AGENT) as client,
         ):
             await self._loop(conn, client, stop)
 
-    async def _loop(self, conn: psycopg.AsyncConnection[object], client: httpx.AsyncClient,
+    async def _loop(self, conn: psycopg.AsyncConnection[object], client: aiohttp.ClientSession,
                     stop: asyncio.Event) -> None:
         s = self.settings
         cap = s.webhook_concurrency
@@ -98,7 +108,7 @@ class Sender:
             await queue.complete(conn, self.finished)
             self.finished = []
 
-    def _start(self, client: httpx.AsyncClient, event: queue.Claimed) -> None:
+    def _start(self, client: aiohttp.ClientSession, event: queue.Claimed) -> None:
         self.per_app[event.app_id] += 1
         task = asyncio.create_task(self._deliver(client, event))
         self.in_flight.add(task)
@@ -119,7 +129,8 @@ class Sender:
             self.delivered_total += 1
         self.finished.append(outcome)
 
-    async def _deliver(self, client: httpx.AsyncClient, event: queue.Claimed) -> queue.Outcome:
+    async def _deliver(self, client: aiohttp.ClientSession, event: queue.Claimed
+                       ) -> queue.Outcome:
         s = self.settings
         if not event.secrets or not event.urls:
             return queue.Outcome(event, "dead", rounds=event.rounds,
@@ -146,30 +157,33 @@ class Sender:
         return queue.Outcome(event, state, next_at=next_at, rounds=rounds,
                              error=attempts[-1].error, attempts=attempts)
 
-    async def _attempt(self, client: httpx.AsyncClient, event: queue.Claimed,
+    async def _attempt(self, client: aiohttp.ClientSession, event: queue.Claimed,
                        url: str) -> queue.Attempt:
         started = time.time()
         t0 = time.perf_counter()
         status: int | None = None
         error: str | None = None
         try:
-            check_shape(url, allow_http=self.settings.webhook_allow_http)
+            host, _port = check_shape(url, allow_http=self.settings.webhook_allow_http)
+            if not self.settings.webhook_allow_private:
+                check_literal(host)
             headers = self.signer.headers(event.id, event.body, event.secrets, started)
-            async with client.stream("POST", url, content=event.body.encode(),
-                                     headers=headers) as response:
-                status = response.status_code
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= _MAX_RESPONSE_BYTES:
-                        break
+            async with client.post(url, data=event.body.encode(), headers=headers,
+                                   allow_redirects=False) as response:
+                status = response.status
+                await response.content.read(_MAX_RESPONSE_BYTES)  # drain (bounded) for reuse
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
         except UrlRejected as exc:
             error = f"rejected: URL {exc}"
-        except httpx.TimeoutException:
+        except BlockedAddress as exc:
+            error = str(exc)
+        except TimeoutError:
             error = "timeout"
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientConnectorDNSError as exc:
+            blocked = exc.os_error if isinstance(exc.os_error, BlockedAddress) else None
+            error = str(blocked) if blocked else f"DNS: {exc}"[:500]
+        except (aiohttp.ClientError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         latency = (time.perf_counter() - t0) * 1000
         return queue.Attempt(url, started, status, latency, error)

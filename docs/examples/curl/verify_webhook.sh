@@ -5,7 +5,7 @@
 set -euo pipefail
 SECRET="${1#whsec_}"; MSG_ID="$2"; TIMESTAMP="$3"; SIGNATURES="$4"; BODY_FILE="$5"
 
-KEY_HEX=$(printf '%s' "$SECRET" | base64 -d | od -An -tx1 | tr -d ' \n')
+KEY_HEX=$(printf '%s' "$SECRET" | base64 -d | od -An -v -tx1 | tr -d ' \n')
 EXPECTED=$( { printf '%s.%s.' "$MSG_ID" "$TIMESTAMP"; cat "$BODY_FILE"; } \
   | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$KEY_HEX" -binary | base64)
 for sig in $SIGNATURES; do

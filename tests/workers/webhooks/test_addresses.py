@@ -10,7 +10,13 @@ import pytest
 from shared.settings import get_settings
 from tests.workers.webhooks.receiver import Receiver
 from workers.webhooks import queue
-from workers.webhooks.addresses import UrlRejected, blocked_reason, check_shape, check_url
+from workers.webhooks.addresses import (
+    UrlRejected,
+    blocked_reason,
+    check_shape,
+    check_url,
+    session,
+)
 from workers.webhooks.sender import Sender
 
 
@@ -49,26 +55,28 @@ async def test_send_time_check_refuses_a_name_that_now_resolves_to_loopback(monk
     monkeypatch.setenv("PUSHFLOW_WEBHOOK_ALLOW_PRIVATE", "false")
     get_settings.cache_clear()
     target = Receiver().start()
+    settings = get_settings()
+    sender = Sender(settings)
+    event = queue.Claimed("00000000-0000-0000-0000-000000000001", 1, "{}", 0, 0.0,
+                          (f"http://localhost:{target.port}/hook",), ())
     try:
-        import httpx
-
-        from workers.webhooks.addresses import guarded_transport
-        sender = Sender(get_settings())
-        event = queue.Claimed("00000000-0000-0000-0000-000000000001", 1, "{}", 0, 0.0,
-                              (f"http://localhost:{target.port}/hook",), ())
-        async with httpx.AsyncClient(transport=guarded_transport(
-                allow_private=False, max_connections=4)) as client:
-            attempt = await sender._attempt(client, event, event.urls[0])
-            assert attempt.status_code is None
-            assert attempt.error is not None and "blocked" in attempt.error
-            assert "127.0.0.1 is loopback" in attempt.error
-            assert target.received == []
-        # The same receiver is reachable when private addresses are allowed (the check, not
-        # the network, refused it above).
-        async with httpx.AsyncClient(transport=guarded_transport(
-                allow_private=True, max_connections=4)) as client:
-            attempt = await sender._attempt(client, event, event.urls[0])
-            assert (attempt.status_code, attempt.error) == (200, None)
+        for allow_private in (False, True):
+            async with session(allow_private=allow_private, max_connections=4, per_host=4,
+                               timeout_seconds=5, user_agent="test") as client:
+                sender.settings = settings.model_copy(
+                    update={"webhook_allow_private": allow_private})
+                attempt = await sender._attempt(client, event, event.urls[0])
+                literal = await sender._attempt(
+                    client, event, f"http://127.0.0.1:{target.port}/hook")
+            if not allow_private:
+                for a in (attempt, literal):
+                    assert a.status_code is None
+                    assert a.error is not None and a.error.startswith("blocked")
+                    assert "127.0.0.1 is loopback" in a.error
+                assert target.received == []
+            else:  # the check, not the network, refused it above
+                assert (attempt.status_code, attempt.error) == (200, None)
+                assert (literal.status_code, literal.error) == (200, None)
     finally:
         target.stop()
         get_settings.cache_clear()

@@ -1,0 +1,137 @@
+"""The documentation stays true: the generated reference matches the API's OpenAPI document,
+every error code, status, reason and event is explained, the specification states the limits
+the code enforces, and every webhook-verification example accepts what a Standard Webhooks
+signer produces and rejects a tampered body."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from shared import statuses
+from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+EXAMPLES = DOCS / "examples"
+
+
+def openapi() -> dict[str, object]:
+    sys.path.insert(0, str(DOCS))
+    try:
+        import gen_reference
+    finally:
+        sys.path.remove(str(DOCS))
+    return gen_reference.fetch_openapi(None)
+
+
+def test_generated_endpoint_reference_is_current() -> None:
+    done = subprocess.run([sys.executable, str(DOCS / "gen_reference.py"), "--check"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_error_code_has_cause_and_fix() -> None:
+    reference = (DOCS / "api-reference.md").read_text()
+    codes = openapi()["components"]["schemas"]["ErrorCode"]["enum"]  # type: ignore[index]
+    table = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([A-Z_]+)` \|.*$", reference,
+                                                          re.MULTILINE)}
+    for code in codes:
+        assert code in table, f"error code {code} is not documented"
+        cells = [c.strip() for c in table[code].strip("|").split("|")]
+        assert len(cells) == 4 and all(cells), f"{code}: needs HTTP status, cause and fix"
+
+
+def test_every_status_reason_and_event_is_documented() -> None:
+    reference = (DOCS / "api-reference.md").read_text()
+    for name in [*statuses.RANK, *statuses.FAILURE_REASONS, *statuses.EVENT_TYPES]:
+        assert f"| `{name}` |" in reference, f"{name} is not documented"
+
+
+def test_specification_states_the_enforced_limits() -> None:
+    spec = (DOCS / "specification.md").read_text()
+    defaults = Settings.model_fields
+    for field in ("max_tokens_per_request", "max_title_ios", "max_title_android", "max_content",
+                  "max_image_url", "max_sound", "max_collapse_key_bytes", "max_external_id",
+                  "max_payload_bytes", "max_body_bytes"):
+        row = next((line for line in spec.splitlines()
+                    if f"PUSHFLOW_{field.upper()}" in line and line.startswith("|")), None)
+        assert row is not None, f"{field} missing from the limits table"
+        value = defaults[field].default
+        assert str(value) in row.replace(",", ""), f"{field}: default {value} not stated"
+
+
+def test_readme_has_exactly_two_setup_commands() -> None:
+    readme = (REPO / "README.md").read_text()
+    setup = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = [line.split("#")[0].strip() for line in setup.splitlines()
+                if line.startswith("    ") and line.strip()]
+    assert commands == ["make up", "make test"]
+    assert "5555" in readme and "/panel" in readme and "curl" in readme
+
+
+def signed_request(body: bytes) -> tuple[str, dict[str, str]]:
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    msg_id, now = "msg_2x1", str(int(time.time()))
+    from datetime import UTC, datetime
+
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(int(now), UTC),
+                                     body.decode())
+    # A rotation: the receiver's secret signs second.
+    other = Webhook("whsec_" + base64.b64encode(b"o" * 32).decode()).sign(
+        msg_id, datetime.fromtimestamp(int(now), UTC), body.decode())
+    return secret, {"webhook-id": msg_id, "webhook-timestamp": now,
+                    "webhook-signature": f"{other} {signature}"}
+
+
+BODY = json.dumps({"type": "push.sent", "data": {"messageId": "m1", "status": "sent"}}).encode()
+
+
+def test_python_verification_example_agrees_with_the_library() -> None:
+    sys.path.insert(0, str(EXAMPLES / "python"))
+    try:
+        import verify_webhook
+    finally:
+        sys.path.remove(str(EXAMPLES / "python"))
+    secret, headers = signed_request(BODY)
+    verify_webhook.verify_by_hand(secret, headers, BODY)
+    assert verify_webhook.verify(secret, headers, BODY) == json.loads(BODY)
+    with pytest.raises(verify_webhook.InvalidWebhook):
+        verify_webhook.verify_by_hand(secret, headers, BODY.replace(b"sent", b"fail"))
+
+
+def test_shell_verification_example_agrees_with_the_library(tmp_path: Path) -> None:
+    secret, headers = signed_request(BODY)
+    script = EXAMPLES / "curl" / "verify_webhook.sh"
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_bytes(BODY)
+    bad.write_bytes(BODY.replace(b"sent", b"fail"))
+    args = [secret, headers["webhook-id"], headers["webhook-timestamp"],
+            headers["webhook-signature"]]
+    ok = subprocess.run(["bash", str(script), *args, str(good)], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.strip() == "valid", ok.stderr
+    no = subprocess.run(["bash", str(script), *args, str(bad)], capture_output=True, text=True)
+    assert no.returncode == 1
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="no JDK on this machine")
+def test_java_verification_example_agrees_with_the_library() -> None:
+    secret, headers = signed_request(BODY)
+    args = [secret, headers["webhook-id"], headers["webhook-timestamp"],
+            headers["webhook-signature"]]
+    source = str(EXAMPLES / "java" / "VerifyWebhook.java")
+    ok = subprocess.run(["java", source, *args, BODY.decode()], capture_output=True, text=True,
+                        timeout=60)
+    assert ok.returncode == 0 and ok.stdout.strip() == "valid", ok.stderr
+    no = subprocess.run(["java", source, *args, BODY.decode().replace("sent", "fail")],
+                        capture_output=True, text=True, timeout=60)
+    assert no.returncode != 0
