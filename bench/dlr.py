@@ -74,6 +74,11 @@ def run_receiver(port: int) -> None:
     uvloop.run(serve())
 
 
+def spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
 def seed(db_url: str, n: int) -> tuple[int, list[tuple[str, str, str]]]:
     with psycopg.connect(db_url, autocommit=True) as conn:
         app_key = apps.create_app(conn, "bench")
@@ -133,10 +138,9 @@ def bench_results(db_url: str, redis_url: str, app_id: int, rows: list[tuple[str
     messages = [build_message(TASK_RECORD_RESULT, DLR, [rest[i:i + batch]])
                 for i in range(0, len(rest), batch)]
     pool = ["-P", "solo"] if concurrency == 1 else ["-P", "prefork", "-c", str(concurrency)]
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", DLR, *pool,
-         "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING"],
-        cwd=ROOT, stdout=open(workdir / "dlr.log", "wb"), stderr=subprocess.STDOUT)
+    worker = spawn([sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", DLR, *pool,
+                    "--without-mingle", "--without-gossip", "--without-heartbeat",
+                    "-l", "WARNING"], workdir / "dlr.log")
     try:
         client.lpush(DLR, build_message(TASK_RECORD_RESULT, DLR, [warm]))
         sent = "SELECT count(*) FROM dispatches WHERE app_id = %s AND status = 'sent'"
@@ -153,9 +157,8 @@ def bench_results(db_url: str, redis_url: str, app_id: int, rows: list[tuple[str
 
 
 def bench_webhooks(db_url: str, app_id: int, total: int, workdir: Path, senders: int) -> float:
-    procs = [subprocess.Popen([sys.executable, "-m", "shared.cli.main", "webhooks-worker"],
-                              cwd=ROOT, stdout=open(workdir / f"sender{i}.log", "wb"),
-                              stderr=subprocess.STDOUT) for i in range(senders)]
+    procs = [spawn([sys.executable, "-m", "shared.cli.main", "webhooks-worker"],
+                   workdir / f"sender{i}.log") for i in range(senders)]
     try:
         wait(db_url, "SELECT count(*) FROM webhook_events WHERE app_id = %s"
              " AND state = 'delivered'", total, 600, app_id)

@@ -37,6 +37,7 @@ from producer.outbox import OutboxAcks, run_sweeper
 from producer.persist import IntakeWriter
 from producer.state import AppState, make_pool, make_redis
 from shared.observability.asgi import RequestObservabilityMiddleware
+from shared.observability.logs import configure_logging
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pushflow.api")
@@ -76,6 +77,9 @@ async def _guarded(name: str, job: Awaitable[None]) -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     """The API app; ``settings`` default to the environment's (tests pass their own)."""
     settings = settings or get_settings()
+    # JSON logs with the request id, secrets redacted; in each server process (uvicorn workers
+    # call this factory themselves).
+    configure_logging("api", level=settings.log_level, json_output=settings.log_json)
     modules = load_route_modules()
     background: list[Background] = [run_sweeper]
     routes: list[BaseRoute] = []

@@ -187,21 +187,26 @@ class IntakeWriter:
 
     async def _write_one_batch(self, state: AppState) -> None:
         batch = self._take(await self.queue.get())
-        live = [(m, f) for m, f in batch if not f.done()]  # a cancelled request still counts
-        messages = [m for m, _ in batch]
         try:
-            async with state.pool.connection() as conn:
-                stored = await insert_batch(conn, messages,
-                                            state.settings.outbox_sweep_after_seconds)
+            await self._write(state, batch)
         except Exception as exc:
-            for _, future in live:
+            # Whatever went wrong, every waiting request gets an answer (503 for a database
+            # outage, else a 500 envelope) and this writer goes on with the next batch.
+            log.warning("intake batch of %d failed: %r", len(batch), exc)
+            for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
-            return
+
+    async def _write(self, state: AppState,
+                     batch: list[tuple[NewMessage, asyncio.Future[bool]]]) -> None:
+        messages = [m for m, _ in batch]  # a cancelled request's message is stored all the same
+        async with state.pool.connection() as conn:
+            stored = await insert_batch(conn, messages,
+                                        state.settings.outbox_sweep_after_seconds)
         if state.exit_after_commit:
             os._exit(17)  # test hook: die between commit and publish (see producer.state)
         await publish_messages(state, [m for m in messages if m.message_id in stored])
-        for message, future in live:
+        for message, future in batch:
             if not future.done():
                 future.set_result(message.message_id in stored)
 

@@ -149,6 +149,21 @@ def _on_task_prerun(task: Any = None, args: Any = None, kwargs: Any = None, **_:
 
 
 @signals.task_postrun.connect  # type: ignore[untyped-decorator]
-def _on_task_postrun(task: Any = None, **_: Any) -> None:
-    if task is not None:
-        unbind_job(getattr(task.request, _TOKEN_ATTR, None))
+def _on_task_postrun(task: Any = None, args: Any = None, state: str | None = None,
+                     **_: Any) -> None:
+    if task is None:
+        return
+    unbind_job(getattr(task.request, _TOKEN_ATTR, None))
+    if task.name == queues.TASK_RECORD_RESULT and state == "SUCCESS":
+        count_recorded_results(args)
+
+
+def count_recorded_results(args: Sequence[Any] | None) -> None:
+    """``pushflow_dlr_results_total`` and ``pushflow_dlr_batch_size`` for one committed DLR
+    batch (the task's one argument is the list of SendResults), counted from outside the
+    recorder so its hot loop stays free of metric calls."""
+    results = args[0] if args and isinstance(args[0], list | tuple) else []
+    metrics.DLR_BATCH_SIZE.observe(len(results))
+    for result in results:
+        status = result.get("status") if isinstance(result, Mapping) else None
+        metrics.DLR_RESULTS.labels(status if status in ("sent", "failed") else "invalid").inc()

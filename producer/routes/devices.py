@@ -145,7 +145,7 @@ routes: list[BaseRoute] = [
     Route("/v2.1/devices/{token}", delete_device, methods=["DELETE"]),
 ]
 
-_DEVICE = {"type": "object", "properties": {
+_DEVICE: dict[str, Any] = {"type": "object", "properties": {
     "token": {"type": "string"}, "platform": {"type": "string", "enum": list(PLATFORMS)},
     "userId": {"type": ["string", "null"]}, "language": {"type": ["string", "null"]},
     "tags": {"type": "array", "items": {"type": "string"}},

@@ -10,6 +10,7 @@ unknown); 200 when at least one receipt was valid, else 422 (404 when all were u
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -47,10 +48,8 @@ def _parse_item(item: Any, prefix: str, app_id: int, now: float,
     if raw_id is None:
         fail("REQUIRED", "dispatchId", "'dispatchId' is required")
     else:
-        try:
+        with contextlib.suppress(ValueError):
             dispatch_id = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) else None
-        except ValueError:
-            pass
         if dispatch_id is None:
             fail("INVALID_FORMAT", "dispatchId", "'dispatchId' must be a UUID", raw_id)
     if event is None:

@@ -202,7 +202,7 @@ routes: list[BaseRoute] = [
 ]
 
 _URL = {"type": ["string", "null"], "format": "uri"}
-_CONFIG = {"type": "object", "properties": {
+_CONFIG: dict[str, Any] = {"type": "object", "properties": {
     "primaryUrl": _URL, "secondaryUrl": _URL,
     "eventTypes": {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}},
     "signingSecrets": {"type": "integer"}, "secret": {"type": "string"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import Any
@@ -29,9 +30,12 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
 
 
 def run_webhooks_worker(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from shared.observability.logs import configure_logging
+    from workers.observability import start_endpoint
+
+    configure_logging("webhooks")
+    # /metrics, /healthz, /readyz on PUSHFLOW_METRICS_PORT (no-op when 0).
+    start_endpoint("webhooks", needs_postgres=True)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
@@ -58,8 +62,6 @@ async def _run_until_signalled() -> None:
         except (psycopg.OperationalError, OSError) as exc:
             # Database gone: what was in flight is re-sent after its lease (at-least-once).
             log.warning("webhooks-worker: database unavailable (%s); restarting", exc)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
-            except TimeoutError:
-                pass
     log.info("webhooks-worker: stopped")

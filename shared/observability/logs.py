@@ -60,6 +60,23 @@ class PushflowTextFormatter(logging.Formatter):
         return redact(f"{text} [uniqId={request_id}]" if request_id else text)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record (not the object it was
+    when logging was configured), as ``logging.lastResort`` does: test runners and daemons
+    swap stderr, and a handler holding a closed one fails at interpreter exit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """The stream is always the current stderr."""
+
+
 def configure_logging(
     process_type: str, *, level: str | None = None, json_output: bool | None = None
 ) -> logging.Handler:
@@ -77,7 +94,7 @@ def configure_logging(
     for existing in list(root.handlers):
         if existing.get_name() == _HANDLER_NAME:
             root.removeHandler(existing)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(RedactingFilter())
     formatter: logging.Formatter = (

@@ -15,6 +15,7 @@ Both are stopped explicitly by ``EmbeddedServices.stop`` (also on Ctrl-C).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import shutil
 import socket
@@ -182,6 +183,8 @@ class EmbeddedPostgres:
         with contextlib.suppress(Exception):  # already stopped
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata,
                    user=self.server.system_user)
+        # pgserver registered its own exit hook; the server is stopped, nothing left for it.
+        atexit.unregister(self.server._cleanup)
         self.server = None
 
 

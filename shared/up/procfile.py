@@ -99,21 +99,21 @@ def build_processes(ports: UpPorts, data_dir: Path, *, api_host: str = "127.0.0.
     for gateway in ("fcm", "apns"):
         lanes = (f"{gateway}.tx", f"{gateway}.bulk")
         argv: tuple[str, ...]
-        if "worker" in cli:
+        if "worker" in cli:  # one process, solo pool: its own registry is complete
             argv = ("pushflow", "worker", gateway, "--lanes", "tx,bulk")
         else:
             argv = _celery_worker(f"worker-{gateway}", lanes, 2)
         specs.append(ProcessSpec(f"worker-{gateway}", argv, _worker_env(
-            f"worker-{gateway}", metrics_port, data_dir)))
+            f"worker-{gateway}", metrics_port, data_dir, prefork="worker" not in cli)))
         metrics_port += 1
     specs.append(ProcessSpec("dlr", _celery_worker("dlr", (queues.DLR,), 2),
-                             _worker_env("dlr", metrics_port, data_dir)))
+                             _worker_env("dlr", metrics_port, data_dir, prefork=True)))
     metrics_port += 1
     # The webhook sender is an asyncio loop of its own (shared/cli/dlr_commands.py).
     webhooks_argv = (("pushflow", "webhooks-worker") if "webhooks-worker" in cli
                      else _celery_worker("webhooks", (queues.WEBHOOKS,), 2))
-    specs.append(ProcessSpec("webhooks", webhooks_argv,
-                             _worker_env("webhooks", metrics_port, data_dir)))
+    specs.append(ProcessSpec("webhooks", webhooks_argv, _worker_env(
+        "webhooks", metrics_port, data_dir, prefork="webhooks-worker" not in cli)))
     if beat:
         specs.append(ProcessSpec("beat", (
             "celery", "-A", "workers.periodic", "beat", "--loglevel", "INFO",
@@ -127,13 +127,13 @@ def build_processes(ports: UpPorts, data_dir: Path, *, api_host: str = "127.0.0.
     return specs
 
 
-def _worker_env(process_type: str, metrics_port: int, data_dir: Path) -> dict[str, str]:
-    return {
-        "PUSHFLOW_PROCESS_TYPE": process_type,
-        "PUSHFLOW_METRICS_PORT": str(metrics_port),
+def _worker_env(process_type: str, metrics_port: int, data_dir: Path,
+                *, prefork: bool) -> dict[str, str]:
+    env = {"PUSHFLOW_PROCESS_TYPE": process_type, "PUSHFLOW_METRICS_PORT": str(metrics_port)}
+    if prefork:
         # Prefork children increment the counters; the endpoint in the parent merges them.
-        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics" / process_type),
-    }
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(data_dir / "metrics" / process_type)
+    return env
 
 
 def render_procfile(specs: list[ProcessSpec]) -> str:

@@ -6,6 +6,7 @@ then SIGKILL after 5 s; the embedded servers are stopped last, so nothing is lef
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -147,7 +148,14 @@ def banner(demo: bootstrap.Demo, created: bool, ready: bool, data_dir: Path) -> 
     ])
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_up(options: UpOptions) -> int:
+    # Until honcho installs its own handlers, SIGTERM unwinds like Ctrl-C, so the embedded
+    # servers are stopped by the `finally` below instead of being left running.
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = get_settings()
     data_dir = (options.data_dir or settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

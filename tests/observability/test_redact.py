@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -32,13 +33,13 @@ def test_redact_removes_secrets_and_masks_tokens() -> None:
 def test_every_log_line_is_json_and_redacted_including_exceptions() -> None:
     handler = configure_logging("test", level="INFO", json_output=True)
     stream = io.StringIO()
-    handler.setStream(stream)  # type: ignore[attr-defined]
     log = logging.getLogger("pushflow.test.redact")
-    log.info("sending to %s with %s", APNS_TOKEN, f"pf_{'c' * 30}", extra={"secret": "x"})
-    try:
-        raise ValueError(f"bad key {PEM}")
-    except ValueError:
-        log.exception("credential refused for whsec_%s", "d" * 40)
+    with contextlib.redirect_stderr(stream):  # the handler writes to the current stderr
+        log.info("sending to %s with %s", APNS_TOKEN, f"pf_{'c' * 30}", extra={"secret": "x"})
+        try:
+            raise ValueError(f"bad key {PEM}")
+        except ValueError:
+            log.exception("credential refused for whsec_%s", "d" * 40)
     logging.getLogger().removeHandler(handler)
     lines = stream.getvalue().splitlines()
     records = [json.loads(line) for line in lines]

@@ -11,6 +11,7 @@ import httpx
 import psycopg
 import redis
 
+from producer.state import AppState
 from shared import queues
 from tests.producer.conftest import assert_envelope, drain, error_codes, ios_token
 
@@ -96,3 +97,23 @@ async def test_identical_concurrent_requests_make_one_message(
     assert len({a.json()["data"][0]["messageId"] for a in answers}) == 1
     assert _count_messages(db, app.app_id) == 1
     assert len(drain(clean_queues, queues.APNS_TX)) == 1
+
+
+async def test_replay_comes_before_validation(
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any], state: AppState,
+) -> None:
+    # A repeat gets the first answer even when the same body would no longer pass (here the
+    # app's limit was lowered in between; a ttl that has since passed is the common case).
+    app = make_app()
+    headers = {**app.headers(), "Idempotency-Key": "before-validation"}
+    body = {"device_tokens": [ios_token(), ios_token()], "content": "c"}
+    first = await api.post("/v2.1/push", json=body, headers=headers)
+    assert first.status_code == 202
+    db.execute("UPDATE apps SET limits = '{\"max_tokens_per_request\": 1}' WHERE id = %s",
+               (app.app_id,))
+    state.keys.expire_all()
+    again = await api.post("/v2.1/push", json=body, headers=headers)
+    assert again.status_code == 202 and again.json() == first.json()
+    fresh = await api.post("/v2.1/push", json=body, headers=app.headers())
+    assert fresh.status_code == 422  # the lowered limit does apply to new requests

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
 
-from shared.payload import Limits, check_platform_limits, parse_push, parse_time
+from shared.payload import (
+    PAYLOAD_STRUCTURE_BOUND,
+    Limits,
+    check_platform_limits,
+    parse_push,
+    parse_time,
+)
+from shared.payloads import payload_size
 from shared.settings import Settings
 
 
@@ -40,3 +48,18 @@ def test_payload_limit_is_checked_per_platform() -> None:
     failed = check_platform_limits(req.content, ["ios", "android"], limits)
     assert [(e.code, e.parameter) for e in failed] == [("PAYLOAD_TOO_LARGE", "data")] * 2
     assert check_platform_limits(req.content, ["ios"], Limits()) == []
+
+
+def test_structure_bound_holds_for_every_field_combination() -> None:
+    # The shortcut of check_platform_limits relies on this bound: if shared.payloads grows its
+    # structure past it, this fails rather than letting oversized payloads through.
+    full = {"title": "t" * 46, "content": "c" * 171, "image": "https://x.example/a.png",
+            "data": {"k": "v"}, "sound": "s" * 250, "badge": 2**31 - 1, "priority": "normal",
+            "collapseKey": "k" * 64}
+    for keys in range(1 << len(full)):
+        content = {k: v for i, (k, v) in enumerate(full.items()) if keys >> i & 1}
+        for silent in (False, True):
+            message = {**content, "silent": silent}
+            for platform in ("ios", "android"):
+                assert payload_size(message, platform) <= (  # type: ignore[arg-type]
+                    len(orjson.dumps(message)) + PAYLOAD_STRUCTURE_BOUND)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -22,20 +23,21 @@ from typing import Any
 
 import pytest
 
-from tests.services import free_port
-
 REPO = Path(__file__).resolve().parents[2]
 PUSHFLOW = Path(sys.executable).parent / "pushflow"
 START_TIMEOUT = 90.0
 STARTED = re.compile(r"system\s*\| (\S+) started \(pid=(\d+)\)")
 
 
+# Below Linux's ephemeral range (32768-60999): a port picked there can be taken by any outgoing
+# connection's local port before the process meant to listen on it binds it.
+_QUIET_PORTS = (20000, 32000)
+
+
 def free_port_block(size: int) -> int:
-    """The first of ``size`` consecutive free loopback ports."""
-    for _ in range(50):
-        base = free_port()
-        if base + size > 65535:
-            continue
+    """The first of ``size`` consecutive free loopback ports outside the ephemeral range."""
+    for _ in range(200):
+        base = random.randrange(_QUIET_PORTS[0], _QUIET_PORTS[1] - size)
         ports = []
         try:
             for port in range(base, base + size):
@@ -62,6 +64,12 @@ class RunningSystem:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        """The last log lines of one process (or of honcho's own, name "system")."""
+        mine = [line for line in self.log_text().splitlines()
+                if line[9:].startswith(name + " ") or line.startswith(name)]
+        return "\n".join(mine[-lines:])
 
     def child_pids(self) -> dict[str, int]:
         return {m.group(1): int(m.group(2)) for m in STARTED.finditer(self.log_text())}
@@ -97,8 +105,10 @@ def _get(url: str) -> int:
 
 
 def start_system(tmp: Path, env_overrides: dict[str, str] | None = None) -> RunningSystem:
-    ports = {name: free_port() for name in ("api", "flower", "apns", "fcm", "oauth", "control")}
-    metrics_base = free_port_block(4)
+    names = ("api", "flower", "apns", "fcm", "oauth", "control", "m1", "m2", "m3", "m4")
+    base = free_port_block(len(names))
+    ports = {name: base + i for i, name in enumerate(names)}
+    metrics_base = ports["m1"]
     data_dir = tmp / "data"
     env = {**os.environ, "PUSHFLOW_DATA_DIR": str(data_dir), "PUSHFLOW_LOG_JSON": "true",
            "PUSHFLOW_LOG_LEVEL": "INFO", **(env_overrides or {})}

@@ -45,7 +45,8 @@ def test_each_worker_type_gets_its_own_metrics_port_and_process_type() -> None:
                      "dlr": "9302", "webhooks": "9303", "beat": None, "flower": None}
     assert all(s.env["PUSHFLOW_PROCESS_TYPE"] == s.name for s in specs)
     rendered = render_procfile(specs)
-    assert "worker-fcm: exec env PROMETHEUS_MULTIPROC_DIR=/data/metrics/worker-fcm" in rendered
+    assert "dlr: exec env PROMETHEUS_MULTIPROC_DIR=/data/metrics/dlr" in rendered
+    assert "worker-fcm: exec env PUSHFLOW_METRICS_PORT=9300" in rendered  # solo pool
 
 
 def test_the_cli_in_this_tree_is_detected() -> None:

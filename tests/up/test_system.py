@@ -45,9 +45,13 @@ def wait_dispatches(system: RunningSystem, message_id: str, timeout: float = 45.
     raise AssertionError(f"dispatches not final after {timeout}s: {json.dumps(data)[:2000]}")
 
 
-def scrape(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return str(resp.read().decode())
+def scrape(url: str, system: RunningSystem | None = None, name: str = "") -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+    except OSError as exc:
+        context = system.tail(name) if system and name else ""
+        raise AssertionError(f"{url}: {exc}\n{context}") from None
 
 
 def test_ready_with_demo_credentials(running_system: RunningSystem) -> None:
@@ -76,20 +80,43 @@ def test_push_is_delivered_end_to_end_through_the_sandboxes(
         assert dispatch["status"] in SENT_OR_LATER, dispatch
 
 
+def scrape_until(system: RunningSystem, name: str, wanted: str, timeout: float = 30.0) -> str:
+    url = system.demo["metricsUrls"][name]
+    deadline = time.monotonic() + timeout
+    while True:
+        text = scrape(url, system, name)
+        if wanted in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.3)
+
+
 def test_metrics_expose_the_named_series(running_system: RunningSystem) -> None:
     running_system.request("GET", "/v2.1/push/00000000-0000-7000-8000-000000000000")
     api = scrape(running_system.api_url + "/metrics")
     assert 'pushflow_http_requests_total{method="GET",route="/v2.1/push/{message_id}"' in api
     assert "pushflow_http_request_duration_seconds_bucket" in api
-    named = ("pushflow_queue_depth{queue=\"apns.tx\"}", "pushflow_queue_depth{queue=\"fcm.bulk\"}",
-             "pushflow_dispatches_total", "pushflow_send_latency_seconds",
-             "pushflow_send_retries_total", "pushflow_rate_limit_waits_total")
-    for name, url in running_system.demo["metricsUrls"].items():
-        if name == "api":
-            continue
-        text = scrape(url)
-        for series in named:
-            assert series in text, f"{series} missing on {name} ({url})"
+    # The sandbox answers 429 to tokens starting 04290429 (a retry) and 410 to 04100410.
+    retried, dead = "04290429" + apns_token()[8:], "04100410" + apns_token()[8:]
+    status, _, body = running_system.request(
+        "POST", "/v2.1/push", {"device_tokens": [retried, dead], "content": "metrics"})
+    assert status == 202, body
+    urls = running_system.demo["metricsUrls"]
+    apns = scrape_until(running_system, "worker-apns", "pushflow_send_retries_total{")
+    for series in ('pushflow_send_retries_total{gateway="apns"',
+                   'pushflow_dispatches_total{gateway="apns",outcome="sent"}',
+                   'pushflow_send_latency_seconds_bucket{gateway="apns"',
+                   "pushflow_apns_jwt_age_seconds{", "pushflow_rate_limit_waits_total",
+                   "pushflow_credential_expiry_timestamp_seconds"):
+        assert series in apns, f"{series} missing on worker-apns"
+    apns = scrape_until(running_system, "worker-apns", 'outcome="unregistered"} 1.0')
+    assert 'pushflow_dispatches_total{gateway="apns",outcome="unregistered"} 1.0' in apns
+    for name in ("worker-fcm", "worker-apns", "dlr", "webhooks"):
+        text = scrape(urls[name], running_system, name)
+        for lane in ("fcm.tx", "fcm.bulk", "apns.tx", "apns.bulk"):
+            assert f'pushflow_queue_depth{{queue="{lane}"}}' in text, f"{lane} on {name}"
+    webhooks = scrape(urls["webhooks"], running_system, "webhooks")
+    for series in ("pushflow_webhook_attempts_total", "pushflow_webhook_dead_letters_total"):
+        assert series in webhooks, f"{series} missing on webhooks"
 
 
 def _processes_logging(system: RunningSystem, uniq_id: str) -> set[str]:

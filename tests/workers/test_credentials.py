@@ -71,3 +71,9 @@ def test_unknown_app_and_missing_choice(capsys: pytest.CaptureFixture[str],
     assert "no app" in capsys.readouterr().err
     assert run("app_nope") == 1
     assert "exactly one" in capsys.readouterr().err
+
+
+def test_worker_command_refuses_bad_lanes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker", "apns", "--lanes", "tx,urgent"]) == 1
+    assert "--lanes" in capsys.readouterr().err
+    assert main(["worker", "fcm", "--concurrency", "0"]) == 1

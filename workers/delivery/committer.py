@@ -24,6 +24,12 @@ from shared.taskmessage import build_message
 
 log = logging.getLogger(__name__)
 GUARD = "pushflow:sent:"
+# One command for all guards of a flush: per-key SETs in a pipeline cost ~0.1 ms of client CPU
+# each (command packing), a third of the committer's work at 1,000 outcomes/s.
+_SET_GUARDS = """
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end
+return #KEYS
+"""
 
 
 def guard_key(dispatch_id: str) -> str:
@@ -114,8 +120,10 @@ class Committer:
             if batch.results:
                 pipe.lpush(queues.DLR, build_message(
                     queues.TASK_RECORD_RESULT, queues.DLR, [batch.results]))
-            for key, value in batch.guards:
-                pipe.set(key, value, ex=self.guard_ttl)
+            if batch.guards:
+                # EVAL, not EVALSHA: a NOSCRIPT error inside MULTI would not undo the rest.
+                pipe.eval(_SET_GUARDS, len(batch.guards), *(k for k, _ in batch.guards),
+                          self.guard_ttl, *(v for _, v in batch.guards))
             by_queue: dict[str, list[bytes]] = {}
             for queue, raw in batch.requeues:
                 by_queue.setdefault(queue, []).append(raw)

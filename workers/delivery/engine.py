@@ -77,11 +77,14 @@ class Engine:
         self.on_done = on_done  # told how many works finished (the consumer takes more)
         self.active = 0
         self.parked = 0
+        self.accepting = True
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, works: list[Work]) -> None:
-        """Start processing (call on the loop thread). Counts as active until finished."""
-        if works:
+        """Start processing (call on the loop thread). Counts as active until finished.
+        After ``stop_accepting`` (shutdown) new work is left in the in-flight hash, which the
+        runtime hands back to the queue."""
+        if works and self.accepting:
             self.active += len(works)
             self._spawn(self._process(works))
 

@@ -213,6 +213,7 @@ class DeliveryRuntime:
 
     async def _stop(self, drain_seconds: float) -> None:
         self._stopping = True
+        self.engine.accepting = False  # held retries and parked jobs go back via restore_own
         if self._consumer is not None:
             self._consumer.cancel()
         await self.engine.drain(drain_seconds)

@@ -55,10 +55,12 @@ def enqueue(client: redis.Redis[bytes], jobs: Iterable[SendJob], chunk: int = 10
             build_message(queues.send_task(job["platform"]), queue, [job],
                           task_id=job["dispatchId"]))
     n = 0
-    for queue, messages in grouped.items():
-        for i in range(0, len(messages), chunk):
-            client.lpush(queue, *messages[i:i + chunk])
-            n += len(messages[i:i + chunk])
+    with client.pipeline(transaction=True) as pipe:  # all lanes appear at once
+        for queue, messages in grouped.items():
+            for i in range(0, len(messages), chunk):
+                pipe.lpush(queue, *messages[i:i + chunk])
+                n += len(messages[i:i + chunk])
+        pipe.execute()
     return n
 
 

@@ -63,7 +63,7 @@ def record_results(task: RecordTask, results: list[Any]) -> int:
     return 0  # unreachable: the loop returns or raises
 
 
-@app.task(
+@app.task(  # type: ignore[untyped-decorator]
     name=TASK_RECORD_RESULT,
     base=RecordTask,
     bind=True,
@@ -74,7 +74,8 @@ def record_results(task: RecordTask, results: list[Any]) -> int:
 )
 def record(self: RecordTask, results: list[Any]) -> int:
     if not isinstance(results, list):
-        log.error("dlr: dropping message whose argument is a %s, not a list", type(results).__name__)
+        log.error("dlr: dropping a message whose argument is a %s, not a list",
+                  type(results).__name__)
         return 0
     try:
         return record_results(self, results)

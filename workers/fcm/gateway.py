@@ -3,8 +3,10 @@ HTTP/2 request on the App's connection), every failure classified by the FCM err
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import firebase_admin
 import httpx
 from firebase_admin import exceptions, messaging
 from google.auth import exceptions as auth_exceptions
@@ -21,8 +23,6 @@ from workers.fcm.client import FirebaseApps
 from workers.fcm.errors import QUOTA_FLOOR_CODES, classify
 from workers.fcm.message import build_message
 
-MAX_PER_CALL = 500  # send_each_async refuses more
-
 
 class FcmGateway:
     name = "fcm"
@@ -31,26 +31,30 @@ class FcmGateway:
         self.settings = settings
         self.apps = FirebaseApps(settings.fcm_url, settings.gateway_ca_file,
                                  settings.send_timeout_seconds)
+        self._limits: dict[str, asyncio.Semaphore] = {}
 
     async def send(self, config: AppConfig, works: list[Work]) -> list[Outcome]:
         cred = config.credential
         assert isinstance(cred, FcmServiceAccount)
         app = self.apps.app_for(cred)
-        outcomes: list[Outcome] = []
-        for start in range(0, len(works), MAX_PER_CALL):
-            chunk = works[start:start + MAX_PER_CALL]
+        limit = self._limits.get(app.name)
+        if limit is None:
+            limit = self._limits[app.name] = asyncio.Semaphore(self.settings.fcm_max_concurrency)
+        return list(await asyncio.gather(*(self._send_one(app, limit, w) for w in works)))
+
+    async def _send_one(self, app: firebase_admin.App, limit: asyncio.Semaphore,
+                        work: Work) -> Outcome:
+        # One message per send_each_async call: each finishes on its own answer instead of
+        # waiting for the slowest of a batch, and the semaphore keeps httpx's pool short.
+        async with limit:
             try:
-                batch = await messaging.send_each_async(
-                    [build_message(w.job) for w in chunk], app=app)
+                batch = await messaging.send_each_async([build_message(work.job)], app=app)
             except exceptions.FirebaseError as exc:  # the whole call failed (OAuth refresh...)
-                outcomes.extend([self._call_failure(exc)] * len(chunk))
-                continue
-            for resp in batch.responses:
-                if resp.success:
-                    outcomes.append(Accepted(str(resp.message_id), GatewayResponse(status=200)))
-                else:
-                    outcomes.append(self._failure(resp.exception))
-        return outcomes
+                return self._call_failure(exc)
+        resp = batch.responses[0]
+        if resp.success:
+            return Accepted(str(resp.message_id), GatewayResponse(status=200))
+        return self._failure(resp.exception)
 
     def _failure(self, exc: exceptions.FirebaseError) -> Outcome:
         http: httpx.Response | None = getattr(exc, "http_response", None)

@@ -110,7 +110,7 @@ async def claim(conn: psycopg.AsyncConnection[Any], *, total: int, per_app: int,
 def backoff_seconds(round_no: int, *, base: float, cap: float) -> float:
     """Exponential with "equal jitter": half fixed, half random, so a delay is never ~0 (a full
     jitter draw could retry at once) and retries of many events spread out."""
-    delay = min(cap, base * 2 ** min(round_no - 1, 40))
+    delay: float = min(cap, base * 2.0 ** min(round_no - 1, 40))
     return delay / 2 + random.uniform(0, delay / 2)
 
 

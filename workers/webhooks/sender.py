@@ -22,6 +22,7 @@ app's slots, for at most the timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -100,10 +101,8 @@ class Sender:
                 await asyncio.wait(self.in_flight, timeout=_FLUSH_EVERY,
                                    return_when=asyncio.FIRST_COMPLETED)
             elif not stop.is_set():
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(0.0, next_claim - now))
-                except TimeoutError:
-                    pass
         if self.finished:
             await queue.complete(conn, self.finished)
             self.finished = []

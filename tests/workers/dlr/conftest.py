@@ -1,4 +1,5 @@
-"""A real Celery DLR worker subprocess for the session, consuming the ``dlr`` list."""
+"""A real Celery DLR worker subprocess for the session (``celery -A workers worker``), consuming
+the tests' own DLR list (see ``helpers.TEST_DLR_QUEUE``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.dlr.helpers import celery_worker_args, shared_process
+from tests.workers.dlr.helpers import TEST_DLR_QUEUE, celery_worker_args, shared_process
 
 
 @pytest.fixture(scope="session")
 def dlr_worker(request: pytest.FixtureRequest, pushflow_env: dict[str, str],
                service_dir: Path) -> None:
-    shared_process(request, "dlr-worker", celery_worker_args("dlr"),
+    shared_process(request, "dlr-worker", celery_worker_args(TEST_DLR_QUEUE),
                    service_dir / "dlr-worker.log")

@@ -21,6 +21,9 @@ from shared.queues import DLR, TASK_RECORD_RESULT
 from shared.taskmessage import build_message
 
 ROOT = Path(__file__).resolve().parents[3]
+# The tests' DLR worker consumes a list of its own: other areas' tests read send outcomes off the
+# real ``dlr`` list in the same session, and a worker eating them would break those tests.
+TEST_DLR_QUEUE = f"{DLR}.test"
 T = TypeVar("T")
 
 
@@ -58,16 +61,18 @@ def seed_dispatches(
     return out
 
 
-def result(base: dict[str, Any], status: str, at: float | None = None, **extra: Any) -> dict[str, Any]:
+def result(base: dict[str, Any], status: str, at: float | None = None,
+           **extra: Any) -> dict[str, Any]:
     """A SendResult for a seeded dispatch."""
     return {**base, "status": status, "attempts": extra.pop("attempts", 1),
             "at": time.time() if at is None else at, **extra}
 
 
 def publish_results(client: redis.Redis, *batches: list[dict[str, Any]]) -> None:
-    """LPUSH one Celery message per batch onto ``dlr``, as the send workers do."""
-    messages = [build_message(TASK_RECORD_RESULT, DLR, [batch]) for batch in batches]
-    client.lpush(DLR, *messages)
+    """LPUSH one Celery message per batch, built as the send workers build them (onto the
+    tests' own DLR list)."""
+    messages = [build_message(TASK_RECORD_RESULT, TEST_DLR_QUEUE, [batch]) for batch in batches]
+    client.lpush(TEST_DLR_QUEUE, *messages)
 
 
 def wait_for(check: Callable[[], T], timeout: float = 20.0, what: str = "condition",
