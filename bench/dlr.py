@@ -2,6 +2,8 @@
 
 Starts a private redis-server and a fresh PostgreSQL database (as the tests do), seeds
 ``--results`` queued dispatches of one app subscribed to ``push.sent``, then:
+0. ceiling: the same recording statements run directly from one connection, same batch size,
+   no Celery, on ``--results`` other dispatches (what PostgreSQL allows on this machine now);
 1. results: starts the real DLR worker (``celery -A workers worker -Q dlr``), waits until it is
    consuming, LPUSHes every result in Celery messages of ``--batch`` results (built exactly as the
    send workers build them) and times until every dispatch is ``sent`` (each result also writes a
@@ -12,7 +14,7 @@ Starts a private redis-server and a fresh PostgreSQL database (as the tests do),
 
     .venv/bin/python bench/dlr.py --results 20000
 
-Last line: ``results_per_s=… webhooks_per_s=…``.
+Last line: ``results_per_s=… webhooks_per_s=…``; the line before gives the ceiling and the ratio.
 """
 
 from __future__ import annotations
@@ -112,28 +114,44 @@ def subscribe(db_url: str, app_id: int, url: str) -> None:
                      (app_id, encrypt(Fernet(get_settings().fernet_key()), new_secret())))
 
 
-def count(db_url: str, sql: str, *params: object) -> int:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(sql, params).fetchone()
-    return int(row[0]) if row else 0
-
-
 def wait(db_url: str, sql: str, target: int, timeout: float, *params: object) -> None:
+    """Poll a count until it reaches ``target`` (one connection, every 50 ms)."""
     deadline = time.monotonic() + timeout
-    while count(db_url, sql, *params) < target:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {target}: {sql}")
-        time.sleep(0.05)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(sql, params).fetchone()
+            if row is not None and int(row[0]) >= target:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out waiting for {target}: {sql}")
+            time.sleep(0.05)
+
+
+def sent_results(app_id: int, rows: list[tuple[str, str, str]]) -> list[dict[str, object]]:
+    now = time.time()
+    return [{"dispatchId": d, "messageId": m, "appId": app_id, "token": t, "platform": "ios",
+             "status": "sent", "gatewayId": f"apns-{i}", "gatewayResponse": {"status": 200},
+             "attempts": 1, "at": now, "requestId": "bench"} for i, (d, m, t) in enumerate(rows)]
+
+
+def bench_ceiling(db_url: str, app_id: int, rows: list[tuple[str, str, str]], batch: int
+                  ) -> float:
+    from workers.dlr.store import record_query, valid_outcomes
+
+    results = sent_results(app_id, rows)
+    with psycopg.connect(db_url) as conn:
+        started = time.perf_counter()
+        for i in range(0, len(results), batch):
+            query, params = record_query(valid_outcomes(results[i:i + batch]))
+            with conn.transaction():
+                conn.execute(query, params).fetchall()
+        return len(results) / (time.perf_counter() - started)
 
 
 def bench_results(db_url: str, redis_url: str, app_id: int, rows: list[tuple[str, str, str]],
-                  batch: int, workdir: Path, concurrency: int) -> float:
+                  batch: int, workdir: Path, concurrency: int, already_sent: int) -> float:
     client = redis.Redis.from_url(redis_url)
-    now = time.time()
-    results = [{"dispatchId": d, "messageId": m, "appId": app_id, "token": t, "platform": "ios",
-                "status": "sent", "gatewayId": f"apns-{i}", "gatewayResponse": {"status": 200},
-                "attempts": 1, "at": now, "requestId": "bench"} for i, (d, m, t) in
-               enumerate(rows)]
+    results = sent_results(app_id, rows)
     warm, rest = results[:1], results[1:]
     messages = [build_message(TASK_RECORD_RESULT, DLR, [rest[i:i + batch]])
                 for i in range(0, len(rest), batch)]
@@ -144,11 +162,12 @@ def bench_results(db_url: str, redis_url: str, app_id: int, rows: list[tuple[str
     try:
         client.lpush(DLR, build_message(TASK_RECORD_RESULT, DLR, [warm]))
         sent = "SELECT count(*) FROM dispatches WHERE app_id = %s AND status = 'sent'"
-        wait(db_url, sent, 1, 60, app_id)  # the worker is up and consuming
+        already = already_sent + 1
+        wait(db_url, sent, already, 60, app_id)  # the worker is up and consuming
         started = time.perf_counter()
         for i in range(0, len(messages), 500):
             client.lpush(DLR, *messages[i:i + 500])
-        wait(db_url, sent, len(results), 600, app_id)
+        wait(db_url, sent, already_sent + len(results), 600, app_id)
         elapsed = time.perf_counter() - started
     finally:
         worker.terminate()
@@ -181,8 +200,8 @@ def bench_webhooks(db_url: str, app_id: int, total: int, workdir: Path, senders:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=20000)
-    parser.add_argument("--batch", type=int, default=200, help="results per Celery message")
-    parser.add_argument("--dlr-concurrency", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=500, help="results per Celery message")
+    parser.add_argument("--dlr-concurrency", type=int, default=4, help="DLR worker processes")
     parser.add_argument("--senders", type=int, default=1, help="webhooks-worker processes")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -198,15 +217,22 @@ def main() -> int:
             "PUSHFLOW_WEBHOOK_ALLOW_HTTP": "true", "PUSHFLOW_WEBHOOK_ALLOW_PRIVATE": "true",
         })
         migrate(db_url)
-        app_id, rows = seed(db_url, args.results)
+        app_id, all_rows = seed(db_url, 2 * args.results)
+        ceiling_rows, rows = all_rows[:args.results], all_rows[args.results:]
         subscribe(db_url, app_id, f"http://127.0.0.1:{port}/hook")
         receiver = subprocess.Popen([sys.executable, __file__, "--receiver", str(port)])
         try:
             wait_port(port)
+            ceiling = bench_ceiling(db_url, app_id, ceiling_rows, args.batch)
+            print(f"ceiling: {ceiling:.0f} results/s recorded directly from ONE connection"
+                  " (no Celery)", flush=True)
             results_per_s = bench_results(db_url, redis_url, app_id, rows, args.batch, workdir,
-                                          args.dlr_concurrency)
+                                          args.dlr_concurrency, len(ceiling_rows))
             print(f"results: {len(rows)} recorded, {results_per_s:.0f}/s", flush=True)
-            webhooks_per_s = bench_webhooks(db_url, app_id, len(rows), workdir, args.senders)
+            print(f"ratio: {results_per_s / ceiling:.2f} of the one-connection ceiling with"
+                  f" {args.dlr_concurrency} DLR process(es)", flush=True)
+            webhooks_per_s = bench_webhooks(db_url, app_id, len(all_rows), workdir,
+                                            args.senders)
         finally:
             receiver.terminate()
             receiver.wait(10)

@@ -208,16 +208,19 @@ _CONFIG: dict[str, Any] = {"type": "object", "properties": {
     "signingSecrets": {"type": "integer"}, "secret": {"type": "string"},
     "previousSecretValidUntil": {"type": ["string", "null"]}}}
 _ADMIN_ERRORS = (401, 403, 404, 422)
+_SAVE = oa.operation(
+    "Create or replace the webhook configuration", scope=SCOPE, ok_schema=_CONFIG,
+    errors=(400, 401, 403, 422), body={"type": "object", "properties": {
+        "primaryUrl": _URL, "secondaryUrl": _URL,
+        "eventTypes": _CONFIG["properties"]["eventTypes"]}},
+    description="201 with `secret` (shown once) when created; 200 when replaced. PUT and POST "
+                "are the same.")
 openapi: dict[str, Any] = {"paths": {
     "/v2.1/webhooks": {
         "get": oa.operation("The app's webhook configuration", scope=SCOPE, ok_schema=_CONFIG,
                             errors=_ADMIN_ERRORS),
-        "put": oa.operation(
-            "Create or replace the webhook configuration", scope=SCOPE, ok_schema=_CONFIG,
-            errors=(400, 401, 403, 422), body={"type": "object", "properties": {
-                "primaryUrl": _URL, "secondaryUrl": _URL,
-                "eventTypes": _CONFIG["properties"]["eventTypes"]}},
-            description="201 with `secret` (shown once) when created; 200 when replaced."),
+        "put": _SAVE,
+        "post": _SAVE,
         "delete": oa.operation("Remove the webhook configuration", scope=SCOPE,
                                errors=_ADMIN_ERRORS),
     },
@@ -237,7 +240,7 @@ openapi: dict[str, Any] = {"paths": {
                     oa.query_param("limit", {"type": "integer", "maximum": MAX_LIMIT})])},
     "/v2.1/webhooks/deliveries/replay": {"post": oa.operation(
         "Replay every dead-lettered delivery", scope=SCOPE)},
-    "/v2.1/webhooks/deliveries/{id}/replay": {"post": oa.operation(
+    "/v2.1/webhooks/deliveries/{event_id}/replay": {"post": oa.operation(
         "Replay one dead-lettered delivery", scope=SCOPE, errors=_ADMIN_ERRORS,
-        parameters=[oa.path_param("id")])},
+        parameters=[oa.path_param("event_id", "The delivery's id (also its webhook-id)")])},
 }}

@@ -111,7 +111,8 @@ class Bootstrap(threading.Thread):
             say("note: `pushflow apps credentials` is not available yet; gateway credentials"
                 " were not loaded")
         ports = self.options.ports
-        api_url = f"http://{self.options.api_host}:{ports.api}"
+        host = self.options.api_host
+        api_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{ports.api}"
         ready = wait_ready(api_url + "/readyz", READY_TIMEOUT_SECONDS, self.alive)
         metrics = {"api": api_url + "/metrics"}
         for spec in self.specs:

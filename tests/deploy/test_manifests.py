@@ -67,6 +67,11 @@ def test_each_worker_type_has_deployment_hpa_pdb_probes_and_requests() -> None:
         assert {"cpu", "memory"} <= set(container["resources"]["requests"])
         assert {"configMapRef": {"name": "pushflow-settings"}} in container["envFrom"]
         assert {"secretRef": {"name": "pushflow-secrets"}} in container["envFrom"]
+        # The multiprocess metrics folder must exist where it is named: an emptyDir per pod.
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+        assert env.get("PROMETHEUS_MULTIPROC_DIR") in mounts, name
+    assert "PROMETHEUS_MULTIPROC_DIR" not in by_kind("ConfigMap")["pushflow-settings"]["data"]
     assert by_kind("Deployment")["pushflow-beat"]["spec"]["replicas"] == 1
     assert "pushflow-migrate" in by_kind("Job")
     assert by_kind("Secret")["pushflow-secrets"]["stringData"].keys() >= {
@@ -122,3 +127,20 @@ def test_env_sample_is_generated_from_the_settings() -> None:
     for cls in (Settings, ObservabilitySettings):
         for name in cls.model_fields:
             assert f"#PUSHFLOW_{name.upper()}=" in sample, name
+
+
+def test_alert_rules_use_only_catalogued_metrics() -> None:
+    from shared.observability import metrics
+
+    known = set()
+    for value in vars(metrics).values():
+        name = getattr(value, "_name", None)
+        if isinstance(name, str):
+            known |= {name, f"{name}_total", f"{name}_bucket", f"{name}_count"}
+    known.add("pushflow_queue_depth")  # collected at scrape time (exporter.QueueDepthCollector)
+    rules = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert exprs
+    for expr in exprs:
+        for used in re.findall(r"\bpushflow_[a-z_]+", expr):
+            assert used in known, f"{used} is not in shared/observability/metrics.py"

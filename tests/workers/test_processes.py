@@ -44,8 +44,8 @@ def test_one_jwt_shared_by_processes_and_refreshed_once(
     delivery_redis.delete("pushflow:workers")
     app_id = new_app()
     connections = sandbox.stats()["apns"]["connections"]
-    start_worker(["apns.tx"])
-    start_worker(["apns.tx"])
+    for _ in range(2):  # small batches so both processes take a share of the queue
+        start_worker(["apns.tx"], PUSHFLOW_DELIVERY_BATCH_SIZE="10")
     wait_registered(delivery_redis, 2)
     jobs = [make_job(app_id, "ios", apns_token()) for _ in range(400)]
     enqueue(delivery_redis, jobs)
@@ -95,14 +95,16 @@ def test_rate_limit_is_shared_by_two_processes(
     burst = max(1.0, rate * 0.1)
     # The whole run cannot be faster than the rate allows after the initial burst...
     assert times[-1] - times[0] >= (len(times) - burst) / rate * 0.9
-    # ...and no window of a second or more holds more than rate * width + burst (plus a few
-    # for requests a process granted early but that reached the sandbox late, e.g. behind its
-    # first OAuth token fetch).
+    # ...and no window of a second or more holds more than rate * width + burst, give or take
+    # half a second of client-side delay between a grant and the request reaching the sandbox
+    # (a loaded machine, a first OAuth fetch). Two unshared per-process buckets would allow
+    # twice the rate and fail this.
+    slack = rate * 0.5 + burst
     for i, start in enumerate(times):
         for j in range(i + 1, len(times)):
             width = times[j] - start
             if width >= 1.0:
-                assert j - i + 1 <= rate * width + burst + 4, (i, j, width)
+                assert j - i + 1 <= rate * width + slack, (i, j, width)
     # The limited app did not hold up the other one: it finished while the first still waited.
     assert max(r["at"] for r in free_results.values()) < max(r["at"] for r in results.values())
 
@@ -166,3 +168,26 @@ def test_plain_celery_worker_consumes_the_same_messages(
     results = wait_results(delivery_redis, {j["dispatchId"] for j in jobs}, 60)
     assert all(r["status"] == "sent" for r in results.values())
     assert results[retried["dispatchId"]]["attempts"] == 2
+
+
+def test_graceful_stop_mid_run_hands_back_and_sends_each_once(
+        delivery_redis: redis.Redis, new_app: Callable[..., int], sandbox: SandboxProcess,
+        start_worker: Callable[..., WorkerProcess]) -> None:
+    """SIGTERM: sends in flight finish, what was taken but not started goes back to the queue."""
+    app_id = new_app()
+    jobs = [make_job(app_id, "ios", apns_token()) for _ in range(200)]
+    ids = {j["dispatchId"] for j in jobs}
+    sandbox.set_latency(300)
+    try:
+        first = start_worker(["apns.tx"], PUSHFLOW_DELIVERY_MAX_IN_FLIGHT="40")
+        enqueue(delivery_redis, jobs)
+        wait_for(lambda: len(results_for(delivery_redis, ids)) >= 40, 60, what="first outcomes")
+        first.stop()
+        assert len(results_for(delivery_redis, ids)) < len(jobs)  # really stopped mid-run
+        start_worker(["apns.tx"])
+        results = wait_results(delivery_redis, ids, 60)
+    finally:
+        sandbox.set_latency(0)
+    assert all(r["status"] == "sent" for r in results.values())
+    accepted = sandbox.stats()["apns"]["acceptedByToken"]
+    assert {accepted.get(j["token"]) for j in jobs} == {1}

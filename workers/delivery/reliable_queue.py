@@ -89,10 +89,13 @@ class ReliableQueue:
 
     async def register(self) -> None:
         await self.heartbeat()
-        await self.redis.sadd(WORKERS, self.worker_id)
 
     async def heartbeat(self) -> None:
-        await self.redis.set(ALIVE + self.worker_id, b"1", px=self.alive_ms)
+        # Re-listing every beat keeps a worker sweepable even if the set was lost or pruned.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(ALIVE + self.worker_id, b"1", px=self.alive_ms)
+            pipe.sadd(WORKERS, self.worker_id)
+            await pipe.execute()
 
     async def take(self, n: int) -> list[Taken]:
         if n <= 0:

@@ -123,23 +123,13 @@ def subprocess_running(args: list[str], log_path: Path, env: dict[str, str] | No
             proc.wait(5)
 
 
-def shared_process(request: Any, name: str, args: list[str], log_path: Path,
-                   env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """One child process per test session however many conftests ask for it (a second DLR
-    worker would break tests that rely on one worker consuming in order)."""
-    stash: dict[str, subprocess.Popen[bytes]] = request.config.__dict__.setdefault(
-        "_pushflow_processes", {})
-    if name not in stash:
-        context = subprocess_running(args, log_path, env)
-        stash[name] = context.__enter__()
-
-        def stop() -> None:
-            alive = stash.pop(name).poll() is None
-            context.__exit__(None, None, None)
-            assert alive, f"{name} died during the tests; see {log_path}"
-
-        request.addfinalizer(stop)
-    return stash[name]
+@contextmanager
+def running_alive(args: list[str], log_path: Path, env: dict[str, str] | None = None
+                  ) -> Iterator[subprocess.Popen[bytes]]:
+    """``subprocess_running`` that fails the fixture when the child died during the tests."""
+    with subprocess_running(args, log_path, env) as proc:
+        yield proc
+        assert proc.poll() is None, f"{args[2:6]} died during the tests; see {log_path}"
 
 
 def celery_worker_args(queue: str) -> list[str]:

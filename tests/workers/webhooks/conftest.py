@@ -1,5 +1,5 @@
-"""Real processes for webhook tests: the Celery DLR worker and one webhook sender subprocess
-with fast retries, http and loopback allowed (the receivers run on 127.0.0.1)."""
+"""Real processes for webhook tests, for this package only: the Celery DLR worker and one webhook
+sender subprocess with fast retries, http and loopback allowed (receivers run on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from cryptography.fernet import Fernet
 
 from shared.settings import get_settings
 from shared.statuses import EVENT_TYPES
-from tests.workers.dlr.conftest import dlr_worker
-from tests.workers.dlr.helpers import shared_process, webhook_sender_args
+from tests.workers.dlr.helpers import (
+    TEST_DLR_QUEUE,
+    celery_worker_args,
+    running_alive,
+    webhook_sender_args,
+)
 from tests.workers.webhooks.receiver import Receiver
 from workers.webhooks.signing import encrypt, new_secret
-
-__all__ = ["dlr_worker"]
 
 SENDER_ENV = {
     "PUSHFLOW_WEBHOOK_ALLOW_HTTP": "true",
@@ -32,11 +34,16 @@ SENDER_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
-def webhook_sender(request: pytest.FixtureRequest, pushflow_env: dict[str, str],
-                   service_dir: Path) -> None:
-    shared_process(request, "webhook-sender", webhook_sender_args(),
-                   service_dir / "webhook-sender.log", SENDER_ENV)
+@pytest.fixture(scope="package")
+def dlr_worker(pushflow_env: dict[str, str], service_dir: Path) -> Iterator[None]:
+    with running_alive(celery_worker_args(TEST_DLR_QUEUE), service_dir / "dlr-worker-2.log"):
+        yield
+
+
+@pytest.fixture(scope="package")
+def webhook_sender(pushflow_env: dict[str, str], service_dir: Path) -> Iterator[None]:
+    with running_alive(webhook_sender_args(), service_dir / "webhook-sender.log", SENDER_ENV):
+        yield
 
 
 @pytest.fixture()
