@@ -3,6 +3,7 @@ commands for the same queues when it does not; one metrics port per worker type.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,10 @@ def test_print_procfile_starts_nothing() -> None:
 
 
 def test_make_up_runs_pushflow_up() -> None:
-    done = subprocess.run(["make", "-n", "up"], capture_output=True, text=True, cwd=REPO)
+    # Under `make test` the parent make's MAKEFLAGS/MAKELEVEL would add "Entering/Leaving
+    # directory" lines; run this make as a top-level one.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", "up"], capture_output=True,
+                          text=True, cwd=REPO, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1].endswith("pushflow up")
