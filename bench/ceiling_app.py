@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 
 _ANSWER = orjson.dumps({"meta": {"status": 202}, "data": [], "errors": []})
 _HEADERS = [(b"content-type", b"application/json"),
@@ -25,7 +25,8 @@ class Ceiling:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    pool: BlockingConnectionPool[Any] = BlockingConnectionPool.from_url(
+                    # The same pool type and size as the API's (producer.state.make_redis).
+                    pool: ConnectionPool[Any] = ConnectionPool.from_url(
                         os.environ["PUSHFLOW_REDIS_URL"], max_connections=64)
                     self.redis = Redis(connection_pool=pool)
                     await send({"type": "lifespan.startup.complete"})

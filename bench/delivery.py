@@ -1,8 +1,9 @@
 """Delivery throughput: tokens/s from the queue to gateway acceptance, against its ceiling.
 
 For each gateway (APNs, FCM), with the sandbox answering every push after ``--latency-ms``:
-1. ceiling: a bare client on the SAME HTTP/2 stack our worker uses (raw h2 connection module for
-   APNs; httpx HTTP/2 — what firebase-admin uses — for FCM) sends ``--tokens`` requests with
+1. ceiling: a bare client on the SAME HTTP/2 stack our worker uses (the raw-h2 client of
+   workers/h2client, for both gateways) sends ``--tokens`` requests built like the worker builds
+   them (APNs headers and JWT; FCM: firebase-admin's message JSON and OAuth token) with
    ``--in-flight`` concurrency and no queue;
 2. ours: ONE ``celery -A workers worker`` process for that gateway; the queue is pre-filled with
    messages built exactly as the intake builds them; timed from the fill until every outcome is
@@ -23,11 +24,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-import orjson
 import psycopg
 import redis
 
@@ -37,13 +37,11 @@ from sandbox.testing import SandboxProcess
 from shared import credentials
 from shared.db import apps
 from shared.db.migrate import migrate
-from shared.payloads import apns_body, fcm_message
+from shared.payloads import apns_body
 from shared.settings import get_settings
 from shared.taskmessage import decode_message
 from tests.services import postgres_database, redis_server
-from workers.apns.connection import open_connection
 from workers.apns.jwt import mint
-from workers.apns.pool import tls_context
 from workers.apns.request import request_headers
 from workers.delivery.reliable_queue import WORKERS
 from workers.delivery.runtime import new_loop
@@ -55,7 +53,24 @@ from workers.delivery.testing import (
     make_job,
     wait_for,
 )
-from workers.fcm.client import trust_context
+from workers.fcm import request as fcm_request
+from workers.fcm.oauth import AccessTokens
+from workers.h2client import ConnectionPool, tls_context
+
+
+async def bare_rate(jobs: list[Any], in_flight: int,
+                    send: Callable[[Any], Awaitable[None]]) -> float:
+    """Requests/s of ``in_flight`` senders each taking the next job as soon as its last answer
+    came (no task or semaphore per request: the leanest way to keep that many streams busy)."""
+    todo = iter(jobs)
+
+    async def sender() -> None:
+        for job in todo:
+            await send(job)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(min(in_flight, len(jobs)))))
+    return len(jobs) / (time.perf_counter() - started)
 
 
 async def apns_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
@@ -63,49 +78,40 @@ async def apns_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
     key = credentials.parse_apns_key((sbx.credentials_dir / "apns-key.p8").read_bytes(),
                                      a["keyId"], a["teamId"], a["topic"], a["sandbox"])
     bearer = mint(key, int(time.time()))
-    host, port = sbx.apns_url.split("//")[1].split(":")
-    conn = await open_connection(host, int(port), tls_context(sbx.ca_file), 10)
-    jobs = [make_job(0, "ios", apns_token()) for _ in range(n)]
-    sem = asyncio.Semaphore(in_flight)
+    pool = ConnectionPool(sbx.apns_url, tls_context(sbx.ca_file),
+                          get_settings().apns_connections, 10)
 
-    async def one(job: Any) -> None:
-        async with sem:
-            body = apns_body(job["message"])
-            headers = request_headers(job, f"{host}:{port}".encode(), key.topic, bearer, len(body))
-            resp = await conn.request(headers, body, 30)
-            assert resp.status == 200, resp
+    async def send(job: Any) -> None:
+        body = apns_body(job["message"])
+        headers = request_headers(job, pool.authority, key.topic, bearer, len(body))
+        resp = await pool.request(headers, body, 30)
+        assert resp.status == 200, resp
 
-    started = time.perf_counter()
-    await asyncio.gather(*(one(j) for j in jobs))
-    elapsed = time.perf_counter() - started
-    conn.close()
-    return n / elapsed
+    try:
+        return await bare_rate([make_job(0, "ios", apns_token()) for _ in range(n)], in_flight,
+                               send)
+    finally:
+        await pool.close()
 
 
 async def fcm_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
-    in_flight = min(in_flight, get_settings().fcm_max_concurrency)  # the worker's own cap
-    from google.auth.transport.requests import Request
-    from google.oauth2 import service_account
+    account = credentials.parse_fcm_service_account(sbx.service_account_file.read_bytes())
+    access_token = await AccessTokens().token(account)  # firebase-admin's credential
+    pool = ConnectionPool(sbx.fcm_url, tls_context(sbx.ca_file), get_settings().fcm_connections,
+                          10)
 
-    info = orjson.loads(sbx.service_account_file.read_bytes())
-    cred = service_account.Credentials.from_service_account_info(
-        info, scopes=["https://www.googleapis.com/auth/firebase.messaging"])
-    cred.refresh(Request())
-    url = f"{sbx.fcm_url}/v1/projects/{info['project_id']}/messages:send"
-    sem = asyncio.Semaphore(in_flight)
-    async with httpx.AsyncClient(http2=True, verify=trust_context(sbx.ca_file),
-                                 headers={"authorization": f"Bearer {cred.token}"}) as client:
-        jobs = [make_job(0, "android", fcm_token()) for _ in range(n)]
+    async def send(job: Any) -> None:
+        body = fcm_request.request_body(job)
+        headers = fcm_request.request_headers(pool.authority, account.project_id, access_token,
+                                              len(body))
+        resp = await pool.request(headers, body, 30)
+        assert resp.status == 200, resp
 
-        async def one(job: Any) -> None:
-            async with sem:
-                body = {"message": fcm_message(job["message"], job["token"])}
-                resp = await client.post(url, json=body)
-                assert resp.status_code == 200, resp.text
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one(j) for j in jobs))
-        return n / (time.perf_counter() - started)
+    try:
+        return await bare_rate([make_job(0, "android", fcm_token()) for _ in range(n)],
+                               in_flight, send)
+    finally:
+        await pool.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -114,7 +120,7 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def ours(gateway: str, r: redis.Redis, app_id: int, n: int, env: dict[str, str],
+def ours(gateway: str, r: redis.Redis[bytes], app_id: int, n: int, env: dict[str, str],
          log: Path, per_task: bool) -> tuple[float, float]:
     """(tokens/s, worker CPU ms per token)."""
     platform = "ios" if gateway == "apns" else "android"
@@ -151,17 +157,17 @@ class ResultCounter:
     """Counts outcomes on ``dlr`` decoding only the messages pushed since the last look (the
     measuring process must not eat the CPU it measures)."""
 
-    def __init__(self, r: redis.Redis) -> None:
+    def __init__(self, r: redis.Redis[bytes]) -> None:
         self.r = r
         self.seen_messages = 0
         self.results = 0
 
     def count(self) -> int:
-        new = self.r.llen("dlr") - self.seen_messages
-        if new > 0:  # LPUSH: the newest messages are at the head
-            for raw in self.r.lrange("dlr", 0, new - 1):
-                self.results += len(decode_message(raw)[1][0])
-            self.seen_messages += new
+        # LPUSH: the messages already counted are the last ``seen_messages`` of the list, so
+        # everything before them is new — read in one call, whatever is pushed meanwhile.
+        for raw in self.r.lrange("dlr", 0, -(self.seen_messages + 1)):
+            self.results += len(decode_message(raw)[1][0])
+            self.seen_messages += 1
         return self.results
 
 

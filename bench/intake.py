@@ -10,7 +10,8 @@ generator (raw asyncio streams on uvloop, many connections) drives each for ``--
     .venv/bin/python bench/intake.py --seconds 10
 
 Last line: ``rps_1=… p99_ms_1=… tokens_per_s_100=… ceiling_rps=… ratio=…`` (ratio = rps_1 /
-ceiling_rps). Persistence is on: every accepted request is committed to PostgreSQL.
+ceiling_rps). Persistence is on: every accepted request is committed to PostgreSQL. The API logs
+at the default level, INFO (error answers get an access-log line, successes do not).
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def main() -> int:
             app_key = apps.create_app(conn, "bench")
             secret = apps.create_key(conn, app_key, ["push:send"]).secret
         env = {**os.environ, "PUSHFLOW_DATABASE_URL": db_url, "PUSHFLOW_REDIS_URL": redis_url,
-               "PUSHFLOW_DATA_DIR": str(workdir / "data"), "PUSHFLOW_LOG_LEVEL": "WARNING",
+               "PUSHFLOW_DATA_DIR": str(workdir / "data"), "PUSHFLOW_LOG_LEVEL": "INFO",
                "PUSHFLOW_DB_POOL_SIZE": "10"}
         auth = {"Authorization": secret, "Application-Key": app_key}
         api_port, ceiling_port = free_port(), free_port()

@@ -33,9 +33,10 @@ from starlette.routing import BaseRoute, Route
 from producer import openapi as openapi_doc
 from producer.auth import KeyCache
 from producer.envelope import install_handlers
+from producer.hotpath import HotRoutes, hot_routes
 from producer.outbox import OutboxAcks, run_sweeper
-from producer.persist import IntakeWriter
 from producer.state import AppState, make_pool, make_redis
+from producer.writer import IntakeWriter
 from shared.observability.asgi import RequestObservabilityMiddleware
 from shared.observability.logs import configure_logging
 from shared.settings import Settings, get_settings
@@ -116,9 +117,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await pool.close()
 
     # Outermost: request id, per-route metrics and the access log see every request, errors
-    # included (shared/observability/asgi.py).
+    # included (shared/observability/asgi.py). Then the hot route skips the router
+    # (producer/hotpath.py).
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(RequestObservabilityMiddleware)])
+                    middleware=[Middleware(RequestObservabilityMiddleware),
+                                Middleware(HotRoutes, routes=hot_routes(routes))])
     install_handlers(app)
     return app
 

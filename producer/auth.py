@@ -26,7 +26,7 @@ from typing import Any
 from starlette.requests import Request
 
 from producer.envelope import ApiError, header
-from producer.state import get_state
+from producer.state import AppState, get_state
 from shared.db import apps
 from shared.payload import Limits
 
@@ -80,8 +80,7 @@ class KeyCache:
         self._entries[key] = (now + ttl, caller)
 
 
-async def _load(request: Request, app_key: str, key_hash: bytes) -> Caller | None:
-    state = get_state(request)
+async def _load(state: AppState, app_key: str, key_hash: bytes) -> Caller | None:
     async with state.pool.connection() as conn:
         cur = await conn.execute(_KEY_QUERY, (key_hash, app_key))
         row = await cur.fetchone()
@@ -92,8 +91,8 @@ async def _load(request: Request, app_key: str, key_hash: bytes) -> Caller | Non
                   Limits.from_settings(state.settings, overrides))
 
 
-async def lookup(request: Request, app_key: str, secret: str) -> Caller | None:
-    cache = get_state(request).keys
+async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
+    cache = state.keys
     # Keyed by the raw secret (it is in this process's memory anyway): a hit costs no hashing.
     key = (app_key, secret)
     now = time.monotonic()
@@ -106,7 +105,7 @@ async def lookup(request: Request, app_key: str, secret: str) -> Caller | None:
     future: asyncio.Future[Caller | None] = asyncio.get_running_loop().create_future()
     cache.loading[key] = future
     try:
-        caller = await _load(request, app_key, apps.hash_secret(secret))
+        caller = await _load(state, app_key, apps.hash_secret(secret))
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
@@ -129,7 +128,7 @@ async def authenticate(request: Request, scope: str | None = None) -> Caller:
     if len(secret) > _MAX_HEADER_CHARS or len(app_key) > _MAX_HEADER_CHARS:
         raise ApiError(401, "UNAUTHORIZED", "Invalid API key or application key",
                        parameter="Authorization", source="header")
-    caller = await lookup(request, app_key, secret)
+    caller = await lookup(get_state(request), app_key, secret)
     if caller is None:
         raise ApiError(401, "UNAUTHORIZED", "Invalid API key or application key",
                        parameter="Authorization", source="header")

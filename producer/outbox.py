@@ -91,7 +91,8 @@ async def publish(redis: Redis[bytes], messages: Sequence[tuple[str, bytes]]) ->
 
 
 class OutboxAcks:
-    """Dispatch ids whose publish was confirmed, deleted from the outbox in batches."""
+    """Dispatch ids whose publish was confirmed, deleted from the outbox in batches: by the next
+    intake statement (``producer.persist``), else by ``run`` after ``ACK_COALESCE_SECONDS``."""
 
     def __init__(self) -> None:
         self.pending: list[str] = []
@@ -101,16 +102,25 @@ class OutboxAcks:
         self.pending.extend(dispatch_ids)
         self.wake.set()
 
-    async def flush(self, state: AppState) -> None:
+    def take(self) -> list[str]:
+        """The pending ids, for a statement that deletes them (``producer.persist``); give them
+        back with ``restore`` if it fails."""
         ids, self.pending = self.pending, []
+        return ids
+
+    def restore(self, ids: Sequence[str]) -> None:
+        # Kept for the next round: the sweeper would otherwise publish them again.
+        self.pending[:0] = ids
+
+    async def flush(self, state: AppState) -> None:
+        ids = self.take()
         if not ids:
             return
         try:
             async with state.pool.connection() as conn:
                 await conn.execute(_ACK, (ids,))
         except Exception:
-            # Keep them for the next round: the sweeper would otherwise publish them again.
-            self.pending[:0] = ids
+            self.restore(ids)
             raise
 
     async def run(self, state: AppState) -> None:

@@ -1,10 +1,9 @@
 """Writing accepted pushes: one statement stores messages, dispatches, their first status event
 and their outbox rows -- for many requests at once.
 
-Concurrent requests are grouped (``IntakeWriter``): a few writer tasks each take every request
-waiting when they become free and store them in ONE statement (one round trip, one commit, one
-WAL flush), then publish all their tasks with one Redis round trip. Under load this is what makes
-the intake cheap per request; alone, a request waits for nobody.
+Concurrent requests are grouped (``producer.writer.IntakeWriter``) and stored in ONE statement
+(one round trip, one commit, one WAL flush), then all their tasks are published with one Redis
+round trip. Under load this is what makes the intake cheap per request.
 
 The statement re-checks each token against the app's registered devices: a message with a token
 whose device is registered under another platform, or was invalidated by a gateway, is not
@@ -15,9 +14,8 @@ the claim of the key, whose primary key serialises identical concurrent requests
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,9 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pushflow.intake")
 
-MAX_BATCH_MESSAGES = 200
-MAX_BATCH_TOKENS = 20_000
-WRITERS = 8  # batches in flight at once: PostgreSQL overlaps their commits (WAL flushes)
 
 _INPUT = """
 WITH m_in AS (
@@ -80,13 +75,15 @@ _WRITE = """, m AS (
   INSERT INTO outbox (dispatch_id, publish_at)
   SELECT t.id, coalesce(t.publish_at, now() + make_interval(secs => %(sweep_after)s))
   FROM t JOIN m ON m.id = t.message_id
+), acked AS (
+  DELETE FROM outbox WHERE dispatch_id = ANY(%(acked)s::uuid[])
 )
-SELECT 'inserted', id FROM m
+SELECT 'inserted', id::text FROM m
 """
 _BATCH_SQL = (_INPUT + _WRITE.format(claimed="")).encode()
 _IDEMPOTENT_SQL = (
     _INPUT + _IDEMPOTENCY_CLAIM + _WRITE.format(claimed="AND EXISTS (SELECT 1 FROM idem)")
-    + "UNION ALL SELECT 'conflict', message_id FROM conflict\n"
+    + "UNION ALL SELECT 'conflict', message_id::text FROM conflict\n"
 ).encode()
 
 
@@ -122,19 +119,25 @@ class NewMessage:
                                                 strict=True)]
 
 
-def _params(messages: list[NewMessage], sweep_after: float) -> dict[str, Any]:
+def _params(messages: list[NewMessage], sweep_after: float, acked: Sequence[str] = ()
+            ) -> dict[str, Any]:
     dispatches: list[dict[str, Any]] = []
     for message in messages:
         dispatches.extend(message.dispatch_rows())
+    # The acknowledged ids as one array literal: our own UUID strings, so no quoting is needed,
+    # and one text parameter costs far less to adapt than a list of strings.
     return {"messages": orjson.dumps([m.message_row() for m in messages]).decode(),
-            "dispatches": orjson.dumps(dispatches).decode(), "sweep_after": sweep_after}
+            "dispatches": orjson.dumps(dispatches).decode(), "sweep_after": sweep_after,
+            "acked": "{" + ",".join(acked) + "}"}
 
 
 async def insert_batch(conn: AsyncConnection[Any], messages: list[NewMessage],
-                       sweep_after: float) -> set[str]:
-    """Store the messages; the ids of those stored (the others have a device conflict)."""
-    cur = await conn.execute(_BATCH_SQL, _params(messages, sweep_after))
-    return {str(row[1]) for row in await cur.fetchall()}
+                       sweep_after: float, acked: Sequence[str] = ()) -> set[str]:
+    """Store the messages, and delete the outbox rows of ``acked`` (dispatches whose publish
+    was confirmed, see ``OutboxAcks``) in the same statement; the ids of the messages stored
+    (the others have a device conflict)."""
+    cur = await conn.execute(_BATCH_SQL, _params(messages, sweep_after, acked))
+    return {row[1] for row in await cur.fetchall()}
 
 
 async def insert_idempotent(conn: AsyncConnection[Any], message: NewMessage, sweep_after: float,
@@ -160,59 +163,3 @@ async def publish_messages(state: AppState, messages: list[NewMessage]) -> None:
         log.warning("publish of %d task(s) failed, the outbox will retry: %s", len(jobs), exc)
         return
     state.acks.add([job["dispatchId"] for job in jobs])
-
-
-class IntakeWriter:
-    """Groups concurrent requests into one statement and one publish."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[NewMessage, asyncio.Future[bool]]] = asyncio.Queue()
-
-    async def store(self, message: NewMessage) -> bool:
-        """True once stored and published (or left to the outbox); False on a device conflict."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((message, future))
-        return await future
-
-    def _take(self, first: tuple[NewMessage, asyncio.Future[bool]]
-              ) -> list[tuple[NewMessage, asyncio.Future[bool]]]:
-        batch = [first]
-        tokens = len(first[0].tokens)
-        while (not self.queue.empty() and len(batch) < MAX_BATCH_MESSAGES
-               and tokens < MAX_BATCH_TOKENS):
-            item = self.queue.get_nowait()
-            batch.append(item)
-            tokens += len(item[0].tokens)
-        return batch
-
-    async def _write_one_batch(self, state: AppState) -> None:
-        batch = self._take(await self.queue.get())
-        try:
-            await self._write(state, batch)
-        except Exception as exc:
-            # Whatever went wrong, every waiting request gets an answer (503 for a database
-            # outage, else a 500 envelope) and this writer goes on with the next batch.
-            log.warning("intake batch of %d failed: %r", len(batch), exc)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-
-    async def _write(self, state: AppState,
-                     batch: list[tuple[NewMessage, asyncio.Future[bool]]]) -> None:
-        messages = [m for m, _ in batch]  # a cancelled request's message is stored all the same
-        async with state.pool.connection() as conn:
-            stored = await insert_batch(conn, messages,
-                                        state.settings.outbox_sweep_after_seconds)
-        if state.exit_after_commit:
-            os._exit(17)  # test hook: die between commit and publish (see producer.state)
-        await publish_messages(state, [m for m in messages if m.message_id in stored])
-        for message, future in batch:
-            if not future.done():
-                future.set_result(message.message_id in stored)
-
-    async def _loop(self, state: AppState) -> None:
-        while True:
-            await self._write_one_batch(state)
-
-    async def run(self, state: AppState) -> None:
-        await asyncio.gather(*(self._loop(state) for _ in range(WRITERS)))

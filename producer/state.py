@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from starlette.requests import Request
 
 from shared.settings import Settings
@@ -29,7 +29,7 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from producer.auth import KeyCache
     from producer.outbox import OutboxAcks
-    from producer.persist import IntakeWriter
+    from producer.writer import IntakeWriter
 
 # Test hook: when set to "1", the process exits right after committing a push and before
 # publishing it, to prove the outbox sweeper recovers such a crash (tests/producer/test_crash.py).
@@ -51,7 +51,9 @@ class AppState:
 
 
 def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.pf
+    # scope["app"] is what ``request.app`` returns, without the property's overhead: this
+    # runs several times per request on the hot path.
+    state: AppState = request.scope["app"].state.pf
     return state
 
 
@@ -75,10 +77,13 @@ def make_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection[Any]]:
 
 
 def make_redis(settings: Settings) -> Redis[bytes]:
-    # A bounded pool of long-lived connections that waits (rather than fails) when all are busy;
-    # a publish is one pipelined round trip, so a few dozen connections serve any load.
-    pool: BlockingConnectionPool[Any] = BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=64, timeout=2.0,
+    # A pool of long-lived connections. Not redis-py's BlockingConnectionPool: its wait
+    # machinery (condition, timeout scope) runs on every command, a measurable share of each
+    # group's publish (docs/benchmarks.md, Intake), to guard a limit rarely reached: one command
+    # per intake writer and the sweeper, plus one per Idempotency-Key request in flight. Past
+    # the limit a publish fails like a Redis outage: the 202 stands, the outbox publishes later.
+    pool: ConnectionPool[Any] = ConnectionPool.from_url(
+        settings.redis_url, max_connections=64,
         socket_connect_timeout=1.0, socket_timeout=2.0,
     )
     return Redis(connection_pool=pool)

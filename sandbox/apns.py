@@ -106,9 +106,9 @@ class ApnsGateway:
             elif kind is not None:
                 status, reason = FAULTS[kind]
                 retry_after = fault.retry_after if fault else None
-        self._state.record(Record.of(req, "apns", token, status, reason, extra))
         answer = self._answer(status, reason, reply_id, retry_after)
         answer.action = action
+        self._state.track(Record.of(req, "apns", token, status, reason, extra), answer)
         answer.delay = self._state.latency
         return answer
 

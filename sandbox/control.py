@@ -95,6 +95,9 @@ def record_json(rec: Record) -> dict[str, Any]:
         "http": rec.http,
         "connection": rec.conn_id,
     }
+    if rec.answered_at is not None:  # 2xx: when it went out, or the client was already gone
+        out["answeredAt"] = rec.answered_at
+        out["abandoned"] = rec.abandoned
     if rec.extra:
         out.update(rec.extra)
     return out

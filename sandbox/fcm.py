@@ -94,7 +94,8 @@ class FcmGateway:
             fault, target, delivered = self._check(req, project)
         answer, reason, fault = self._outcome(fault, target, project, delivered)
         extra = {"message": fault.message} if fault is not None else None
-        self._state.record(Record.of(req, "fcm", target, answer.status, reason, extra, delivered))
+        rec = Record.of(req, "fcm", target, answer.status, reason, extra, delivered)
+        self._state.track(rec, answer)
         answer.delay = self._state.latency
         return answer
 

@@ -101,6 +101,7 @@ class H1ServerProtocol(asyncio.Protocol):
 
     def _answer(self, answer: Answer) -> None:
         if self._transport is None:
+            answer.settle(False)  # the client went away while we waited
             return
         if answer.action is not WireAction.ANSWER:  # no GOAWAY in HTTP/1.1: both mean "close"
             self._transport.abort()
@@ -110,6 +111,7 @@ class H1ServerProtocol(asyncio.Protocol):
         out += self._h11.send(h11.Data(data=answer.body)) or b""
         out += self._h11.send(h11.EndOfMessage()) or b""
         self._transport.write(out or b"")
+        answer.settle(True)
         self._busy = False
         if self._h11.our_state is h11.MUST_CLOSE:
             self._transport.close()

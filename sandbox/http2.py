@@ -88,12 +88,17 @@ def install_huffman_cache() -> None:
 
 
 class _Stream:
-    __slots__ = ("body", "headers", "pending")
+    __slots__ = ("answer", "body", "headers", "pending")
 
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self.headers = headers
         self.body = bytearray()
         self.pending: bytes = b""  # answer body waiting for flow-control window
+        self.answer: Answer | None = None  # settled when its last frame is written
+
+    def abandon(self) -> None:
+        if self.answer is not None:
+            self.answer.settle(False)
 
 
 class H2ServerProtocol(asyncio.Protocol):
@@ -127,6 +132,8 @@ class H2ServerProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        for st in self._streams.values():  # answers still waiting for flow-control window
+            st.abandon()
         self._streams.clear()
         self._on_close()
 
@@ -158,7 +165,9 @@ class H2ServerProtocol(asyncio.Protocol):
         elif isinstance(event, h2.events.StreamEnded):  # h2 emits it after the request's last frame
             self._dispatch(event.stream_id)
         elif isinstance(event, h2.events.StreamReset):
-            self._streams.pop(event.stream_id, None)
+            reset = self._streams.pop(event.stream_id, None)
+            if reset is not None:
+                reset.abandon()
         elif isinstance(event, h2.events.WindowUpdated):
             self._send_pending()
         elif isinstance(event, h2.events.ConnectionTerminated) and self._transport is not None:
@@ -196,6 +205,7 @@ class H2ServerProtocol(asyncio.Protocol):
     def _answer_later(self, stream_id: int, answer: Answer) -> None:
         self._waiting -= 1
         if self._transport is None:
+            answer.settle(False)  # the client went away while we waited
             return
         self._answer(stream_id, answer)
         self._schedule_flush()
@@ -209,18 +219,22 @@ class H2ServerProtocol(asyncio.Protocol):
             return
         st = self._streams.get(stream_id)
         if st is None or self._transport is None:
-            return  # the client reset the stream meanwhile
+            answer.settle(False)  # the client reset the stream meanwhile, or our GOAWAY did
+            return
         headers = [(":status", str(answer.status)), *answer.headers]
         try:
             self._conn.send_headers(stream_id, headers, end_stream=not answer.body)
         except h2.exceptions.StreamClosedError:
             self._streams.pop(stream_id, None)
+            answer.settle(False)
             return
         if answer.body:
             st.pending = answer.body
+            st.answer = answer
             self._send_body(stream_id, st)
         else:
             del self._streams[stream_id]
+            answer.settle(True)
         self._maybe_close()
 
     # -- flow control -------------------------------------------------------------------------
@@ -234,6 +248,8 @@ class H2ServerProtocol(asyncio.Protocol):
             chunk, st.pending = st.pending[:size], st.pending[size:]
             self._conn.send_data(stream_id, chunk, end_stream=not st.pending)
         self._streams.pop(stream_id, None)
+        if st.answer is not None:
+            st.answer.settle(True)
 
     def _send_pending(self) -> None:
         for sid, st in list(self._streams.items()):
@@ -242,6 +258,7 @@ class H2ServerProtocol(asyncio.Protocol):
                     self._send_body(sid, st)
                 except h2.exceptions.StreamClosedError:
                     self._streams.pop(sid, None)
+                    st.abandon()
         self._maybe_close()
 
     # -- connection-level faults ----------------------------------------------------------------
@@ -266,7 +283,7 @@ class H2ServerProtocol(asyncio.Protocol):
             )
             self._transport.write(frame.serialize())
         for sid in [s for s in self._streams if s >= self._goaway_from]:
-            del self._streams[sid]
+            self._streams.pop(sid).abandon()
         self._maybe_close()
 
     def _maybe_close(self) -> None:

@@ -50,6 +50,16 @@ class Answer:
     body: bytes = b""
     action: WireAction = WireAction.ANSWER
     delay: float = 0.0  # seconds to wait before answering (configured latency)
+    # Told once, by the connection, whether the answer's last frame went out on a live
+    # connection (True) or could not be written: stream reset, connection closed, refused by
+    # our GOAWAY (False). Gateways hook 2xx answers here: a push counts as accepted only when
+    # the client can learn that it was, which is what "the gateway accepted it" means to it.
+    on_settled: Callable[[bool], None] | None = None
+
+    def settle(self, written: bool) -> None:
+        hook, self.on_settled = self.on_settled, None
+        if hook is not None:
+            hook(written)
 
 
 Handler = Callable[[Request], Answer]

@@ -7,6 +7,7 @@ so the hot path pays for a tuple append, not for serialisation.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import time
@@ -14,7 +15,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.messages import Request
+from sandbox.messages import Answer, Request
 
 GATEWAYS = ("apns", "fcm")
 RECORD_LIMIT = 20_000
@@ -51,6 +52,7 @@ class GatewayStats:
     requests: int = 0
     accepted: int = 0
     rejected: int = 0
+    abandoned: int = 0  # 2xx decided, but the client was gone before the answer went out
     connections: int = 0
     accepted_by_token: Counter[str] = field(default_factory=Counter)
     # APNs: provider JWT string -> its iat; FCM: OAuth access tokens seen.
@@ -62,6 +64,7 @@ class GatewayStats:
             "requests": self.requests,
             "accepted": self.accepted,
             "rejected": self.rejected,
+            "abandoned": self.abandoned,
             "connections": self.connections,
             "acceptedByToken": dict(self.accepted_by_token),
         }
@@ -90,6 +93,8 @@ class Record:
     delivered: bool = True  # False for FCM validate_only: checked but not delivered
     http: str = "h2"  # the protocol spoken: "h2" or "http/1.1"
     conn_id: int = 0
+    answered_at: float | None = None  # 2xx only: when the answer went out (or was abandoned)
+    abandoned: bool = False
 
     @classmethod
     def of(
@@ -187,15 +192,30 @@ class SandboxState:
 
     # -- counting and recording -----------------------------------------------------------------
     def record(self, rec: Record) -> None:
+        """A request was received and decided. A 2xx is not counted yet: ``settle`` counts it
+        once its answer is written (``accepted``) or could not be (``abandoned``)."""
         st = self.stats[rec.gateway]
         st.requests += 1
-        if 200 <= rec.status < 300:
+        if not 200 <= rec.status < 300:
+            st.rejected += 1
+        self.records.append(rec)
+
+    def settle(self, rec: Record, written: bool) -> None:
+        st = self.stats[rec.gateway]
+        rec.answered_at = time.time()
+        if written:
             st.accepted += 1
             if rec.delivered:
                 st.accepted_by_token[rec.token] += 1
         else:
-            st.rejected += 1
-        self.records.append(rec)
+            rec.abandoned = True
+            st.abandoned += 1
+
+    def track(self, rec: Record, answer: Answer) -> None:
+        """Record a decided request; a 2xx answer is counted when the connection settles it."""
+        self.record(rec)
+        if 200 <= rec.status < 300:
+            answer.on_settled = functools.partial(self.settle, rec)
 
     def reset(self) -> None:
         self.stats = {g: GatewayStats() for g in GATEWAYS}

@@ -19,9 +19,10 @@ Usage::
         rule_id = sbx.add_fault(gateway="apns", kind="unregistered", match="04", times=1)
         sbx.add_fault(gateway="fcm", kind="quota_exceeded", percent=50, retryAfter=7)
         sbx.clear_faults()
-        sbx.stats()              # {"apns": {"requests", "accepted", "rejected", "connections",
-                                 #   "acceptedByToken", "jwts", "jwtIats"}, "fcm": {...,
-                                 #   "accessTokens"}, "oauth": {"tokensIssued"}, "latencyMs"}
+        sbx.stats()              # {"apns": {"requests", "accepted", "rejected", "abandoned",
+                                 #   "connections", "acceptedByToken", "jwts", "jwtIats"},
+                                 #   "fcm": {..., "accessTokens"}, "oauth": {"tokensIssued"},
+                                 #   "latencyMs"}
         sbx.requests("apns", token=None)  # recorded requests, oldest first
         sbx.set_latency(50)      # ms, for every later answer
         sbx.reset()              # counters, faults, recorded requests

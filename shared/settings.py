@@ -77,9 +77,9 @@ class Settings(BaseSettings):
     delivery_batch_consumer: bool = True
     delivery_guard_ttl_seconds: int = Field(2 * 24 * 3600, ge=3600)
     apns_connections: int = Field(1, ge=1, le=32)
-    # FCM requests in flight per service account: httpx queues the rest in its pool, whose
-    # bookkeeping is O(queued) per request (measured: it dominated the CPU at 1,000 in flight).
-    fcm_max_concurrency: int = Field(100, ge=1, le=10_000)
+    # HTTP/2 connections per FCM origin per worker process, opened only when the open ones have
+    # no free stream (each allows the server's SETTINGS_MAX_CONCURRENT_STREAMS).
+    fcm_connections: int = Field(10, ge=1, le=64)
 
     # Delivery reports and webhooks.
     webhook_timeout_seconds: float = Field(5.0, gt=0)

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from shared.ids import new_id
+
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
@@ -61,7 +63,9 @@ def build_message(
             "delivery_info": {"exchange": "", "routing_key": queue},
             "priority": 0,
             "body_encoding": "base64",
-            "delivery_tag": str(uuid.uuid4()),
+            # Any unique string (kombu uses it as a key of its unacked hash); a UUIDv7 string
+            # costs a fraction of str(uuid.uuid4()), a visible share of a 1-token push.
+            "delivery_tag": new_id(),
         },
     }
     return orjson.dumps(envelope)

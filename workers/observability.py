@@ -129,6 +129,15 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
         setattr(sender, _SERVER_ATTR, server)
 
 
+@signals.celeryd_after_setup.connect  # type: ignore[untyped-decorator]
+def _name_log_process(sender: Any = None, instance: Any = None, **_: Any) -> None:
+    """Logging was set up before the queues were known: without ``PUSHFLOW_PROCESS_TYPE``,
+    name the process in log lines by what it consumes (``worker-apns``), as its metrics do."""
+    if instance is not None and not observability_settings().process_type:
+        consumed = [q.name for q in instance.app.amqp.queues.consume_from.values()]
+        configure_logging(process_type_for(consumed))
+
+
 @signals.worker_shutdown.connect  # type: ignore[untyped-decorator]
 def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
     server = getattr(sender, _SERVER_ATTR, None)

@@ -26,6 +26,7 @@ from producer.body import read_json
 from producer.envelope import ApiError, error_item, respond
 from producer.history import _Query as Query
 from producer.state import get_state
+from shared.observability import metrics
 from shared.statuses import EVENT_TYPES
 from workers.webhooks import admin
 from workers.webhooks.addresses import UrlRejected, check_url
@@ -178,6 +179,7 @@ async def replay_one(request: Request) -> Response:
     if event_id is not None:
         async with get_state(request).pool.connection() as conn:
             n = await admin.replay(conn, caller.app_id, event_id)
+    metrics.WEBHOOK_REPLAYS.inc(n)
     if n == 0:
         raise ApiError(404, "NOT_FOUND", "No dead-lettered delivery with this id",
                        parameter="id", value=raw, source="path")
@@ -188,6 +190,7 @@ async def replay_all(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     async with get_state(request).pool.connection() as conn:
         n = await admin.replay(conn, caller.app_id)
+    metrics.WEBHOOK_REPLAYS.inc(n)
     return respond(request, 200, [{"replayed": n}])
 
 

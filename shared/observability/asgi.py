@@ -12,8 +12,14 @@ it sees every request, errors included. For each HTTP request it
   ``pushflow_http_request_duration_seconds``. ``route`` is the matched route's template
   (``/v2.1/push/{messageId}``), or ``<unmatched>``, so label values stay a small closed set;
 - writes one access-log line (logger ``pushflow.access``; uvicorn's own access log is off)
-  with method, route, status and duration - and, through the contextvar, the ``uniqId``.
-  Probe and scrape paths log at DEBUG so they do not drown the log.
+  with method, route, status and duration - and, through the contextvar, the ``uniqId``:
+  at WARNING for a 5xx, INFO for a 4xx, DEBUG for a success and for probe and scrape paths.
+  A JSON line costs about as much CPU as a whole 1-token push (docs/benchmarks.md, Intake), so
+  successes, which the metrics count anyway, are not logged one by one at the default INFO;
+  every error answer is, with its request id.
+
+The per-request cost is kept small: the metric children of each (route, method, status) are
+looked up once per process (``.labels()`` hashes and locks on every call).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 import re
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.ids import request_id as new_request_id
@@ -34,6 +41,7 @@ _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 _UNMATCHED = "<unmatched>"
 SCOPE_KEY = "pushflow.request_id"  # the key producer.envelope.request_id reads
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_MAX_CACHED_SERIES = 4096  # routes x methods x statuses is small; a bound all the same
 
 
 def _incoming_id(scope: Scope) -> str | None:
@@ -49,9 +57,29 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else _UNMATCHED
 
 
+def access_level(route: str, status: int) -> int:
+    if status >= 500:
+        return logging.WARNING
+    if status >= 400 and route not in _QUIET_ROUTES:
+        return logging.INFO
+    return logging.DEBUG
+
+
 class RequestObservabilityMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _children(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+        key = (route, method, status)
+        children = self._series.get(key)
+        if children is None:
+            if len(self._series) >= _MAX_CACHED_SERIES:
+                self._series.clear()
+            children = (metrics.HTTP_REQUESTS.labels(route, method, str(status)),
+                        metrics.HTTP_DURATION.labels(route, method))
+            self._series[key] = children
+        return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,10 +95,11 @@ class RequestObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                headers = list(message.get("headers", ()))
-                if not any(k.lower() == b"x-request-id" for k, _ in headers):
-                    headers.append((b"x-request-id", request_id.encode()))
-                    message = {**message, "headers": headers}
+                headers = message.get("headers", ())
+                # ASGI requires lower-case header names in http.response.start.
+                if not any(k == b"x-request-id" for k, _ in headers):
+                    message = {**message,
+                               "headers": [*headers, (b"x-request-id", request_id.encode())]}
             await send(message)
 
         try:
@@ -80,11 +109,14 @@ class RequestObservabilityMiddleware:
             method = str(scope.get("method", "GET"))
             method = method if method in _METHODS else "OTHER"
             elapsed = time.perf_counter() - started
-            metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
-            metrics.HTTP_DURATION.labels(route, method).observe(elapsed)
-            access_log.log(
-                logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
-                "%s %s %d %.1fms", method, route, status, elapsed * 1000,
-                extra={"route": route, "status": status, "durationMs": round(elapsed * 1000, 2)},
-            )
+            requests, duration = self._children(route, method, status)
+            requests.inc()
+            duration.observe(elapsed)
+            level = access_level(route, status)
+            if access_log.isEnabledFor(level):
+                access_log.log(
+                    level, "%s %s %d %.1fms", method, route, status, elapsed * 1000,
+                    extra={"route": route, "status": status,
+                           "durationMs": round(elapsed * 1000, 2)},
+                )
             reset_request_id(token)

@@ -1,8 +1,9 @@
 """Structured logs: one JSON object per line on stderr, every line with the request id.
 
-Fields: ``ts`` (RFC 3339 UTC), ``level``, ``logger``, ``msg``, ``uniqId`` (from
-``shared.observability.context``, when bound), ``process`` (the process type, e.g. ``api``,
-``worker-fcm``), ``pid``, anything passed as ``extra=``, and ``exc`` for exceptions. Every line
+Fields: ``ts`` (RFC 3339 UTC), ``level``, ``logger``, ``msg``, ``uniqId`` (the record's own,
+``extra=job_log(request_id)``, else ``shared.observability.context``'s when bound),
+``process`` (the process type, e.g. ``api``, ``worker-fcm``), ``pid``, anything passed as
+``extra=``, and ``exc`` for exceptions. Every line
 goes through ``redact`` last, so secrets never reach the log store whatever a caller passed.
 ``PUSHFLOW_LOG_JSON=false`` gives the same content as readable text for a terminal.
 """
@@ -56,8 +57,15 @@ class PushflowTextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        request_id = current_request_id()
+        request_id = getattr(record, "uniqId", None) or current_request_id()
         return redact(f"{text} [uniqId={request_id}]" if request_id else text)
+
+
+def job_log(request_id: str | None, **fields: Any) -> dict[str, Any]:
+    """``extra=`` for a log line about one job when no context is bound to it (a batch of jobs
+    of many requests on one asyncio loop): its request id as ``uniqId``, which both formatters
+    prefer to the context's, plus ``fields`` (never a token in full, never a secret)."""
+    return {"uniqId": request_id, **fields} if request_id else dict(fields)
 
 
 class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

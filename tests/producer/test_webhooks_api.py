@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 
 from tests.workers.dlr.helpers import seed_dispatches
@@ -107,6 +108,7 @@ async def test_deliveries_list_filter_and_replay(api, make_app, db):
 
     # Another app cannot replay it; a delivered event is not a dead letter; then one, then all.
     event_id = dead[0]["id"]
+    replays = REGISTRY.get_sample_value("pushflow_webhook_replays_total") or 0.0
     r = await api.post(f"/v2.1/webhooks/deliveries/{event_id}/replay", headers=other.headers())
     assert r.status_code == 404
     r = await api.post("/v2.1/webhooks/deliveries/not-a-uuid/replay", headers=h)
@@ -118,3 +120,4 @@ async def test_deliveries_list_filter_and_replay(api, make_app, db):
     db.execute("UPDATE webhook_events SET state = 'dead' WHERE app_id = %s", (app.app_id,))
     r = await api.post("/v2.1/webhooks/deliveries/replay", headers=h)
     assert r.json()["data"] == [{"replayed": 2}]
+    assert REGISTRY.get_sample_value("pushflow_webhook_replays_total") == replays + 3

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 from hyperframe.frame import Frame, HeadersFrame
 
@@ -103,3 +104,48 @@ async def send_on_one_connection(
         reading.cancel()
         writer.close()
     return result
+
+
+async def send_then_cancel(
+    url: str,
+    ctx: ssl.SSLContext,
+    cancelled: tuple[str, dict[str, str], bytes],
+    kept: tuple[str, dict[str, str], bytes] | None,
+    timeout: float = 10.0,
+) -> int | None:
+    """Send ``cancelled`` and reset its stream (RST_STREAM CANCEL) at once; then send ``kept``
+    on the same connection and return its status. Without ``kept``, close the connection instead
+    (a client that died): returns None."""
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    ctx.set_alpn_protocols(["h2"])
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=ctx)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+
+    def send(path: str, headers: dict[str, str], body: bytes) -> int:
+        sid = conn.get_next_available_stream_id()
+        base = [(":method", "POST"), (":scheme", "https"), (":authority", host), (":path", path)]
+        conn.send_headers(sid, [*base, *headers.items()])
+        conn.send_data(sid, body, end_stream=True)
+        return sid
+
+    try:
+        first = send(*cancelled)
+        if kept is None:
+            writer.write(conn.data_to_send())
+            await writer.drain()
+            return None
+        conn.reset_stream(first, h2.errors.ErrorCodes.CANCEL)
+        second = send(*kept)
+        writer.write(conn.data_to_send())
+        async with asyncio.timeout(timeout):
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionError("sandbox closed the connection")
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == second:
+                        return int(dict(ev.headers)[b":status"])
+                writer.write(conn.data_to_send())
+    finally:
+        writer.close()

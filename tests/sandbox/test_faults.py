@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.testing import SandboxError, SandboxProcess
 from tests.sandbox.conftest import HEX_TOKEN, tls_context
-from tests.sandbox.h2raw import send_on_one_connection
+from tests.sandbox.h2raw import send_on_one_connection, send_then_cancel
 from tests.sandbox.test_apns import PAYLOAD, push
 
 OTHER_TOKEN = "cd" * 32
@@ -215,3 +215,34 @@ async def test_streams_after_goaway_do_not_break_the_server(
     assert result.closed
     with httpx.Client(http2=True, verify=tls_context(sandbox), base_url=sandbox.apns_url) as c:
         assert push(c, apns_headers).status_code == 200
+
+
+async def test_an_answer_the_client_never_gets_is_abandoned_not_accepted(
+    sandbox: SandboxProcess, apns_headers: dict[str, str]
+) -> None:
+    """A 2xx counts as accepted only once it is written to a live stream: a stream reset or a
+    connection closed while the answer waits (latency) makes it ``abandoned``."""
+    sandbox.set_latency(200)
+    ctx = tls_context(sandbox)
+    status = await send_then_cancel(
+        sandbox.apns_url, ctx,
+        (f"/3/device/{HEX_TOKEN}", apns_headers, PAYLOAD),
+        (f"/3/device/{OTHER_TOKEN}", apns_headers, PAYLOAD),
+    )
+    assert status == 200
+    third = "ef" * 32
+    await send_then_cancel(
+        sandbox.apns_url, ctx, (f"/3/device/{third}", apns_headers, PAYLOAD), None
+    )
+    deadline = time.monotonic() + 10
+    while sandbox.stats()["apns"]["abandoned"] < 2:
+        assert time.monotonic() < deadline, sandbox.stats()
+        await asyncio.sleep(0.05)
+    stats = sandbox.stats()["apns"]
+    assert (stats["requests"], stats["accepted"], stats["abandoned"]) == (3, 1, 2)
+    assert stats["acceptedByToken"] == {OTHER_TOKEN: 1}
+    by_token = {r["token"]: r for r in sandbox.requests("apns")}
+    assert by_token[HEX_TOKEN]["abandoned"] and by_token[third]["abandoned"]
+    assert not by_token[OTHER_TOKEN]["abandoned"]
+    kept = by_token[OTHER_TOKEN]
+    assert kept["answeredAt"] - kept["time"] >= 0.15  # counted when answered, not when received

@@ -153,7 +153,7 @@ def test_app_without_credentials_fails_auth_config(delivery_redis: redis.Redis,
 @pytest.mark.parametrize(("gateway", "kind"), [
     ("apns", "internal"), ("apns", "unavailable"), ("apns", "drop"), ("apns", "goaway"),
     ("apns", "expired_provider_token"),
-    ("fcm", "internal"), ("fcm", "unavailable"), ("fcm", "drop"),
+    ("fcm", "internal"), ("fcm", "unavailable"), ("fcm", "drop"), ("fcm", "goaway"),
 ])
 def test_transient_failure_then_success(gateway: str, kind: str, delivery_redis: redis.Redis,
                                         new_app: Callable[..., int],

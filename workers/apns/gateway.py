@@ -13,16 +13,15 @@ from shared.credentials import ApnsCertificate, ApnsTokenKey
 from shared.jobs import GatewayResponse
 from shared.payloads import apns_body
 from shared.settings import Settings
-from workers.apns.connection import ConnectionLost, NotSent, Response
 from workers.apns.errors import classify
 from workers.apns.jwt import SharedJwt
-from workers.apns.pool import ConnectionPool, tls_context
 from workers.apns.request import request_headers
 from workers.delivery.appconfig import AppConfig
 from workers.delivery.classes import Kind, outcome_for
 from workers.delivery.engine import Work
 from workers.delivery.metrics import default_metrics
 from workers.delivery.outcomes import Accepted, Outcome, Retry
+from workers.h2client import ConnectionLost, ConnectionPool, Response, tls_context
 
 
 class ApnsGateway:
@@ -61,7 +60,7 @@ class ApnsGateway:
         for refreshed in (False, True):
             headers = request_headers(job, pool.authority, cred.topic, bearer, len(body))
             try:
-                resp = await self._request(pool, headers, body)
+                resp = await pool.request(headers, body, self.settings.send_timeout_seconds)
             except ConnectionLost as exc:
                 return Retry(GatewayResponse(status=0, reason="ConnectionLost", detail=str(exc)))
             except TimeoutError as exc:
@@ -80,16 +79,6 @@ class ApnsGateway:
                                invalidated_at=timestamp / 1000 if timestamp else None)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _request(self, pool: ConnectionPool, headers: list[tuple[bytes, bytes]],
-                       body: bytes) -> Response:
-        for _ in range(3):  # a request never written (GOAWAY before it) goes on a new connection
-            conn = await pool.connection()
-            try:
-                return await conn.request(headers, body, self.settings.send_timeout_seconds)
-            except NotSent:
-                continue
-        raise ConnectionLost("APNs kept closing connections before the request could be sent")
-
     async def close(self) -> None:
         for pool in self._pools.values():
             await pool.close()
@@ -107,12 +96,7 @@ def _failure(resp: Response) -> tuple[GatewayResponse, float | None]:
             out["reason"] = str(body["reason"])
         if isinstance(body.get("timestamp"), int | float):
             out["timestamp"] = int(body["timestamp"])
-    retry_after = None
-    raw = resp.headers.get(b"retry-after")
-    if raw is not None:
-        try:
-            retry_after = float(raw)
-            out["retryAfter"] = retry_after
-        except ValueError:
-            pass
+    retry_after = resp.retry_after()
+    if retry_after is not None:
+        out["retryAfter"] = retry_after
     return out, retry_after

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from shared import credentials
 from shared.credentials import Credential, CredentialError, Provider
 from shared.db.connect import connect
+from shared.observability import metrics
 from shared.settings import Settings
 
 
@@ -66,4 +68,16 @@ class AppConfigCache:
                 cred = credentials.load(conn, app_id, self.provider, self.settings.fernet_key())
             except CredentialError as exc:
                 return AppConfig(app_id, None, rate, str(exc))
+        _export_expiry(app_id, cred)
         return AppConfig(app_id, cred, rate)
+
+
+def _export_expiry(app_id: int, cred: Credential | None) -> None:
+    """``pushflow_credential_expiry_timestamp_seconds`` for an app's APNs certificate (the
+    ``notAfter`` stored with it); .p8 keys and service accounts carry no expiry date."""
+    if isinstance(cred, credentials.ApnsCertificate) and cred.not_after:
+        try:
+            expires = datetime.fromisoformat(cred.not_after).timestamp()
+        except ValueError:
+            return
+        metrics.CREDENTIAL_EXPIRY.labels(cred.provider, str(app_id)).set(expires)

@@ -21,6 +21,7 @@ import orjson
 from redis.asyncio import Redis
 
 from shared.jobs import FailureReason, GatewayResponse, SendJob, SendResult
+from shared.observability.logs import job_log
 from shared.payloads import payload_size_error
 from shared.settings import Settings
 from shared.taskmessage import build_message
@@ -144,6 +145,8 @@ class Engine:
                 continue
             previous: SendResult = orjson.loads(value)
             self.metrics.redelivered.labels(self.gateway.name).inc()
+            log.info("redelivered %s token=%s was already accepted: re-reported, not resent",
+                     w.job["dispatchId"], mask(w.job["token"]), extra=_job_log(w.job))
             self.committer.final(previous, w.field, guard=False, waiter=w.waiter)
             self._finished(w)
         return out
@@ -177,6 +180,7 @@ class Engine:
         if grant.granted < len(sendable):
             self.metrics.rate_limited.labels(self.gateway.name).inc(len(sendable) - grant.granted)
             self.metrics.rate_limit_wait.labels(self.gateway.name).observe(grant.wait_seconds)
+            self._log_parked(app_id, sendable[grant.granted:], grant.wait_seconds)
             self._park(app_id, sendable[grant.granted:], grant.wait_seconds)
             sendable = sendable[: grant.granted]
         if sendable:
@@ -190,6 +194,15 @@ class Engine:
             self.metrics.latency.labels(self.gateway.name).observe(time.perf_counter() - started)
             for w, outcome in zip(sendable, outcomes, strict=True):
                 self._settle(w, outcome)
+
+    def _log_parked(self, app_id: int, works: list[Work], wait: float) -> None:
+        """One line per API request among the parked jobs, so each carries its uniqId."""
+        by_request: dict[str, list[Work]] = {}
+        for w in works:
+            by_request.setdefault(w.job["requestId"], []).append(w)
+        for request_id, group in by_request.items():
+            log.info("rate limit: %d send(s) of app %s wait %.2fs (first %s)", len(group),
+                     app_id, wait, group[0].job["dispatchId"], extra=job_log(request_id))
 
     def _park(self, app_id: int, works: list[Work], wait: float) -> None:
         """Hold an app's jobs on the loop and try again later. They stay in flight (safe if we
@@ -229,7 +242,8 @@ class Engine:
                             retries=w.job["attempt"])
         self.metrics.retries.labels(self.gateway.name, outcome.response.get("reason", "")).inc()
         log.info("retry %s token=%s attempt=%d in %.1fs (%s)", job["dispatchId"],
-                 mask(job["token"]), job["attempt"], delay, outcome.response.get("reason"))
+                 mask(job["token"]), job["attempt"], delay, outcome.response.get("reason"),
+                 extra=_job_log(job))
         self.committer.requeue(w.queue, raw, w.field, w.waiter)
         self._finished(w)
 
@@ -245,6 +259,12 @@ class Engine:
             "invalidatedAt": invalidated_at, "requestId": job["requestId"],
         }
         self.metrics.sends.labels(self.gateway.name, reason or "sent").inc()
+        if reason is not None:
+            answer = response or {}
+            log.log(logging.WARNING if reason == "auth_config" else logging.INFO,
+                    "failed %s token=%s reason=%s attempts=%d (%s %s)", job["dispatchId"],
+                    mask(job["token"]), reason, job["attempt"], answer.get("status"),
+                    answer.get("reason") or answer.get("detail"), extra=_job_log(job))
         self.committer.final(result, w.field, guard=status == "sent", waiter=w.waiter)
         self._finished(w)
 
@@ -257,3 +277,7 @@ class Engine:
         deadline = time.monotonic() + timeout
         while self._tasks and time.monotonic() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _job_log(job: SendJob) -> dict[str, Any]:
+    return job_log(job["requestId"], dispatchId=job["dispatchId"])

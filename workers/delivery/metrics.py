@@ -7,6 +7,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared.observability import metrics as catalogue
+from workers.h2client import ConnectionPool
 
 
 class DeliveryMetrics:
@@ -25,3 +26,15 @@ class DeliveryMetrics:
 
 def default_metrics() -> DeliveryMetrics:
     return DeliveryMetrics()
+
+
+def open_connections(gateway: object) -> int:
+    """Open HTTP/2 connections of the connection pools a gateway holds (as attributes, or in a
+    dict attribute), for ``pushflow_gateway_connections``: sampled by the runtime, so neither
+    the gateways nor the shared HTTP/2 client carry metric code."""
+    total = 0
+    for value in vars(gateway).values():
+        for pool in value.values() if isinstance(value, dict) else (value,):
+            if isinstance(pool, ConnectionPool):
+                total += pool.open_connections()
+    return total

@@ -31,7 +31,7 @@ from shared.taskmessage import decode_message
 from workers.delivery.appconfig import AppConfigCache
 from workers.delivery.committer import Committer
 from workers.delivery.engine import Engine, Gateway, Work
-from workers.delivery.metrics import default_metrics
+from workers.delivery.metrics import default_metrics, open_connections
 from workers.delivery.reliable_queue import ReliableQueue, Taken
 from workers.delivery.retry import parse_eta
 
@@ -198,6 +198,8 @@ class DeliveryRuntime:
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
             default_metrics().in_flight.labels(self.provider).set(self.engine.active)
+            default_metrics().connections.labels(self.provider).set(
+                open_connections(self.gateway))
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     # --- stop ------------------------------------------------------------------------------

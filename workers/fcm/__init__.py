@@ -1,2 +1,2 @@
-"""FCM delivery through firebase-admin (HTTP v1, OAuth2, ``send_each_async`` over httpx/HTTP/2)
-on the process's one long-lived event loop."""
+"""FCM delivery: FCM HTTP v1 requests over the shared raw-h2 client (workers/h2client), with
+firebase-admin's service-account credential, OAuth2 tokens and message encoding."""

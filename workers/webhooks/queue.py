@@ -39,7 +39,8 @@ RETURNING e.id::text, e.app_id, e.payload::text, e.rounds,
     extract(epoch FROM e.retry_from)::float8,
     coalesce(e.override_url, w.primary_url), w.secondary_url,
     (SELECT coalesce(array_agg(s.secret ORDER BY s.id DESC), '{}') FROM webhook_secrets s
-     WHERE s.app_id = e.app_id AND (s.expires_at IS NULL OR s.expires_at > now()))
+     WHERE s.app_id = e.app_id AND (s.expires_at IS NULL OR s.expires_at > now())),
+    (SELECT m.request_id FROM messages m WHERE m.id = e.message_id)
 """
 
 _COMPLETE = """
@@ -74,6 +75,7 @@ class Claimed:
     retry_from: float
     urls: tuple[str, ...]  # primary (or the message's webhookUrl), then secondary
     secrets: tuple[bytes, ...]  # encrypted, newest first
+    request_id: str | None = None  # the API request's uniqId (messages.request_id), for logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +102,11 @@ async def claim(conn: psycopg.AsyncConnection[Any], *, total: int, per_app: int,
     cur = await conn.execute(_CLAIM, {"total": total, "per_app": per_app, "busy": busy_apps,
                                       "lease": lease_seconds})
     claimed = []
-    for id_, app_id, body, rounds, retry_from, primary, secondary, secrets in await cur.fetchall():
+    rows = await cur.fetchall()
+    for id_, app_id, body, rounds, retry_from, primary, secondary, secrets, request_id in rows:
         urls = tuple(u for u in dict.fromkeys((primary, secondary)) if u)
         claimed.append(Claimed(id_, app_id, body, rounds, retry_from, urls,
-                               tuple(bytes(s) for s in secrets)))
+                               tuple(bytes(s) for s in secrets), request_id))
     return claimed
 
 

@@ -32,6 +32,8 @@ import aiohttp
 import psycopg
 from cryptography.fernet import Fernet
 
+from shared.observability import metrics
+from shared.observability.logs import job_log
 from shared.settings import Settings
 from workers.webhooks import queue
 from workers.webhooks.addresses import (
@@ -121,7 +123,8 @@ class Sender:
         if task.cancelled() or task.exception() is not None:
             # A bug, not a receiver failure: leave the event to come due again after its lease.
             log.error("webhooks: delivery of %s crashed: %r", event.id,
-                      None if task.cancelled() else task.exception())
+                      None if task.cancelled() else task.exception(),
+                      extra=job_log(event.request_id))
             return
         outcome = task.result()
         if outcome.state == "delivered":
@@ -132,8 +135,8 @@ class Sender:
                        ) -> queue.Outcome:
         s = self.settings
         if not event.secrets or not event.urls:
-            return queue.Outcome(event, "dead", rounds=event.rounds,
-                                 error="webhooks are not configured for this app")
+            return _logged(queue.Outcome(event, "dead", rounds=event.rounds,
+                                         error="webhooks are not configured for this app"))
         hosts = [urlsplit(u).hostname or "" for u in event.urls]
         if self.per_host[hosts[0]] >= s.webhook_per_host_concurrency:
             return queue.Outcome(event, "pending", next_at=time.time() + _HOST_BUSY_DELAY,
@@ -153,8 +156,8 @@ class Sender:
         state, next_at, rounds = queue.after_failure(
             event, time.time(), window_seconds=s.webhook_retry_hours * 3600,
             base=s.webhook_retry_base_seconds, cap=s.webhook_retry_max_seconds)
-        return queue.Outcome(event, state, next_at=next_at, rounds=rounds,
-                             error=attempts[-1].error, attempts=attempts)
+        return _logged(queue.Outcome(event, state, next_at=next_at, rounds=rounds,
+                                     error=attempts[-1].error, attempts=attempts))
 
     async def _attempt(self, client: aiohttp.ClientSession, event: queue.Claimed,
                        url: str) -> queue.Attempt:
@@ -162,6 +165,7 @@ class Sender:
         t0 = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        outcome = "connect_error"  # pushflow_webhook_attempts_total{outcome}
         try:
             host, _port = check_shape(url, allow_http=self.settings.webhook_allow_http)
             if not self.settings.webhook_allow_private:
@@ -171,21 +175,42 @@ class Sender:
                                    allow_redirects=False) as response:
                 status = response.status
                 await response.content.read(_MAX_RESPONSE_BYTES)  # drain (bounded) for reuse
+            outcome = "delivered" if 200 <= status < 300 else "http_error"
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
         except UrlRejected as exc:
-            error = f"rejected: URL {exc}"
+            error, outcome = f"rejected: URL {exc}", "blocked"
         except BlockedAddress as exc:
-            error = str(exc)
+            error, outcome = str(exc), "blocked"
         except TimeoutError:
-            error = "timeout"
+            error, outcome = "timeout", "timeout"
         except aiohttp.ClientConnectorDNSError as exc:
             blocked = exc.os_error if isinstance(exc.os_error, BlockedAddress) else None
             error = str(blocked) if blocked else f"DNS: {exc}"[:500]
+            outcome = "blocked" if blocked else "connect_error"
         except (aiohttp.ClientError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        latency = (time.perf_counter() - t0) * 1000
-        return queue.Attempt(url, started, status, latency, error)
+        elapsed = time.perf_counter() - t0
+        metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
+        metrics.WEBHOOK_LATENCY.observe(elapsed)
+        if error is not None:
+            log.info("webhook %s to %s failed: %s", event.id, urlsplit(url).hostname, error,
+                     extra=job_log(event.request_id, eventId=event.id))
+        return queue.Attempt(url, started, status, elapsed * 1000, error)
+
+
+def _logged(outcome: queue.Outcome) -> queue.Outcome:
+    """Count and log an event that failed its round (one line, with the message's uniqId)."""
+    event = outcome.event
+    extra = job_log(event.request_id, eventId=event.id)
+    if outcome.state == "dead":
+        metrics.WEBHOOK_DEAD_LETTERS.inc()
+        log.warning("webhook %s dead-lettered after %d round(s): %s", event.id, outcome.rounds,
+                    outcome.error, extra=extra)
+    elif outcome.state == "pending" and outcome.next_at is not None:
+        log.info("webhook %s retry round %d in %.1fs", event.id, outcome.rounds,
+                 outcome.next_at - time.time(), extra=extra)
+    return outcome
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

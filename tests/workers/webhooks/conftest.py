@@ -4,6 +4,7 @@ sender subprocess with fast retries, http and loopback allowed (receivers run on
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from cryptography.fernet import Fernet
 
 from shared.settings import get_settings
 from shared.statuses import EVENT_TYPES
+from tests.services import free_port
 from tests.workers.dlr.helpers import (
     TEST_DLR_QUEUE,
     celery_worker_args,
@@ -30,8 +32,16 @@ SENDER_ENV = {
     "PUSHFLOW_WEBHOOK_TIMEOUT_SECONDS": "5",
     "PUSHFLOW_WEBHOOK_PER_APP_CONCURRENCY": "3",
     "PUSHFLOW_WEBHOOK_POLL_SECONDS": "0.05",
-    "PUSHFLOW_LOG_LEVEL": "WARNING",
+    "PUSHFLOW_LOG_LEVEL": "INFO",  # per-event lines (failed attempts, retries) are INFO
+    "PUSHFLOW_LOG_JSON": "true",
 }
+
+
+@dataclass(frozen=True)
+class SenderProcess:
+    log_path: Path
+    metrics_port: int
+
 
 
 @pytest.fixture(scope="package")
@@ -41,9 +51,11 @@ def dlr_worker(pushflow_env: dict[str, str], service_dir: Path) -> Iterator[None
 
 
 @pytest.fixture(scope="package")
-def webhook_sender(pushflow_env: dict[str, str], service_dir: Path) -> Iterator[None]:
-    with running_alive(webhook_sender_args(), service_dir / "webhook-sender.log", SENDER_ENV):
-        yield
+def webhook_sender(pushflow_env: dict[str, str], service_dir: Path) -> Iterator[SenderProcess]:
+    sender = SenderProcess(service_dir / "webhook-sender.log", free_port())
+    env = {**SENDER_ENV, "PUSHFLOW_METRICS_PORT": str(sender.metrics_port)}
+    with running_alive(webhook_sender_args(), sender.log_path, env):
+        yield sender
 
 
 @pytest.fixture()

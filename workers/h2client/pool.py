@@ -1,9 +1,9 @@
-"""Long-lived APNs connections, per (origin, client certificate).
+"""Long-lived HTTP/2 connections to one gateway origin (and TLS identity).
 
-Token-auth apps share the connections to an origin (the JWT travels per request); a
-certificate-auth app needs its own, since the certificate is the TLS identity. Each pool keeps up
-to ``size`` connections, opened on demand, replaced when closed (GOAWAY, loss), and picks the one
-with the most free streams.
+APNs token-auth apps and every FCM app share the connections to an origin (the JWT / OAuth token
+travels per request); an APNs certificate-auth app needs its own pool, since the certificate is
+the TLS identity. Each pool keeps up to ``size`` connections, opened on demand, replaced when
+closed (GOAWAY, loss), and picks the one with the most free streams.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workers.apns.connection import ConnectionLost, H2ClientProtocol, open_connection
+from workers.h2client.connection import (
+    ConnectionLost,
+    H2ClientProtocol,
+    NotSent,
+    Response,
+    open_connection,
+)
 
 
 def tls_context(ca_file: Path | None, client_pem: str | None = None) -> ssl.SSLContext:
@@ -24,7 +30,7 @@ def tls_context(ca_file: Path | None, client_pem: str | None = None) -> ssl.SSLC
     ctx = ssl.create_default_context()
     if ca_file is not None:
         ctx.load_verify_locations(cafile=str(ca_file))
-    ctx.set_alpn_protocols(["h2"])
+    ctx.set_alpn_protocols(["h2"])  # the gateways speak HTTP/2 only
     if client_pem is not None:
         # ssl can only read a certificate chain from a file: write it private, load, delete.
         fd, path = tempfile.mkstemp(prefix="pushflow-apns-", suffix=".pem")
@@ -52,15 +58,32 @@ class ConnectionPool:
 
     async def connection(self) -> H2ClientProtocol:
         """A connection with a free stream, opening one if none has room and the pool may grow."""
-        self._conns = [c for c in self._conns if not c.closed]
-        best = max(self._conns, key=lambda c: c.max_streams - len(c.streams), default=None)
-        if best is not None and best.has_capacity():
-            return best
-        if len(self._conns) < self.size:
-            return await self._open()
-        if best is None:  # pragma: no cover - size >= 1 keeps this unreachable
-            raise ConnectionLost("no APNs connection")
-        return best  # full: the caller waits for a stream on it
+        while True:
+            self._conns = [c for c in self._conns if not c.closed]
+            best = max(self._conns, key=lambda c: c.max_streams - len(c.streams), default=None)
+            if best is not None and best.has_capacity():
+                return best
+            if len(self._conns) >= self.size:
+                if best is None:  # pragma: no cover - size >= 1 keeps this unreachable
+                    raise ConnectionLost("no connection")
+                return best  # all full: the caller waits for a stream on it
+            opened = await self._open()
+            # A burst waits for one connect together; those the new connection has no room
+            # for once it is up look again (and open the next one) instead of queueing on it.
+            # A connection closed at once goes back to request(), whose attempts are bounded.
+            if opened.has_capacity() or opened.closed:
+                return opened
+
+    async def request(self, headers: list[tuple[bytes, bytes]], body: bytes,
+                      timeout: float) -> Response:
+        """One request; raises ConnectionLost (maybe processed) or TimeoutError."""
+        for _ in range(3):  # a request never written (GOAWAY before it) goes on a new connection
+            conn = await self.connection()
+            try:
+                return await conn.request(headers, body, timeout)
+            except NotSent:
+                continue
+        raise ConnectionLost(f"{self.host} kept closing connections before the request was sent")
 
     async def _open(self) -> H2ClientProtocol:
         if self._opening is None:  # many requests at once need one connect, not many
@@ -77,6 +100,9 @@ class ConnectionPool:
         if conn not in self._conns:
             self._conns.append(conn)
         return conn
+
+    def open_connections(self) -> int:
+        return sum(1 for c in self._conns if not c.closed)
 
     async def close(self) -> None:
         for conn in self._conns:

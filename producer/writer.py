@@ -1,0 +1,142 @@
+"""Grouping concurrent requests into one statement and one publish (``IntakeWriter``).
+
+Each group costs the API process about half a millisecond of CPU whatever its size (a PostgreSQL
+and a Redis round trip through psycopg and redis-py, the pool, the event loop), and PostgreSQL
+one commit; a 1-token request's own work is a fraction of that. So groups should be as large as
+the load allows without making anyone wait for nothing:
+
+- nothing in flight: the first waiting request starts a group at once (alone, a request waits
+  for nobody);
+- a group in flight: newcomers wait for it to finish, then all of them go as the next group --
+  unless enough are already waiting (``GROUP_TARGET_*``) to start another group alongside, so a
+  heavy load still overlaps several statements (and their WAL flushes) in PostgreSQL.
+
+With 32 busy clients this doubles the requests per group compared to starting a group whenever
+a writer is free (docs/benchmarks.md, Intake). ``WRITERS`` bounds the groups in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from typing import TYPE_CHECKING
+
+from producer import persist
+from producer.persist import NewMessage
+
+if TYPE_CHECKING:
+    from producer.state import AppState
+
+log = logging.getLogger("pushflow.intake")
+
+MAX_BATCH_MESSAGES = 200
+MAX_BATCH_TOKENS = 20_000
+WRITERS = 8  # groups in flight at most
+# Waiting requests (or tokens) that start a group although another one is in flight.
+GROUP_TARGET_MESSAGES = 10
+GROUP_TARGET_TOKENS = 1_000
+
+Waiting = tuple[NewMessage, "asyncio.Future[bool]"]
+
+
+class IntakeWriter:
+    """Stores (and publishes) the messages handed to ``store``, in groups."""
+
+    def __init__(self) -> None:
+        self.waiting: deque[Waiting] = deque()
+        self.waiting_tokens = 0
+        self.in_flight = 0
+        self.idle: deque[asyncio.Future[None]] = deque()  # one per writer task with no work
+        self.woken = 0  # idle writers woken and not yet running: one wake per group suffices
+
+    async def store(self, message: NewMessage) -> bool:
+        """True once stored and published (or left to the outbox); False on a device conflict."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._enqueue((message, future))
+        if not self.woken and self._should_start():
+            self._wake_one()
+        return await future
+
+    def _enqueue(self, item: Waiting) -> None:
+        self.waiting.append(item)
+        self.waiting_tokens += len(item[0].tokens)
+
+    def _should_start(self) -> bool:
+        return bool(self.waiting) and (
+            self.in_flight == 0 or len(self.waiting) >= GROUP_TARGET_MESSAGES
+            or self.waiting_tokens >= GROUP_TARGET_TOKENS)
+
+    def _wake_one(self) -> None:
+        while self.idle:
+            writer = self.idle.popleft()
+            if not writer.done():
+                writer.set_result(None)
+                self.woken += 1
+                return
+
+    def _take(self) -> list[Waiting]:
+        batch: list[Waiting] = []
+        tokens = 0
+        while self.waiting and len(batch) < MAX_BATCH_MESSAGES and tokens < MAX_BATCH_TOKENS:
+            item = self.waiting.popleft()
+            batch.append(item)
+            tokens += len(item[0].tokens)
+        self.waiting_tokens -= tokens
+        return batch
+
+    async def _write_one_batch(self, state: AppState, batch: list[Waiting]) -> None:
+        try:
+            await self._write(state, batch)
+        except Exception as exc:
+            # Whatever went wrong, every waiting request gets an answer (503 for a database
+            # outage, else a 500 envelope) and this writer goes on with the next batch.
+            log.warning("intake batch of %d failed: %r", len(batch), exc)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+
+    async def _write(self, state: AppState, batch: list[Waiting]) -> None:
+        messages = [m for m, _ in batch]  # a cancelled request's message is stored all the same
+        # Confirmed publishes of earlier batches ride along: under load no separate DELETE
+        # (round trip, commit) is needed; OutboxAcks.run flushes what no batch took.
+        acked = state.acks.take()
+        try:
+            async with state.pool.connection() as conn:
+                stored = await persist.insert_batch(
+                    conn, messages, state.settings.outbox_sweep_after_seconds, acked)
+        except BaseException:
+            state.acks.restore(acked)
+            raise
+        finally:
+            self._statement_done()
+        if state.exit_after_commit:
+            os._exit(17)  # test hook: die between commit and publish (see producer.state)
+        await persist.publish_messages(state, [m for m in messages if m.message_id in stored])
+        for message, future in batch:
+            if not future.done():
+                future.set_result(message.message_id in stored)
+
+    async def _loop(self, state: AppState) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._should_start():
+                idle: asyncio.Future[None] = loop.create_future()
+                self.idle.append(idle)
+                await idle
+                self.woken -= 1
+                continue
+            batch = self._take()
+            self.in_flight += 1  # until its statement is done (_statement_done)
+            await self._write_one_batch(state, batch)
+
+    def _statement_done(self) -> None:
+        # "In flight" is the statement only: while this group publishes, the next one may
+        # already go to PostgreSQL, through another writer.
+        self.in_flight -= 1
+        if not self.woken and self._should_start():
+            self._wake_one()
+
+    async def run(self, state: AppState) -> None:
+        await asyncio.gather(*(self._loop(state) for _ in range(WRITERS)))

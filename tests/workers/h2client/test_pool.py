@@ -1,0 +1,183 @@
+"""The shared raw-h2 client against a tiny local h2 server over TLS that enforces its own
+SETTINGS_MAX_CONCURRENT_STREAMS (h2 refuses a stream over the limit as a protocol error): the
+client keeps within the server's limit, the pool opens another connection when all are full,
+and a GOAWAY moves later requests to a new connection."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from workers.delivery.runtime import new_loop
+from workers.h2client import ConnectionLost, ConnectionPool, tls_context
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@dataclass
+class ServerStats:
+    max_streams: int
+    goaway_first: bool = False  # GOAWAY (nothing processed) on the first connection's request
+    connections: int = 0
+    open_now: int = 0
+    most_open: int = 0
+    answered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class H2Server(asyncio.Protocol):
+    def __init__(self, stats: ServerStats) -> None:
+        self.stats = stats
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        self.transport: asyncio.Transport | None = None
+        self.number = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.stats.connections += 1
+        self.number = self.stats.connections
+        self.conn.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.stats.max_streams})
+        self.conn.initiate_connection()
+        self.transport.write(self.conn.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        try:
+            events = self.conn.receive_data(data)
+        except Exception as exc:  # over the limit: h2 raises TooManyStreamsError
+            self.stats.errors.append(repr(exc))
+            self.transport.close()
+            return
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived):
+                if self.stats.goaway_first and self.number == 1:
+                    self.conn.close_connection(last_stream_id=0)  # processed nothing
+                    break
+                self.stats.open_now += 1
+                self.stats.most_open = max(self.stats.most_open, self.stats.open_now)
+                asyncio.get_running_loop().call_later(0.02, self.answer, event.stream_id)
+            elif isinstance(event, h2.events.DataReceived):
+                self.conn.acknowledge_received_data(event.flow_controlled_length,
+                                                    event.stream_id)
+        self.transport.write(self.conn.data_to_send())
+
+    def answer(self, stream_id: int) -> None:
+        assert self.transport is not None
+        self.stats.open_now -= 1
+        self.stats.answered += 1
+        self.conn.send_headers(stream_id, [(":status", "200")], end_stream=True)
+        self.transport.write(self.conn.data_to_send())
+
+
+HEADERS = [(b":method", b"POST"), (b":scheme", b"https"), (b":authority", b"127.0.0.1"),
+           (b":path", b"/send"), (b"content-length", b"2")]
+
+
+def with_server(tmp_path: Path, stats: ServerStats,
+                body: Callable[[ConnectionPool], Awaitable[Any]], size: int) -> Any:
+    cert, key = self_signed(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    server_ctx.set_alpn_protocols(["h2"])
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: H2Server(stats), "127.0.0.1", 0,
+                                          ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        pool = ConnectionPool(f"https://127.0.0.1:{port}", tls_context(cert), size, 5)
+        try:
+            return await body(pool)
+        finally:
+            await pool.close()
+            server.close()
+
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(main())
+
+
+async def send_all(pool: ConnectionPool, n: int) -> list[int]:
+    answers = await asyncio.gather(*(pool.request(HEADERS, b"{}", 5) for _ in range(n)))
+    return [a.status for a in answers]
+
+
+def test_keeps_within_the_servers_stream_limit(tmp_path: Path) -> None:
+    stats = ServerStats(max_streams=3)
+    statuses = with_server(tmp_path, stats, lambda pool: send_all(pool, 30), size=1)
+    assert statuses == [200] * 30 and not stats.errors
+    assert stats.most_open == 3 and stats.connections == 1
+
+
+def test_opens_another_connection_when_all_are_full(tmp_path: Path) -> None:
+    stats = ServerStats(max_streams=3)
+    statuses = with_server(tmp_path, stats, lambda pool: send_all(pool, 12), size=2)
+    assert statuses == [200] * 12 and not stats.errors
+    assert stats.connections == 2 and stats.most_open == 6
+
+
+def test_goaway_moves_later_requests_to_a_new_connection(tmp_path: Path) -> None:
+    stats = ServerStats(max_streams=10, goaway_first=True)
+
+    async def body(pool: ConnectionPool) -> list[int]:
+        with pytest.raises(ConnectionLost, match="GOAWAY"):
+            await pool.request(HEADERS, b"{}", 5)  # written, not processed: the queue retries
+        return await send_all(pool, 5)
+
+    assert with_server(tmp_path, stats, body, size=1) == [200] * 5
+    assert stats.connections == 2
+
+
+def test_lean_stream_count_still_hooks_into_h2() -> None:
+    """The connection overrides h2's private ``_open_streams`` (an O(streams) scan it runs on
+    every new stream): a new h2 that stops calling it would silently bring the cost back."""
+    import h2.connection as h2_connection
+
+    from workers.h2client.connection import _CONFIG, _LeanH2Connection
+
+    assert "_open_streams" in vars(h2_connection.H2Connection)
+    calls: list[int] = []
+
+    class Counting(_LeanH2Connection):
+        def _open_streams(self, remainder: int) -> int:
+            calls.append(remainder)
+            return super()._open_streams(remainder)
+
+    conn = Counting(_CONFIG)
+    conn.initiate_connection()
+    conn.send_headers(1, HEADERS, end_stream=True)
+    assert calls and conn.open_outbound_streams == 1

@@ -1,0 +1,126 @@
+"""OAuth2 access tokens for FCM v1, per service account, from firebase-admin's credential.
+
+``firebase_admin.credentials.Certificate(info).get_access_token()`` signs the JWT assertion and
+exchanges it at the account's ``token_uri`` (Google's; the sandbox's in development) through
+google-auth — a blocking ``requests`` call. So it runs in the loop's default executor, never on
+the event loop; at most one refresh per account is under way (the others wait for its result);
+and a token is reused until ``REFRESH_MARGIN_SECONDS`` before it expires (Google issues them for
+an hour), so a busy worker refreshes about once an hour per account, not per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+from firebase_admin import credentials
+from google.auth import exceptions as auth_exceptions
+
+from shared.credentials import FcmServiceAccount
+
+# google-auth refreshes 3 min 45 s early; a little more leaves room for a slow token endpoint.
+REFRESH_MARGIN_SECONDS = 300.0
+# After a failed refresh, sends of that account fail at once for this long instead of queueing
+# one more blocking attempt each behind the lock (google-auth waits up to 120 s per attempt).
+FAILURE_MEMORY_SECONDS = 5.0
+MAX_REMEMBERED_OBJECTS = 1000
+
+
+class OAuthFailed(Exception):
+    """No access token. ``refused``: the token endpoint turned the credential down (a revoked or
+    deleted key: a credentials problem); otherwise it could not be reached (retry later)."""
+
+    def __init__(self, detail: str, *, refused: bool) -> None:
+        super().__init__(detail)
+        self.refused = refused
+
+
+@dataclass
+class _Account:
+    certificate: credentials.Certificate
+    token: str = ""
+    good_until: float = 0.0  # time.monotonic() after which the token is refreshed first
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    failure: OAuthFailed | None = None
+    failed_until: float = 0.0
+
+    def fresh(self) -> bool:
+        return bool(self.token) and time.monotonic() < self.good_until
+
+
+class AccessTokens:
+    def __init__(self) -> None:
+        self._accounts: dict[str, _Account] = {}
+        # Hashing the service account per send was 3 % of a worker's CPU: remember the entry of
+        # each credential object (the app config cache reuses one for a minute); the object is
+        # kept so its id cannot be reused by another, and the map is bounded.
+        self._by_object: dict[int, tuple[FcmServiceAccount, _Account]] = {}
+
+    def _account(self, account: FcmServiceAccount) -> _Account:
+        known = self._by_object.get(id(account))
+        if known is not None and known[0] is account:
+            return known[1]
+        key = hashlib.sha256(account.secret()).hexdigest()
+        entry = self._accounts.get(key)
+        if entry is None:
+            entry = self._accounts[key] = _Account(credentials.Certificate(account.info))
+        if len(self._by_object) >= MAX_REMEMBERED_OBJECTS:
+            self._by_object.clear()
+        self._by_object[id(account)] = (account, entry)
+        return entry
+
+    async def token(self, account: FcmServiceAccount) -> str:
+        entry = self._account(account)
+        if entry.fresh():
+            return entry.token
+        async with entry.lock:
+            if not entry.fresh():  # another send may have refreshed while we waited
+                await self._refresh(entry)
+            return entry.token
+
+    async def refresh(self, account: FcmServiceAccount, failed: str) -> str:
+        """A new token after FCM refused ``failed`` (401): refreshed once however many sends
+        saw the same refusal at the same time."""
+        entry = self._account(account)
+        async with entry.lock:
+            if entry.token == failed or not entry.fresh():
+                await self._refresh(entry)
+            return entry.token
+
+    async def _refresh(self, entry: _Account) -> None:
+        if entry.failure is not None and time.monotonic() < entry.failed_until:
+            raise OAuthFailed(str(entry.failure), refused=entry.failure.refused)
+        loop = asyncio.get_running_loop()
+        failure: OAuthFailed | None
+        try:
+            info = await loop.run_in_executor(None, entry.certificate.get_access_token)
+        except auth_exceptions.RefreshError as exc:
+            # google-auth marks 5xx and "temporarily unavailable" answers retryable.
+            failure = OAuthFailed(f"token endpoint: {exc}", refused=not exc.retryable)
+        except (auth_exceptions.TransportError, OSError) as exc:
+            failure = OAuthFailed(f"token endpoint unreachable: {exc}", refused=False)
+        else:
+            failure = None
+        if failure is not None:
+            entry.failure, entry.failed_until = failure, time.monotonic() + FAILURE_MEMORY_SECONDS
+            raise failure
+        entry.failure = None
+        entry.token = str(info.access_token)
+        left = _seconds_left(info.expiry)
+        entry.good_until = time.monotonic() + left - min(REFRESH_MARGIN_SECONDS, left / 2)
+
+    def forget(self) -> None:
+        self._accounts.clear()
+        self._by_object.clear()
+
+
+def _seconds_left(expiry: datetime.datetime | None) -> float:
+    """google-auth's ``expiry`` is a naive UTC datetime (None: no expiry given)."""
+    if expiry is None:
+        return 3600.0
+    if expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=datetime.UTC)
+    return expiry.timestamp() - time.time()
