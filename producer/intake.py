@@ -9,8 +9,9 @@ round trip (``producer.writer.IntakeWriter`` groups concurrent requests):
 3. One statement stores the message, its dispatches, their first status event and their outbox
    rows -- or nothing when a registered device disagrees with the platform guessed from the
    shape or was invalidated by a gateway; then the tokens are looked up and the plan redone.
-4. One LPUSH per queue; outbox rows are deleted in batches off the request path. If Redis is
-   down the 202 still stands: the outbox sweeper publishes later.
+4. One LPUSH per queue; the outbox rows of confirmed publishes are deleted by the next group's
+   statement (or in the background). If Redis is down the 202 still stands: the outbox sweeper
+   publishes later.
 """
 
 from __future__ import annotations

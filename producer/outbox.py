@@ -2,7 +2,8 @@
 
 The intake commits each dispatch together with an ``outbox`` row (``publish_at`` = now + a few
 seconds, or the ``scheduleTime``), then publishes at once. A confirmed publish queues the row's
-deletion, done in batches off the request path (``OutboxAcks``). Whatever was not confirmed -- the
+deletion, done in batches off the request path (``OutboxAcks``: by the next intake statement,
+else by its own ``DELETE``). Whatever was not confirmed -- the
 process died between commit and publish, Redis was down -- is published by the sweeper
 (``run_sweeper``, a background task of every API process; ``FOR UPDATE SKIP LOCKED`` lets several
 API instances sweep side by side) once ``publish_at`` has passed. Scheduled dispatches are

@@ -7,12 +7,14 @@ the load allows without making anyone wait for nothing:
 
 - nothing in flight: the first waiting request starts a group at once (alone, a request waits
   for nobody);
-- a group in flight: newcomers wait for it to finish, then all of them go as the next group --
-  unless enough are already waiting (``GROUP_TARGET_*``) to start another group alongside, so a
-  heavy load still overlaps several statements (and their WAL flushes) in PostgreSQL.
+- a group's statement in flight: newcomers wait for it to finish (not for its publish), then
+  all of them go as the next group -- unless enough are already waiting (``GROUP_TARGET_*``) to
+  start another group alongside, so a heavy load still overlaps several statements (and their
+  WAL flushes) in PostgreSQL.
 
-With 32 busy clients this doubles the requests per group compared to starting a group whenever
-a writer is free (docs/benchmarks.md, Intake). ``WRITERS`` bounds the groups in flight.
+With 32 busy clients this takes the requests per group from ~8 to ~13 compared to starting a
+group whenever a writer is free (docs/benchmarks.md, Intake). ``WRITERS`` bounds the groups in
+flight.
 """
 
 from __future__ import annotations
