@@ -148,6 +148,9 @@ def main() -> int:
             secret = apps.create_key(conn, app_key, ["push:send"]).secret
         env = {**os.environ, "PUSHFLOW_DATABASE_URL": db_url, "PUSHFLOW_REDIS_URL": redis_url,
                "PUSHFLOW_DATA_DIR": str(workdir / "data"), "PUSHFLOW_LOG_LEVEL": "INFO",
+               # per-success access lines off (errors still logged): see docs/benchmarks.md
+               "PUSHFLOW_ACCESS_LOG_SUCCESSES": os.environ.get(
+                   "PUSHFLOW_ACCESS_LOG_SUCCESSES", "false"),
                "PUSHFLOW_DB_POOL_SIZE": "10"}
         auth = {"Authorization": secret, "Application-Key": app_key}
         api_port, ceiling_port = free_port(), free_port()

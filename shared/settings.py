@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     # Operations.
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     log_json: bool = True
+    # One INFO access-log line per successful API request (with its uniqId). Error answers are
+    # always logged. A high-volume deployment that relies on metrics for successes can turn it
+    # off: a JSON line costs about a third of a 1-token push's CPU (docs/benchmarks.md).
+    access_log_successes: bool = True
 
     def fernet_key(self) -> bytes:
         """The credential-encryption key, generated into ``data_dir`` on first use if unset."""

@@ -13,10 +13,10 @@ it sees every request, errors included. For each HTTP request it
   (``/v2.1/push/{messageId}``), or ``<unmatched>``, so label values stay a small closed set;
 - writes one access-log line (logger ``pushflow.access``; uvicorn's own access log is off)
   with method, route, status and duration - and, through the contextvar, the ``uniqId``:
-  at WARNING for a 5xx, INFO for a 4xx, DEBUG for a success and for probe and scrape paths.
-  A JSON line costs about as much CPU as a whole 1-token push (docs/benchmarks.md, Intake), so
-  successes, which the metrics count anyway, are not logged one by one at the default INFO;
-  every error answer is, with its request id.
+  at WARNING for a 5xx, INFO for a 4xx and for a success, DEBUG for probe and scrape paths.
+  ``PUSHFLOW_ACCESS_LOG_SUCCESSES=false`` moves successes to DEBUG: a JSON line costs a good
+  part of a 1-token push's CPU (docs/benchmarks.md, Intake), and the metrics count them anyway;
+  every error answer is always logged, with its request id.
 
 The per-request cost is kept small: the metric children of each (route, method, status) are
 looked up once per process (``.labels()`` hashes and locks on every call).
@@ -57,17 +57,24 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else _UNMATCHED
 
 
-def access_level(route: str, status: int) -> int:
+def access_level(route: str, status: int, successes: bool = True) -> int:
     if status >= 500:
         return logging.WARNING
-    if status >= 400 and route not in _QUIET_ROUTES:
+    if route in _QUIET_ROUTES:
+        return logging.DEBUG
+    if status >= 400 or successes:
         return logging.INFO
     return logging.DEBUG
 
 
 class RequestObservabilityMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, log_successes: bool | None = None) -> None:
         self.app = app
+        if log_successes is None:
+            from shared.settings import get_settings
+
+            log_successes = get_settings().access_log_successes
+        self.log_successes = log_successes
         self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def _children(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
@@ -112,7 +119,7 @@ class RequestObservabilityMiddleware:
             requests, duration = self._children(route, method, status)
             requests.inc()
             duration.observe(elapsed)
-            level = access_level(route, status)
+            level = access_level(route, status, self.log_successes)
             if access_log.isEnabledFor(level):
                 access_log.log(
                     level, "%s %s %d %.1fms", method, route, status, elapsed * 1000,

@@ -31,9 +31,10 @@ async def boom(request: Request) -> Response:
     raise RuntimeError("handler bug")
 
 
-def app() -> Starlette:
+def app(log_successes: bool = True) -> Starlette:
     return Starlette(routes=[Route("/items/{item_id}", item), Route("/boom", boom)],
-                     middleware=[Middleware(RequestObservabilityMiddleware)])
+                     middleware=[Middleware(RequestObservabilityMiddleware,
+                                            log_successes=log_successes)])
 
 
 def requests_count(route: str, method: str, status: str) -> float:
@@ -73,8 +74,9 @@ async def test_counts_by_route_template_and_shares_the_request_id(
     records = [json.loads(line) for line in log_lines.getvalue().splitlines()]
     handled = [r for r in records if r["logger"] == "pushflow.test"]
     assert [r["uniqId"] for r in handled] == [generated, "client-id-7"]
-    # Successes are counted, not logged one by one at INFO (see access_level).
-    assert [r for r in records if r["logger"] == "pushflow.access"] == []
+    access = [r for r in records if r["logger"] == "pushflow.access"]
+    assert [(r["status"], r["level"], r["uniqId"]) for r in access] == [
+        (200, "INFO", generated), (200, "INFO", "client-id-7")]
 
 
 async def test_error_answers_are_logged_with_their_request_id(log_lines: io.StringIO) -> None:
@@ -92,9 +94,15 @@ async def test_error_answers_are_logged_with_their_request_id(log_lines: io.Stri
     assert access[0]["uniqId"] == "client-id-404" and len(access[1]["uniqId"]) == 10
 
 
-async def test_successes_are_logged_at_debug(log_lines: io.StringIO) -> None:
+async def test_successes_can_be_moved_to_debug(log_lines: io.StringIO) -> None:
+    quiet = app(log_successes=False)
+    transport = httpx.ASGITransport(app=quiet)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await client.get("/items/4")
+    records = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    assert [r for r in records if r["logger"] == "pushflow.access"] == []
     logging.getLogger().setLevel(logging.DEBUG)
-    transport = httpx.ASGITransport(app=app())
+    transport = httpx.ASGITransport(app=quiet)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.get("/items/3")
     records = [json.loads(line) for line in log_lines.getvalue().splitlines()]
