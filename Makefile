@@ -21,6 +21,7 @@ up: $(STAMP)
 ## Run the test suite against real PostgreSQL, Redis, Celery workers and sandbox gateways.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy producer workers shared sandbox
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)

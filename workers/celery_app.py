@@ -9,7 +9,7 @@ go back through the broker with a countdown (no in-process sleeping); results ar
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from shared import queues
 from shared.settings import get_settings
@@ -25,7 +25,10 @@ def create_app() -> Celery:
                  "workers.periodic"],
     )
     app.conf.update(
-        task_queues=[Queue(name, routing_key=name) for name in queues.ALL_QUEUES],
+        task_queues=[
+            Queue(name, routing_key=name)  # type: ignore[no-untyped-call]
+            for name in queues.ALL_QUEUES
+        ],
         task_default_queue=queues.DLR,
         task_routes={
             queues.TASK_RECORD_RESULT: {"queue": queues.DLR},

@@ -68,4 +68,4 @@ def migrate(url: str) -> list[str]:
 def current_version(url: str) -> int:
     with connect(url) as conn:
         row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        return int(row[0]) if row else 0
+        return int(str(row[0])) if row else 0

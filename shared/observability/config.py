@@ -26,4 +26,4 @@ class ObservabilitySettings(BaseSettings):
 
 def observability_settings() -> ObservabilitySettings:
     """Read from the environment each call (cheap; called once per process start)."""
-    return ObservabilitySettings()  # type: ignore[call-arg]  # no pydantic mypy plugin
+    return ObservabilitySettings()
