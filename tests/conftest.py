@@ -7,7 +7,6 @@ servers, Celery workers, sandboxes) finds them through the normal settings.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,7 @@ import redis
 
 from shared.db import apps
 from shared.db.migrate import migrate
-from shared.settings import get_settings
-from tests.services import postgres_database, redis_server
+from tests.services import patched_env, postgres_database, redis_server
 
 
 @pytest.fixture(scope="session")
@@ -39,19 +37,9 @@ def pushflow_env(service_dir: Path) -> Iterator[dict[str, str]]:
             "PUSHFLOW_SECRET_KEY": "cHVzaGZsb3ctdGVzdC1rZXktbm90LWZvci1wcm9kISE=",
             "PUSHFLOW_LOG_JSON": "true",
         }
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        get_settings.cache_clear()
-        migrate(db_url)
-        try:
+        with patched_env(env):
+            migrate(db_url)
             yield env
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-            get_settings.cache_clear()
 
 
 @pytest.fixture()

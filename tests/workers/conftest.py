@@ -3,7 +3,6 @@ credentials from it, and send workers as real ``celery -A workers worker`` subpr
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from shared import credentials, queues
 from shared.db import apps
 from shared.jobs import SendResult
 from shared.settings import get_settings
+from tests.services import patched_env
 from workers.delivery.testing import WorkerProcess, dlr_results, wait_for
 
 # Fast retries so retry paths finish in a test's time; the quota floor keeps its real 60 s
@@ -35,19 +35,8 @@ SEND_QUEUES = list(queues.SEND_QUEUES)
 @pytest.fixture(scope="session")
 def sandbox(pushflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[SandboxProcess]:
-    with SandboxProcess(tmp_path_factory.mktemp("sandbox")) as sbx:
-        saved = {k: os.environ.get(k) for k in sbx.env()}
-        os.environ.update(sbx.env())
-        get_settings.cache_clear()
-        try:
-            yield sbx
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-            get_settings.cache_clear()
+    with SandboxProcess(tmp_path_factory.mktemp("sandbox")) as sbx, patched_env(sbx.env()):
+        yield sbx
 
 
 @pytest.fixture(scope="session")
