@@ -8,7 +8,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ import redis
 from shared.taskmessage import build_message
 from tests.observability.log_task import TASK
 from tests.services import free_port
+from workers.delivery.testing import wait_for
 
 QUEUE = "pushflow.test.observability"
 
@@ -30,16 +30,6 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
     except OSError:  # not listening yet
         return 0, ""
-
-
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_worker_serves_metrics_and_logs_the_request_id(

@@ -8,8 +8,7 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -99,15 +98,6 @@ def clean_queues(redis_client: redis.Redis[bytes]) -> Iterator[redis.Redis[bytes
     yield redis_client
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
-             ) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextmanager

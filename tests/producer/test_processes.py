@@ -13,8 +13,9 @@ import redis
 
 from producer.state import EXIT_AFTER_COMMIT_ENV
 from shared import queues
-from tests.producer.conftest import api_process, assert_envelope, drain, ios_token, wait_for
+from tests.producer.conftest import api_process, assert_envelope, drain, ios_token
 from tests.services import free_port
+from workers.delivery.testing import wait_for
 
 FAST_SWEEP = {"PUSHFLOW_OUTBOX_SWEEP_AFTER_SECONDS": "0.5",
               "PUSHFLOW_OUTBOX_SWEEP_INTERVAL_SECONDS": "0.2"}
@@ -43,7 +44,8 @@ def test_crash_between_commit_and_publish_is_recovered_once(
         published = wait_for(lambda: drain(clean_queues, queues.APNS_TX), timeout=20,
                              what="the sweeper to publish")
         wait_for(lambda: db.execute("SELECT count(*) FROM outbox WHERE dispatch_id = %s",
-                                    (dispatch_id,)).fetchone() == (0,), what="outbox row gone")
+                                    (dispatch_id,)).fetchone() == (0,),
+                 timeout=15, what="outbox row gone")
         time.sleep(1.0)  # several more sweep intervals: nothing may be published again
         published += drain(clean_queues, queues.APNS_TX)
     assert [(task, args[0]["dispatchId"], args[0]["token"]) for task, args, _ in published] == [

@@ -74,15 +74,18 @@ def dlr_results(client: redis.Redis[bytes]) -> list[SendResult]:
     return out
 
 
-def wait_for(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.05,
-             what: str = "condition") -> T:
+def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "condition",
+             show: Callable[[], object] | None = None, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy (the one poller of the tests and
+    benches); fail with ``what`` and, to diagnose, what ``show`` returns, after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached in {timeout}s (last: {value!r})")
+            seen = f"; {show()!r}" if show is not None else ""
+            raise TimeoutError(f"{what} not reached in {timeout}s (last: {value!r}){seen}")
         time.sleep(interval)
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,21 +73,6 @@ def publish_results(client: redis.Redis, *batches: list[dict[str, Any]]) -> None
     tests' own DLR list)."""
     messages = [build_message(TASK_RECORD_RESULT, TEST_DLR_QUEUE, [batch]) for batch in batches]
     client.lpush(TEST_DLR_QUEUE, *messages)
-
-
-def wait_for(check: Callable[[], T], timeout: float = 20.0, what: str = "condition",
-             show: Callable[[], object] | None = None) -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` (and what ``show``
-    returns, to diagnose) after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            seen = f": {show()!r}" if show is not None else ""
-            raise AssertionError(f"timed out waiting for {what}{seen}")
-        time.sleep(0.05)
 
 
 def dispatch_row(db: psycopg.Connection[Any], dispatch_id: str) -> dict[str, Any]:

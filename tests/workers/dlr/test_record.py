@@ -15,8 +15,8 @@ from tests.workers.dlr.helpers import (
     publish_results,
     result,
     seed_dispatches,
-    wait_for,
 )
+from workers.delivery.testing import wait_for
 
 pytestmark = pytest.mark.usefixtures("dlr_worker")
 
@@ -42,7 +42,8 @@ def _settle(client: redis.Redis, db: psycopg.Connection[Any], marker: dict[str, 
     """Publish a marker result last and wait for it: the single solo worker consumes in order,
     so everything published before has been processed when the marker is recorded."""
     publish_results(client, [result(marker, "sent")])
-    wait_for(lambda: dispatch_row(db, marker["dispatchId"])["status"] == "sent", what="marker")
+    wait_for(lambda: dispatch_row(db, marker["dispatchId"])["status"] == "sent",
+             timeout=20, what="marker")
 
 
 def test_statuses_move_forward_only_and_replays_change_nothing(db, redis_client, make_app):
@@ -52,7 +53,7 @@ def test_statuses_move_forward_only_and_replays_change_nothing(db, redis_client,
     now = time.time()
     sent = result(d, "sent", now, gatewayId="apns-1", gatewayResponse={"status": 200})
     publish_results(redis_client, [sent])
-    wait_for(lambda: dispatch_row(db, d["dispatchId"])["status"] == "sent", what="sent")
+    wait_for(lambda: dispatch_row(db, d["dispatchId"])["status"] == "sent", timeout=20, what="sent")
 
     # Out of order: opened arrives before delivered; then delivered, then the sent again.
     publish_results(redis_client, [result(d, "opened", now + 2)])
@@ -90,7 +91,8 @@ def test_failed_is_final_for_the_send_side_but_a_receipt_still_moves_it(db, redi
     assert (row["status"], row["reason"], row["attempts"]) == ("failed", "retries_exhausted", 8)
 
     publish_results(redis_client, [result(d, "delivered", now + 2)])
-    wait_for(lambda: dispatch_row(db, d["dispatchId"])["status"] == "delivered", what="delivered")
+    wait_for(lambda: dispatch_row(db, d["dispatchId"])["status"] == "delivered",
+             timeout=20, what="delivered")
 
 
 def test_dead_token_invalidates_device_with_gateway_timestamp(db, redis_client, make_app):

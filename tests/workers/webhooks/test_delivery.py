@@ -14,9 +14,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared.settings import get_settings
-from tests.workers.dlr.helpers import publish_results, result, seed_dispatches, wait_for
+from tests.workers.dlr.helpers import publish_results, result, seed_dispatches
 from tests.workers.webhooks.conftest import configure_webhooks
 from tests.workers.webhooks.receiver import Receiver
+from workers.delivery.testing import wait_for
 from workers.webhooks import admin
 
 pytestmark = pytest.mark.usefixtures("dlr_worker", "webhook_sender")
@@ -53,7 +54,8 @@ def test_every_event_type_arrives_signed_and_once(db, redis_client, make_app, re
                     gatewayResponse={"status": 410, "reason": "Unregistered"})]
     publish_results(redis_client, batch)
     publish_results(redis_client, batch)  # duplicates: nothing more may arrive
-    wait_for(lambda: _state(db, app.app_id) == {"delivered": 5}, what="5 delivered events",
+    wait_for(lambda: _state(db, app.app_id) == {"delivered": 5},
+             timeout=20, what="5 delivered events",
              show=lambda: (_state(db, app.app_id), _attempts(db, app.app_id)))
 
     hook = Webhook(secret)
@@ -82,11 +84,11 @@ def test_receiver_down_then_up_is_delivered_after_retries(db, redis_client, make
     configure_webhooks(db, app.app_id, down.url, events=("push.sent",))
     (d,) = seed_dispatches(db, app.app_id)
     publish_results(redis_client, [result(d, "sent")])
-    wait_for(lambda: len(_attempts(db, app.app_id)) >= 2, what="failed attempts")
+    wait_for(lambda: len(_attempts(db, app.app_id)) >= 2, timeout=20, what="failed attempts")
     down.status = lambda n: 503 if n == 1 else 200
     down.start()
     try:
-        wait_for(lambda: _state(db, app.app_id) == {"delivered": 1}, what="delivery")
+        wait_for(lambda: _state(db, app.app_id) == {"delivered": 1}, timeout=20, what="delivery")
     finally:
         down.stop()
     log = _attempts(db, app.app_id)
@@ -103,7 +105,7 @@ def test_primary_down_uses_secondary_and_message_url_overrides(db, redis_client,
         (d,) = seed_dispatches(db, app.app_id)
         (o,) = seed_dispatches(db, app.app_id, webhook_url=other.url)
         publish_results(redis_client, [result(d, "sent"), result(o, "sent")])
-        wait_for(lambda: _state(db, app.app_id) == {"delivered": 2}, what="deliveries")
+        wait_for(lambda: _state(db, app.app_id) == {"delivered": 2}, timeout=20, what="deliveries")
         assert [json.loads(b)["data"]["dispatchId"] for b in receiver.bodies()] == \
             [d["dispatchId"]]
         assert [json.loads(b)["data"]["dispatchId"] for b in other.bodies()] == [o["dispatchId"]]
@@ -120,20 +122,22 @@ def test_dead_letter_then_replay_one_and_all(db, redis_client, make_app):
     dispatches = seed_dispatches(db, app.app_id, 3)
     # The retry window started 30 hours ago: the next failure dead-letters.
     publish_results(redis_client, [result(x, "sent") for x in dispatches])
-    wait_for(lambda: sum(_state(db, app.app_id).values()) == 3, what="events")
+    wait_for(lambda: sum(_state(db, app.app_id).values()) == 3, timeout=20, what="events")
     db.execute("UPDATE webhook_events SET retry_from = now() - interval '30 hours'"
                " WHERE app_id = %s", (app.app_id,))
-    wait_for(lambda: _state(db, app.app_id) == {"dead": 3}, what="dead letters")
+    wait_for(lambda: _state(db, app.app_id) == {"dead": 3}, timeout=20, what="dead letters")
     target.start()
     try:
         one = db.execute("SELECT id::text FROM webhook_events WHERE app_id = %s LIMIT 1",
                          (app.app_id,)).fetchone()
         assert one is not None
         assert _run(lambda c: admin.replay(c, app.app_id, one[0])) == 1
-        wait_for(lambda: _state(db, app.app_id) == {"dead": 2, "delivered": 1}, what="one")
+        wait_for(lambda: _state(db, app.app_id) == {"dead": 2, "delivered": 1},
+                 timeout=20, what="one")
         assert _run(lambda c: admin.replay(c, make_app().app_id)) == 0  # other apps: nothing
         assert _run(lambda c: admin.replay(c, app.app_id)) == 2
-        wait_for(lambda: _state(db, app.app_id) == {"delivered": 3}, what="all replayed")
+        wait_for(lambda: _state(db, app.app_id) == {"delivered": 3},
+                 timeout=20, what="all replayed")
         assert len(target.received) == 3
     finally:
         target.stop()
@@ -148,7 +152,7 @@ def test_rotation_signs_with_both_secrets_during_overlap(db, redis_client, make_
                                                   fernet=fernet))
     d1, d2 = seed_dispatches(db, app.app_id, 2)
     publish_results(redis_client, [result(d1, "sent")])
-    wait_for(lambda: len(receiver.received) == 1, what="first webhook")
+    wait_for(lambda: len(receiver.received) == 1, timeout=20, what="first webhook")
     first = receiver.received[0]
     assert len(first.headers["webhook-signature"].split(" ")) == 2
     Webhook(old).verify(first.body, first.headers)
@@ -157,7 +161,7 @@ def test_rotation_signs_with_both_secrets_during_overlap(db, redis_client, make_
     db.execute("UPDATE webhook_secrets SET expires_at = now() WHERE expires_at IS NOT NULL"
                " AND app_id = %s", (app.app_id,))  # the overlap ends
     publish_results(redis_client, [result(d2, "sent")])
-    wait_for(lambda: len(receiver.received) == 2, what="second webhook")
+    wait_for(lambda: len(receiver.received) == 2, timeout=20, what="second webhook")
     second = receiver.received[1]
     Webhook(rotation.secret).verify(second.body, second.headers)
     with pytest.raises(WebhookVerificationError):
@@ -173,12 +177,15 @@ def test_a_stuck_receiver_does_not_delay_another_app(db, redis_client, make_app,
         configure_webhooks(db, fast_app.app_id, receiver.url, events=("push.sent",))
         slow = seed_dispatches(db, slow_app.app_id, 10)
         publish_results(redis_client, [result(x, "sent") for x in slow])
-        wait_for(lambda: sum(_state(db, slow_app.app_id).values()) == 10, what="slow events")
+        wait_for(lambda: sum(_state(db, slow_app.app_id).values()) == 10,
+                 timeout=20, what="slow events")
         (fast,) = seed_dispatches(db, fast_app.app_id)
         publish_results(redis_client, [result(fast, "sent")])
-        wait_for(lambda: _state(db, fast_app.app_id) == {"delivered": 1}, what="fast app")
+        wait_for(lambda: _state(db, fast_app.app_id) == {"delivered": 1},
+                 timeout=20, what="fast app")
         assert _state(db, slow_app.app_id).get("delivered", 0) == 0  # still held at the gate
     finally:
         gate.set()
-    wait_for(lambda: _state(db, slow_app.app_id) == {"delivered": 10}, what="slow app drained")
+    wait_for(lambda: _state(db, slow_app.app_id) == {"delivered": 10},
+             timeout=20, what="slow app drained")
     stuck.stop()

@@ -14,9 +14,10 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.workers.dlr.helpers import publish_results, result, seed_dispatches, wait_for
+from tests.workers.dlr.helpers import publish_results, result, seed_dispatches
 from tests.workers.webhooks.conftest import SenderProcess, configure_webhooks
 from tests.workers.webhooks.receiver import Receiver
+from workers.delivery.testing import wait_for
 
 pytestmark = pytest.mark.usefixtures("dlr_worker")
 
@@ -34,7 +35,7 @@ def scrape(port: int) -> Samples:
         except OSError:
             return ""
 
-    found = wait_for(text, what="the sender's /metrics")
+    found = wait_for(text, timeout=20, what="the sender's /metrics")
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(found) for s in family.samples}
 
@@ -60,11 +61,11 @@ def test_failed_attempts_and_dead_letter_are_logged_with_uniq_id_and_counted(
     publish_results(redis_client, [result(d, "sent")])
     event_id = wait_for(lambda: db.execute(
         "SELECT id::text FROM webhook_events WHERE app_id = %s AND attempts >= 1",
-        (app.app_id,)).fetchone(), what="a failed attempt")[0]
+        (app.app_id,)).fetchone(), timeout=20, what="a failed attempt")[0]
     db.execute("UPDATE webhook_events SET retry_from = now() - interval '30 hours'"
                " WHERE id = %s", (event_id,))
     wait_for(lambda: any("dead-lettered" in r["msg"] for r in lines_with(webhook_sender,
-                                                                          event_id)),
+                                                                          event_id)), timeout=20,
              what="the dead-letter line", show=lambda: lines_with(webhook_sender, event_id))
 
     lines = lines_with(webhook_sender, event_id)
