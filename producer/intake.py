@@ -69,9 +69,17 @@ def _token_error(code: str, index: int, token: Any, message: str) -> dict[str, A
     return error_item(code, message, parameter=f"device_tokens[{index}]", value=token)
 
 
-def plan_tokens(req: PushRequest, devices: dict[str, tuple[Platform, bool]] | None) -> Plan:
+def token_shapes(tokens: list[str]) -> list[Platform | None]:
+    """The platform each token's shape reveals (None: unknown shape, or too long to test),
+    computed once per request and shared by the device look-up decision and the planning."""
+    return [detect_platform(t) if len(t) <= MAX_TOKEN_CHARS else None for t in tokens]
+
+
+def plan_tokens(req: PushRequest, devices: dict[str, tuple[Platform, bool]] | None,
+                shapes: list[Platform | None]) -> Plan:
     """Each token's platform: registered device, else shape, else the request's ``platform``.
-    ``devices`` None means "not looked up yet": shape and hint only; unknown tokens are None."""
+    ``devices`` None means "not looked up yet": shape and hint only; unknown tokens are None.
+    ``shapes`` is ``token_shapes(req.tokens)``."""
     accepted: list[tuple[int, str, Platform]] = []
     errors: list[dict[str, Any]] = []
     for i, token in enumerate(req.tokens):
@@ -82,7 +90,7 @@ def plan_tokens(req: PushRequest, devices: dict[str, tuple[Platform, bool]] | No
             continue
         platform: Platform | None = device[0] if device is not None else None
         if platform is None and len(token) <= MAX_TOKEN_CHARS:
-            platform = detect_platform(token)
+            platform = shapes[i]
             if platform is None and req.platform and is_valid_for(token, req.platform):
                 platform = req.platform
         if platform is None:
@@ -93,10 +101,6 @@ def plan_tokens(req: PushRequest, devices: dict[str, tuple[Platform, bool]] | No
             continue
         accepted.append((i, token, platform))
     return Plan(accepted, errors)
-
-
-def _needs_lookup(req: PushRequest) -> bool:
-    return any(detect_platform(t) is None for t in req.tokens)
 
 
 def _field_errors(errors: list[FieldError]) -> ApiError:
@@ -156,11 +160,14 @@ async def accept_push(request: Request) -> Response:
                                    allow_http_webhook=state.settings.webhook_allow_http)
     if req is None:
         raise _field_errors(field_errors)
-    devices = await _devices(state, caller.app_id, req.tokens) if _needs_lookup(req) else None
+    shapes = token_shapes(req.tokens)
+    # Only tokens whose shape says nothing can be decided by a registered device's platform.
+    needs_lookup = any(shape is None for shape in shapes)
+    devices = await _devices(state, caller.app_id, req.tokens) if needs_lookup else None
     scheduled = req.schedule_time is not None and req.schedule_time.timestamp() > now
     rid = request_id(request)
     for _round in range(_DEVICE_ROUNDS):
-        plan = plan_tokens(req, devices)
+        plan = plan_tokens(req, devices, shapes)
         if not plan.accepted:
             raise ApiError(422, "VALIDATION_ERROR", "", errors=plan.errors)
         limit_errors = check_platform_limits(req.content, {p for _, _, p in plan.accepted},
