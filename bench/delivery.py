@@ -37,7 +37,7 @@ from sandbox.testing import SandboxProcess
 from shared import credentials
 from shared.db import apps
 from shared.db.migrate import migrate
-from shared.payloads import apns_body
+from shared.gateway_payloads import apns_body
 from shared.settings import get_settings
 from shared.taskmessage import decode_message
 from tests.services import postgres_database, redis_server

@@ -16,13 +16,14 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from shared.gateway_payloads import payload_size
 from shared.jobs import MessageContent
-from shared.payloads import payload_size
 from shared.settings import Settings
 from shared.tokens import PLATFORMS, Platform
 
-# Upper bound of what a gateway payload adds to the message's own JSON (shared.payloads: "aps",
-# "alert", "mutable-content", "android", "notification", "ttl", "collapse_key" ...: < 200 bytes).
+# Upper bound of what a gateway payload adds to the message's own JSON
+# (shared.gateway_payloads: "aps", "alert", "mutable-content", "android", "notification",
+# "ttl", "collapse_key" ...: < 200 bytes).
 PAYLOAD_STRUCTURE_BOUND = 512
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
 MAX_WEBHOOK_URL = 2048
@@ -271,8 +272,8 @@ def check_platform_limits(content: MessageContent, platforms: Iterable[Platform]
         if title is not None and len(title) > max_title:
             errors.append(FieldError("TOO_LONG", "title",
                                      f"'title' exceeds {max_title} characters for {name}", title))
-        # The same bytes the send workers will build (shared.payloads), so a message accepted
-        # here is never refused by the worker as too large.
+        # The same bytes the send workers will build (shared.gateway_payloads), so a message
+        # accepted here is never refused by the worker as too large.
         size = 0 if small else payload_size(content, platform)
         if size > limits.max_payload_bytes:
             errors.append(FieldError(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import orjson
 import pytest
 
+from shared.gateway_payloads import payload_size
 from shared.payload import (
     PAYLOAD_STRUCTURE_BOUND,
     Limits,
@@ -14,7 +15,6 @@ from shared.payload import (
     parse_push,
     parse_time,
 )
-from shared.payloads import payload_size
 from shared.settings import Settings
 
 
@@ -51,8 +51,8 @@ def test_payload_limit_is_checked_per_platform() -> None:
 
 
 def test_structure_bound_holds_for_every_field_combination() -> None:
-    # The shortcut of check_platform_limits relies on this bound: if shared.payloads grows its
-    # structure past it, this fails rather than letting oversized payloads through.
+    # The shortcut of check_platform_limits relies on this bound: if shared.gateway_payloads
+    # grows its structure past it, this fails rather than letting oversized payloads through.
     full = {"title": "t" * 46, "content": "c" * 171, "image": "https://x.example/a.png",
             "data": {"k": "v"}, "sound": "s" * 250, "badge": 2**31 - 1, "priority": "normal",
             "collapseKey": "k" * 64}

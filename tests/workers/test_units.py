@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from shared.payloads import apns_payload, fcm_message, payload_size_error
+from shared.gateway_payloads import apns_payload, fcm_message, payload_size_error
 from workers.apns.errors import classify as apns_classify
 from workers.delivery.classes import Kind
 from workers.delivery.retry import eta_iso, parse_eta, retry_delay

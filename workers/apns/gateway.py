@@ -10,8 +10,8 @@ import orjson
 from redis.asyncio import Redis
 
 from shared.credentials import ApnsCertificate, ApnsTokenKey
+from shared.gateway_payloads import apns_body
 from shared.jobs import GatewayResponse
-from shared.payloads import apns_body
 from shared.settings import Settings
 from workers.apns.errors import classify
 from workers.apns.jwt import SharedJwt

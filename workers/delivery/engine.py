@@ -20,9 +20,9 @@ from typing import Any, Protocol
 import orjson
 from redis.asyncio import Redis
 
+from shared.gateway_payloads import payload_size_error
 from shared.jobs import FailureReason, GatewayResponse, SendJob, SendResult
 from shared.observability.logs import job_log
-from shared.payloads import payload_size_error
 from shared.settings import Settings
 from shared.taskmessage import build_message
 from shared.tokens import mask

@@ -1,5 +1,5 @@
-"""A job → a firebase-admin ``messaging.Message`` (the same fields ``shared.payloads.fcm_message``
-describes as JSON, which is what the size rule measures)."""
+"""A job → a firebase-admin ``messaging.Message`` (the same fields
+``shared.gateway_payloads.fcm_message`` describes as JSON, which is what the size rule measures)."""
 
 from __future__ import annotations
 
