@@ -102,7 +102,7 @@ async def get_message(request: Request) -> Response:
     return respond(request, 200, [item])
 
 
-class _Query:
+class QueryParams:
     """Query-string parsing with one error entry per bad parameter."""
 
     def __init__(self, params: Mapping[str, str]) -> None:
@@ -159,7 +159,7 @@ def _like(text: str) -> str:
 async def search(request: Request) -> Response:
     state = get_state(request)
     caller = await authenticate(request, "push:read")
-    q = _Query(request.query_params)
+    q = QueryParams(request.query_params)
     filters: dict[str, Any] = {
         "date_from": q.time("dateFrom"), "date_to": q.time("dateTo"),
         "status": q.choice("status", STATUSES), "platform": q.choice("platform", PLATFORMS),

@@ -24,7 +24,7 @@ from producer import openapi as oa
 from producer.auth import authenticate
 from producer.body import read_json
 from producer.envelope import ApiError, error_item, respond
-from producer.history import _Query as Query
+from producer.history import QueryParams as Query
 from producer.state import get_state
 from shared.observability import metrics
 from shared.statuses import EVENT_TYPES
