@@ -33,11 +33,11 @@ from starlette.routing import BaseRoute, Route
 from producer import openapi as openapi_doc
 from producer.auth import KeyCache
 from producer.envelope import install_handlers
-from producer.hotpath import HotRoutes, hot_routes
+from producer.hotpath import PushflowApp
 from producer.outbox import OutboxAcks, run_sweeper
 from producer.state import AppState, make_pool, make_redis
 from producer.writer import IntakeWriter
-from shared.observability.asgi import RequestObservabilityMiddleware
+from shared.observability.asgi import RequestObservabilityMiddleware, RequestRecorder
 from shared.observability.logs import configure_logging
 from shared.settings import Settings, get_settings
 
@@ -75,7 +75,7 @@ async def _guarded(name: str, job: Awaitable[None]) -> None:
         log.exception("background task %s stopped", name)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> PushflowApp:
     """The API app; ``settings`` default to the environment's (tests pass their own)."""
     settings = settings or get_settings()
     # JSON logs with the request id, secrets redacted; in each server process (uvicorn workers
@@ -117,11 +117,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await pool.close()
 
     # Outermost: request id, per-route metrics and the access log see every request, errors
-    # included (shared/observability/asgi.py). Then the hot route skips the router
-    # (producer/hotpath.py).
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(RequestObservabilityMiddleware),
-                                Middleware(HotRoutes, routes=hot_routes(routes))])
+    # included (shared/observability/asgi.py). The hot route gets the same from the same
+    # recorder without the stack (producer/hotpath.py).
+    recorder = RequestRecorder(settings.access_log_successes)
+    app = PushflowApp(recorder=recorder, routes=routes, lifespan=lifespan,
+                      middleware=[Middleware(RequestObservabilityMiddleware, recorder=recorder)])
     install_handlers(app)
     return app
 

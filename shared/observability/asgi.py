@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from contextvars import Token
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,9 +68,12 @@ def access_level(route: str, status: int, successes: bool = True) -> int:
     return logging.DEBUG
 
 
-class RequestObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, log_successes: bool | None = None) -> None:
-        self.app = app
+class RequestRecorder:
+    """What the middleware does around a request, callable on its own by code that serves a
+    request without the middleware (``producer.hotpath``): ``begin`` binds the request id,
+    ``end`` counts, times and logs the answer and unbinds it."""
+
+    def __init__(self, log_successes: bool | None = None) -> None:
         if log_successes is None:
             from shared.settings import get_settings
 
@@ -88,15 +92,42 @@ class RequestObservabilityMiddleware:
             self._series[key] = children
         return children
 
+    def begin(self, scope: Scope) -> tuple[str, Token[str | None], float]:
+        """(request id, context token for ``end``, start time); the id is put in the scope."""
+        request_id = _incoming_id(scope) or new_request_id()
+        scope[SCOPE_KEY] = request_id
+        return request_id, bind_request_id(request_id), time.perf_counter()
+
+    def end(self, scope: Scope, status: int, token: Token[str | None], started: float) -> None:
+        route = route_template(scope)
+        method = str(scope.get("method", "GET"))
+        method = method if method in _METHODS else "OTHER"
+        elapsed = time.perf_counter() - started
+        requests, duration = self._children(route, method, status)
+        requests.inc()
+        duration.observe(elapsed)
+        level = access_level(route, status, self.log_successes)
+        if access_log.isEnabledFor(level):
+            access_log.log(
+                level, "%s %s %d %.1fms", method, route, status, elapsed * 1000,
+                extra={"route": route, "status": status,
+                       "durationMs": round(elapsed * 1000, 2)},
+            )
+        reset_request_id(token)
+
+
+class RequestObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, log_successes: bool | None = None,
+                 recorder: RequestRecorder | None = None) -> None:
+        self.app = app
+        self.recorder = recorder or RequestRecorder(log_successes)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_id(scope) or new_request_id()
-        scope[SCOPE_KEY] = request_id
-        token = bind_request_id(request_id)
+        request_id, token, started = self.recorder.begin(scope)
         status = 500
-        started = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -112,18 +143,4 @@ class RequestObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = route_template(scope)
-            method = str(scope.get("method", "GET"))
-            method = method if method in _METHODS else "OTHER"
-            elapsed = time.perf_counter() - started
-            requests, duration = self._children(route, method, status)
-            requests.inc()
-            duration.observe(elapsed)
-            level = access_level(route, status, self.log_successes)
-            if access_log.isEnabledFor(level):
-                access_log.log(
-                    level, "%s %s %d %.1fms", method, route, status, elapsed * 1000,
-                    extra={"route": route, "status": status,
-                           "durationMs": round(elapsed * 1000, 2)},
-                )
-            reset_request_id(token)
+            self.recorder.end(scope, status, token, started)

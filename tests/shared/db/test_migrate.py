@@ -1,0 +1,37 @@
+"""Migrations: applied in order on a database that does not exist yet, once each, and what the
+later ones change."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from shared.db.migrate import available, current_version, migrate
+from tests.services import postgres_database
+
+
+def _foreign_keys(conn: psycopg.Connection[tuple[str, ...]], table: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+        (table,)).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_creates_the_database_applies_each_migration_once_and_drops_the_intake_child_fks(
+) -> None:
+    with postgres_database("pushflow_migrate") as url:
+        missing = url + "_new"  # migrate creates a database that does not exist
+        try:
+            names = [m.name for m in available()]
+            assert migrate(missing) == names
+            assert migrate(missing) == []  # safe to re-run
+            assert current_version(missing) == max(m.version for m in available())
+            with psycopg.connect(missing) as conn:
+                # Written only beside their parent (0003_intake_child_fks.sql)
+                assert _foreign_keys(conn, "dispatches") == set()
+                assert _foreign_keys(conn, "dispatch_events") == set()
+                assert _foreign_keys(conn, "messages") == {"messages_app_id_fkey"}
+        finally:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(missing.rsplit("/", 1)[1])))
