@@ -86,7 +86,7 @@ async def _connection(port: int, request: bytes, stop: float, latencies: list[fl
         writer.close()
 
 
-async def _drive(port: int, request: bytes, seconds: float, connections: int) -> Result:
+async def drive(port: int, request: bytes, seconds: float, connections: int) -> Result:
     latencies: list[float] = []
     counts = [0, 0]
     # Warm-up (connections, prepared statements, auth cache), not counted.
@@ -133,15 +133,19 @@ def report(name: str, result: Result, tokens: int) -> None:
           f"non-2xx {result.errors}", flush=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1, help="server processes (both servers)")
-    args = parser.parse_args()
-    uvloop.install()
+@dataclass(frozen=True)
+class Setup:
+    env: dict[str, str]  # the servers' environment
+    auth: dict[str, str]  # the headers of a push:send key
+    database_url: str
+
+
+@contextmanager
+def bench_setup(db_prefix: str) -> Iterator[Setup]:
+    """A private redis-server and a fresh migrated database with an app and a push:send key,
+    both gone after the block."""
     workdir = Path(tempfile.mkdtemp(prefix="pushflow-bench-"))
-    with redis_server(workdir) as redis_url, postgres_database("pushflow_bench") as db_url:
+    with redis_server(workdir) as redis_url, postgres_database(db_prefix) as db_url:
         migrate(db_url)
         with psycopg.connect(db_url, autocommit=True) as conn:
             app_key = apps.create_app(conn, "bench")
@@ -152,7 +156,18 @@ def main() -> int:
                "PUSHFLOW_ACCESS_LOG_SUCCESSES": os.environ.get(
                    "PUSHFLOW_ACCESS_LOG_SUCCESSES", "false"),
                "PUSHFLOW_DB_POOL_SIZE": "10"}
-        auth = {"Authorization": secret, "Application-Key": app_key}
+        yield Setup(env, {"Authorization": secret, "Application-Key": app_key}, db_url)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (both servers)")
+    args = parser.parse_args()
+    uvloop.install()
+    with bench_setup("pushflow_bench") as setup:
+        env, auth = setup.env, setup.auth
         api_port, ceiling_port = free_port(), free_port()
         api_cmd = [sys.executable, "-m", "shared.cli.main", "api", "--port", str(api_port),
                    "--workers", str(args.workers)]
@@ -167,11 +182,11 @@ def main() -> int:
             one, ceiling = Result(0, 0.0, [], 0), Result(0, 0.0, [], 0)
             for _ in range(slices):
                 for total, port in ((one, api_port), (ceiling, ceiling_port)):
-                    total.add(asyncio.run(_drive(port, one_token, args.seconds / slices,
+                    total.add(asyncio.run(drive(port, one_token, args.seconds / slices,
                                                  args.connections)))
             report("push 1 token", one, 1)
             report("ceiling", ceiling, 1)
-            hundred = asyncio.run(_drive(api_port, http_request(push_body(100), auth),
+            hundred = asyncio.run(drive(api_port, http_request(push_body(100), auth),
                                          args.seconds, args.connections))
             report("push 100", hundred, 100)
     ratio = one.rps / ceiling.rps if ceiling.rps else 0.0
