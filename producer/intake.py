@@ -157,7 +157,8 @@ async def accept_push(request: Request) -> Response:
             return replayed
     now = time.time()
     req, field_errors = parse_push(body, caller.limits, now,
-                                   allow_http_webhook=state.settings.webhook_allow_http)
+                                   allow_http_webhook=state.settings.webhook_allow_http,
+                                   allow_private_webhook=state.settings.webhook_allow_private)
     if req is None:
         raise _field_errors(field_errors)
     shapes = token_shapes(req.tokens)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from shared.addresses import blocked_host
 from shared.gateway_payloads import payload_size
 from shared.jobs import MessageContent
 from shared.settings import Settings
@@ -203,7 +204,8 @@ class _Checker:
         return value
 
 
-def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: bool = False
+def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: bool = False,
+               allow_private_webhook: bool = False
                ) -> tuple[PushRequest | None, list[FieldError]]:
     """The request, or the per-field errors that make the whole request invalid (422)."""
     if not isinstance(body, dict):
@@ -228,6 +230,14 @@ def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: boo
     platform = c.choice("platform", PLATFORMS)
     external_id = c.string("externalId", limits.max_external_id)
     webhook = c.https_url("webhookUrl", MAX_WEBHOOK_URL, allow_http=allow_http_webhook)
+    if webhook is not None and not allow_private_webhook:
+        # Checked again against every resolved address when the webhook is sent; refused here
+        # when the URL alone shows it (no DNS look-up on the intake's hot path).
+        why = blocked_host(urlsplit(webhook).hostname or "")
+        if why:
+            c.fail("INVALID_FORMAT", "webhookUrl",
+                   f"'webhookUrl' points at a non-public address ({why})", webhook)
+            webhook = None
     ttl = body.get("ttl")
     if ttl is not None:
         if not _is_int(ttl) or not 0 <= ttl < 2**40:

@@ -42,7 +42,9 @@ _PUSH_BODY: dict[str, Any] = {
         "collapseKey": {"type": "string", "description": "max 64 bytes"},
         "platform": {**_PLATFORM, "description": "for unregistered tokens of no known shape"},
         "externalId": {"type": "string", "maxLength": 64},
-        "webhookUrl": {"type": "string", "format": "uri"},
+        "webhookUrl": {"type": "string", "format": "uri",
+                       "description": "https; replaces the app's primary webhook URL for this "
+                                      "message. A non-public IP literal or localhost is 422"},
         "scheduleTime": _TIME,
     },
 }

@@ -63,6 +63,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("externalId too long", base(externalId="e" * 65), "TOO_LONG", "externalId"),
     ("webhookUrl not https", base(webhookUrl="ftp://x.example.com/"), "INVALID_FORMAT",
      "webhookUrl"),
+    ("webhookUrl private address", base(webhookUrl="https://10.1.2.3/dlr"), "INVALID_FORMAT",
+     "webhookUrl"),
+    ("webhookUrl metadata address", base(webhookUrl="https://169.254.169.254/latest"),
+     "INVALID_FORMAT", "webhookUrl"),
+    ("webhookUrl localhost", base(webhookUrl="https://localhost:8443/dlr"), "INVALID_FORMAT",
+     "webhookUrl"),
     ("bad scheduleTime", base(scheduleTime="next tuesday"), "INVALID_FORMAT", "scheduleTime"),
     ("body not an object", [IOS], "INVALID_FORMAT", "body"),  # type: ignore[list-item]
 ]

@@ -9,7 +9,8 @@ At send time the check runs inside the HTTP client's resolver (``GuardedResolver
 connector connects only to addresses that resolver returned, all checked, so a DNS answer that
 changed since the URL was saved (or changes between check and connect) cannot slip through. TLS
 still verifies the certificate against the URL's host name, because only the TCP target is
-pinned.
+pinned. The address rules themselves live in ``shared.addresses`` (the intake applies them to a
+message's ``webhookUrl`` without DNS).
 """
 
 from __future__ import annotations
@@ -24,26 +25,14 @@ import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from shared.addresses import IPAddress, blocked_reason, literal_ip
+
 MAX_URL_LENGTH = 2048
 _RESOLVE_TIMEOUT = 3.0
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UrlRejected(ValueError):
     """The URL may not be used as a webhook target; the message says why (safe to show)."""
-
-
-def blocked_reason(ip: IPAddress) -> str | None:
-    """Why an address may not receive webhooks, or None when it is a public address."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    for label, flag in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
-                        ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                        ("private", ip.is_private), ("reserved", ip.is_reserved)):
-        if flag:
-            return label
-    return None if ip.is_global else "not globally routable"
 
 
 def check_shape(url: str, *, allow_http: bool) -> tuple[str, int]:
@@ -63,13 +52,6 @@ def check_shape(url: str, *, allow_http: bool) -> tuple[str, int]:
     if parts.username or parts.password:
         raise UrlRejected("must not carry credentials")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
-
-
-def literal_ip(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
