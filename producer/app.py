@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from producer import openapi as openapi_doc
-from producer.auth import KeyCache
+from producer.auth import KeyCache, watch_key_changes
 from producer.envelope import install_handlers
 from producer.hotpath import PushflowApp
 from producer.outbox import OutboxAcks, run_sweeper
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> PushflowApp:
     # call this factory themselves).
     configure_logging("api", level=settings.log_level, json_output=settings.log_json)
     modules = load_route_modules()
-    background: list[Background] = [run_sweeper]
+    background: list[Background] = [run_sweeper, watch_key_changes]
     routes: list[BaseRoute] = []
     for module in modules:
         routes.extend(module.routes)

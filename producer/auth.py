@@ -12,13 +12,16 @@ Use from a route module::
 Always filter data by ``caller.app_id``; another app's object must answer 404, never 403.
 
 Key lookups are cached in-process for a few seconds (``KEY_CACHE_SECONDS``), so a request does
-not pay a PostgreSQL round trip for authentication; a revoked key therefore stops working within
-that time. Concurrent misses for the same key share one query.
+not pay a PostgreSQL round trip for authentication. Concurrent misses for the same key share one
+query. A revoked key stops working at once: the revocation is announced on Redis
+(``shared.auth_events``) and ``watch_key_changes``, a background task of every API process,
+drops the app's cached entries; the expiry is the backstop when Redis cannot tell.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +30,7 @@ from starlette.requests import Request
 
 from producer.envelope import ApiError, header
 from producer.state import AppState, get_state
+from shared import auth_events
 from shared.db import apps
 from shared.payload import Limits
 
@@ -37,6 +41,8 @@ MISS_CACHE_SECONDS = 1.0
 MAX_CACHED_KEYS = 10_000
 _MAX_HEADER_CHARS = 512
 ADMIN_SCOPE = "admin"  # implies every other scope
+
+log = logging.getLogger("pushflow.auth")
 
 _KEY_QUERY = (
     "SELECT k.id, a.id, a.app_key, k.scopes, a.limits FROM api_keys k"
@@ -63,6 +69,9 @@ class KeyCache:
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], tuple[float, Caller | None]] = {}
         self.loading: dict[tuple[str, str], asyncio.Future[Caller | None]] = {}
+        # Bumped by every drop: a look-up that began before a drop must not cache what it read
+        # (it may predate the revocation).
+        self.generation = 0
 
     def get(self, key: tuple[str, str], now: float) -> tuple[bool, Caller | None]:
         entry = self._entries.get(key)
@@ -72,6 +81,12 @@ class KeyCache:
 
     def expire_all(self) -> None:
         self._entries.clear()
+        self.generation += 1
+
+    def expire_app(self, app_key: str) -> None:
+        for key in [k for k in self._entries if k[0] == app_key]:
+            del self._entries[key]
+        self.generation += 1
 
     def put(self, key: tuple[str, str], caller: Caller | None, now: float) -> None:
         if len(self._entries) >= MAX_CACHED_KEYS:
@@ -104,6 +119,7 @@ async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
         return await asyncio.shield(pending)
     future: asyncio.Future[Caller | None] = asyncio.get_running_loop().create_future()
     cache.loading[key] = future
+    generation = cache.generation
     try:
         caller = await _load(state, app_key, apps.hash_secret(secret))
     except BaseException as exc:
@@ -113,8 +129,35 @@ async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
     finally:
         cache.loading.pop(key, None)
     future.set_result(caller)
-    cache.put(key, caller, time.monotonic())
+    if cache.generation == generation:
+        cache.put(key, caller, time.monotonic())
     return caller
+
+
+async def watch_key_changes(state: AppState) -> None:
+    """Background task: drop cached keys of apps whose keys changed (``shared.auth_events``).
+    Reconnects after a Redis failure; meanwhile entries expire on their own."""
+    failures = 0
+    while True:
+        try:
+            async with state.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                await pubsub.subscribe(auth_events.CHANNEL)
+                # Whatever changed while we were not listening is forgotten too.
+                state.keys.expire_all()
+                if failures:
+                    log.info("key-change listener listening again")
+                failures = 0
+                async for message in pubsub.listen():
+                    app_key = message.get("data")
+                    if isinstance(app_key, bytes):
+                        state.keys.expire_app(app_key.decode(errors="replace"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Redis down or restarted: listen again a little later
+            failures += 1
+            log.log(logging.WARNING if failures == 1 else logging.DEBUG,
+                    "key-change listener: %s; retrying every second", exc)
+            await asyncio.sleep(1.0)
 
 
 async def authenticate(request: Request, scope: str | None = None) -> Caller:

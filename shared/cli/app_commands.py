@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from shared import auth_events
 from shared.cli.main import CommandError
 from shared.db import apps
 from shared.db.connect import DatabaseUnavailable, connect
@@ -75,5 +76,8 @@ def revoke_key(args: argparse.Namespace) -> int:
             n = apps.revoke_key(conn, args.secret_prefix, args.app_key)
         except apps.UnknownApp:
             raise CommandError(f"no app with application key {args.app_key}") from None
+    if n:
+        # Every API process drops its cached copy at once (else within KEY_CACHE_SECONDS).
+        auth_events.announce(get_settings().redis_url, args.app_key)
     print(f"revoked {n} key(s)")
     return 0 if n else 1

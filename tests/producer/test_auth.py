@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import time
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from producer.auth import KEY_CACHE_SECONDS
 from producer.state import AppState
+from shared.cli.app_commands import revoke_key
 from shared.db import apps
 from tests.producer.conftest import assert_envelope, error_codes, ios_token
 
@@ -48,12 +53,33 @@ async def test_missing_scope_is_403(api: httpx.AsyncClient, make_app: Any) -> No
     assert (await api.post("/v2.1/push", json=BODY, headers=admin.headers())).status_code == 202
 
 
-async def test_revoked_key_is_refused_once_its_cache_entry_expires(
+async def test_a_key_revoked_by_the_cli_is_refused_at_once(
+    api: httpx.AsyncClient, make_app: Any
+) -> None:
+    # The API's key-change listener has been idle for longer than a Redis socket timeout
+    # before the first revocation.
+    first, second = make_app(), make_app()
+    await asyncio.sleep(2.5)
+    for app in (first, second):
+        # Cached by this request: without the announcement it would pass for KEY_CACHE_SECONDS.
+        assert (await api.post("/v2.1/push", json=BODY, headers=app.headers())).status_code == 202
+        assert revoke_key(argparse.Namespace(app_key=app.app_key,
+                                             secret_prefix=app.secret[:10])) == 0
+        started = time.monotonic()
+        while (status := (await api.post("/v2.1/push", json=BODY, headers=app.headers())
+                          ).status_code) == 202 and time.monotonic() - started < 1.5:
+            await asyncio.sleep(0.05)
+        assert status == 401
+    assert KEY_CACHE_SECONDS > 1.5 + 1.0
+
+
+async def test_a_revocation_nobody_announced_takes_effect_when_the_entry_expires(
     api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection[Any], state: AppState
 ) -> None:
     app = make_app()
     assert (await api.post("/v2.1/push", json=BODY, headers=app.headers())).status_code == 202
-    apps.revoke_key(db, app.secret, app.app_key)
+    apps.revoke_key(db, app.secret, app.app_key)  # no announcement (as with Redis down)
+    assert (await api.post("/v2.1/push", json=BODY, headers=app.headers())).status_code == 202
     state.keys.expire_all()  # what KEY_CACHE_SECONDS of waiting would do
     response = await api.post("/v2.1/push", json=BODY, headers=app.headers())
     assert response.status_code == 401
