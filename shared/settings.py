@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # origin, and how long the "already accepted" guard of a dispatch is kept.
     delivery_max_in_flight: int = Field(1000, ge=1, le=100_000)
     delivery_batch_size: int = Field(200, ge=1, le=5000)
+    # Jobs a send worker holds back for an app's rate limit without counting them against
+    # delivery_max_in_flight (so other apps keep flowing); past it they count, and the worker
+    # takes no more from the queue: the rest waits in Redis, for any worker, not in one's memory.
+    delivery_max_parked: int = Field(5000, ge=0, le=1_000_000)
     delivery_batch_consumer: bool = True
     delivery_guard_ttl_seconds: int = Field(2 * 24 * 3600, ge=3600)
     apns_connections: int = Field(1, ge=1, le=32)

@@ -14,7 +14,7 @@ from shared.jobs import SendJob
 from shared.settings import get_settings
 from tests.workers.conftest import apns_key_credential, results_for, wait_results
 from workers.apns.jwt import KEY as JWT_KEY
-from workers.delivery.reliable_queue import WORKERS
+from workers.delivery.reliable_queue import INFLIGHT, WORKERS
 from workers.delivery.testing import (
     WorkerProcess,
     apns_token,
@@ -107,6 +107,32 @@ def test_rate_limit_is_shared_by_two_processes(
                 assert j - i + 1 <= rate * width + slack, (i, j, width)
     # The limited app did not hold up the other one: it finished while the first still waited.
     assert max(r["at"] for r in free_results.values()) < max(r["at"] for r in results.values())
+
+
+def test_a_rate_limited_backlog_stays_in_the_queue_past_the_parking_bound(
+        delivery_redis: redis.Redis, new_app: Callable[..., int], sandbox: SandboxProcess,
+        start_worker: Callable[..., WorkerProcess]) -> None:
+    in_flight, parked, batch = 20, 30, 10
+    app_id = new_app(send_rate=5.0)
+    delivery_redis.delete(WORKERS)
+    worker = start_worker(["fcm.bulk"], PUSHFLOW_DELIVERY_MAX_IN_FLIGHT=str(in_flight),
+                          PUSHFLOW_DELIVERY_MAX_PARKED=str(parked),
+                          PUSHFLOW_DELIVERY_BATCH_SIZE=str(batch))
+    wait_registered(delivery_redis, 1)
+    jobs = [make_job(app_id, "android", fcm_token(), lane="bulk") for _ in range(400)]
+    enqueue(delivery_redis, jobs)
+    held = 0
+    deadline = time.monotonic() + 4.0  # the bucket's burst is long spent: most jobs park
+    while time.monotonic() < deadline:
+        held = max(held, sum(delivery_redis.hlen(k) for k in delivery_redis.scan_iter(
+            INFLIGHT + "*")))
+        time.sleep(0.05)
+    # Without the bound the worker would have taken the whole backlog into its hash (and its
+    # memory); with it, what it holds stays near in-flight + parked.
+    assert 0 < held <= in_flight + parked + batch, held
+    assert delivery_redis.llen("fcm.bulk") >= len(jobs) - held - 5 * 5  # 5/s for ~4 s, + burst
+    worker.stop()  # hands its jobs back; the rest of the backlog is not this test's business
+    delivery_redis.delete("fcm.bulk")
 
 
 # How long after the sandbox wrote a 2xx the worker may still be committing that outcome:

@@ -206,7 +206,8 @@ class Engine:
 
     def _park(self, app_id: int, works: list[Work], wait: float) -> None:
         """Hold an app's jobs on the loop and try again later. They stay in flight (safe if we
-        die) but do not count against the consumer's room, so other apps keep flowing."""
+        die) but, up to a bound, do not count against the consumer's room (``busy``), so other
+        apps keep flowing."""
         self.parked += len(works)
         loop = asyncio.get_running_loop()
         loop.call_later(max(wait, 0.001), self._unpark, works)
@@ -217,8 +218,10 @@ class Engine:
 
     @property
     def busy(self) -> int:
-        """Works occupying send capacity (active minus parked)."""
-        return self.active - self.parked
+        """Works occupying send capacity: active minus parked, up to ``delivery_max_parked``
+        parked; beyond that parked works count too, so the consumer stops taking more while a
+        rate-limited app's backlog would otherwise move from the queue into this process."""
+        return self.active - min(self.parked, self.settings.delivery_max_parked)
 
     def _settle(self, w: Work, outcome: Outcome) -> None:
         job = w.job
