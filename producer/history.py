@@ -70,22 +70,28 @@ def _dispatch(row: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
             "updatedAt": iso(updated), "history": history}
 
 
+def message_not_found(raw_id: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", "No such message", parameter="messageId", value=raw_id,
+                    source="path")
+
+
+def path_message_id(request: Request) -> uuid.UUID:
+    """The path's ``message_id``; 404 when it is not a UUID, like a message that is not there."""
+    raw_id = request.path_params["message_id"]
+    try:
+        return uuid.UUID(raw_id)
+    except ValueError:
+        raise message_not_found(raw_id) from None
+
+
 async def get_message(request: Request) -> Response:
     state = get_state(request)
     caller = await authenticate(request, "push:read")
-    raw_id = request.path_params["message_id"]
-    try:
-        message_id = uuid.UUID(raw_id)
-    except ValueError:
-        message_id = None
-    if message_id is None:
-        raise ApiError(404, "NOT_FOUND", "No such message", parameter="messageId",
-                       value=raw_id, source="path")
+    message_id = path_message_id(request)
     async with state.pool.connection() as conn:
         row = await (await conn.execute(_MESSAGE, (message_id, caller.app_id))).fetchone()
         if row is None:
-            raise ApiError(404, "NOT_FOUND", "No such message", parameter="messageId",
-                           value=raw_id, source="path")
+            raise message_not_found(request.path_params["message_id"])
         dispatches = await (await conn.execute(_DISPATCHES, (message_id, caller.app_id))
                             ).fetchall()
         events = await (await conn.execute(_EVENTS, ([d[0] for d in dispatches],))).fetchall()

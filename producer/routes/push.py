@@ -7,6 +7,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from producer import openapi as oa
+from producer.cancel import cancel_message
 from producer.history import DEFAULT_LIMIT, MAX_LIMIT, STATUSES, get_message, search
 from producer.intake import accept_push
 
@@ -14,6 +15,7 @@ routes: list[BaseRoute] = [
     Route("/v2.1/push", accept_push, methods=["POST"]),
     Route("/v2.1/push", search, methods=["GET"]),
     Route("/v2.1/push/{message_id}", get_message, methods=["GET"]),
+    Route("/v2.1/push/{message_id}", cancel_message, methods=["DELETE"]),
 ]
 
 _STR = {"type": "string"}
@@ -64,6 +66,11 @@ _MESSAGE = {"type": "object", "properties": {
     "scheduleTime": _STR, "ttl": {"type": ["integer", "null"]}, "createdAt": _STR,
     "dispatches": {"type": "array", "items": _DISPATCH_STATE}}}
 
+_CANCELED = {"type": "object", "properties": {
+    "messageId": _STR, "externalId": {"type": ["string", "null"]},
+    "canceled": {"type": "integer", "description": "dispatches this call canceled"},
+    "dispatches": {"type": "array", "items": _DISPATCH}}}
+
 openapi: dict[str, Any] = {"paths": {
     "/v2.1/push": {
         "post": oa.operation(
@@ -94,5 +101,12 @@ openapi: dict[str, Any] = {"paths": {
             "One message with its dispatches and their status history", scope="push:read",
             ok_schema=_MESSAGE, errors=(401, 403, 404),
             parameters=[oa.path_param("message_id")]),
+        "delete": oa.operation(
+            "Cancel a scheduled message", scope="push:send", ok_schema=_CANCELED,
+            errors=(401, 403, 404), parameters=[oa.path_param("message_id")],
+            description="Dispatches still `scheduled` become `canceled` and are never sent; "
+                        "those already `queued` or further are left as they are. Lists every "
+                        "dispatch with its status after the call; repeating it changes "
+                        "nothing."),
     },
 }}
