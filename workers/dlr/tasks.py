@@ -22,10 +22,18 @@ from workers.dlr.store import record_query, valid_outcomes
 log = logging.getLogger(__name__)
 
 # A deadlock between two DLR processes updating overlapping dispatches is resolved by PostgreSQL
-# aborting one; retrying at once is the normal answer. Unreachable database: back off.
+# aborting one; retrying at once is the normal answer. Unreachable database: back off, 2 s
+# doubling to a minute (each wait well under the broker visibility timeout), and never give up:
+# a result dropped after N retries would leave its dispatch "queued" and its webhook unsent
+# forever, however long the outage.
 _DEADLOCK_TRIES = 5
 _DB_RETRY_SECONDS = 2.0
-_DB_MAX_RETRIES = 1000  # ~30 min of outage at 2 s; well under the broker visibility timeout each
+_DB_RETRY_MAX_SECONDS = 60.0
+
+
+def db_retry_countdown(retries: int) -> float:
+    """Seconds before the ``retries``-th retry of a batch the database could not take."""
+    return float(min(_DB_RETRY_SECONDS * 2 ** min(retries, 10), _DB_RETRY_MAX_SECONDS))
 
 
 class RecordTask(Task):  # type: ignore[misc]
@@ -70,7 +78,7 @@ def record_results(task: RecordTask, results: list[Any]) -> int:
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
-    max_retries=_DB_MAX_RETRIES,
+    max_retries=None,  # until the database is back (see _DB_RETRY_MAX_SECONDS)
 )
 def record(self: RecordTask, results: list[Any]) -> int:
     if not isinstance(results, list):
@@ -82,4 +90,4 @@ def record(self: RecordTask, results: list[Any]) -> int:
     except (psycopg.OperationalError, psycopg.errors.DeadlockDetected) as exc:
         self.drop_connection()
         log.warning("dlr: database unavailable (%s); retrying", type(exc).__name__)
-        raise self.retry(countdown=_DB_RETRY_SECONDS) from None
+        raise self.retry(countdown=db_retry_countdown(self.request.retries)) from None
