@@ -14,6 +14,8 @@ from kombu.entity import Queue
 from shared import queues
 from shared.settings import get_settings
 
+VISIBILITY_TIMEOUT_SECONDS = 900
+
 
 def create_app() -> Celery:
     settings = get_settings()
@@ -45,8 +47,12 @@ def create_app() -> Celery:
         task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
         # Countdowns longer than this would be redelivered while still waiting (see field notes):
-        # delivery retries stay well under it and long waits are kept in PostgreSQL instead.
-        broker_transport_options={"visibility_timeout": 3600},
+        # delivery retries (at most retry_max_seconds, 10 min, capped at 90 % of it) and DLR
+        # retries (1 min) stay under it, and long waits are kept in PostgreSQL instead. It is
+        # also how long the batches of a DLR recorder killed as a whole wait before another
+        # takes them (kombu restores unacknowledged messages older than this): 15 min, not
+        # kombu's default hour.
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         worker_hijack_root_logger=False,
         timezone="UTC",
     )

@@ -7,9 +7,13 @@ import random
 import pytest
 
 from shared.gateway_payloads import apns_payload, fcm_message, payload_size_error
+from shared.settings import Settings
+from workers import app
 from workers.apns.errors import classify as apns_classify
+from workers.celery_app import VISIBILITY_TIMEOUT_SECONDS
 from workers.delivery.classes import Kind
-from workers.delivery.retry import eta_iso, parse_eta, retry_delay
+from workers.delivery.retry import VISIBILITY_MARGIN, eta_iso, parse_eta, retry_delay
+from workers.dlr.tasks import db_retry_countdown
 from workers.fcm.errors import classify as fcm_classify
 
 
@@ -56,6 +60,15 @@ def test_retry_delay_backoff_jitter_floor_and_cap() -> None:
     zero = retry_delay(1, base=1e-9, cap=1e-9, visibility_timeout=3600,
                        rng=random.Random(0))
     assert zero > 0
+
+
+def test_every_countdown_of_the_defaults_fits_the_visibility_timeout() -> None:
+    # A countdown past it would be redelivered while still waiting, and run twice.
+    settings = Settings()
+    timeout = app.conf.broker_transport_options["visibility_timeout"]
+    assert timeout == VISIBILITY_TIMEOUT_SECONDS <= 900  # a killed DLR recorder's wait
+    assert settings.retry_max_seconds <= timeout * VISIBILITY_MARGIN  # never clipped
+    assert db_retry_countdown(100) < timeout
 
 
 def test_eta_roundtrip() -> None:

@@ -10,7 +10,7 @@ transaction later acks many at once. At-least-once is kept by liveness, not by a
 - a message taken but not finished stays in ``pushflow:inflight:<id>`` (field ``<queue>|<seq>``);
 - a sweep (at start and every few seconds, by any worker) moves the in-flight messages of workers
   whose liveness key expired back onto their queues, so a SIGKILLed worker's messages are sent by
-  another within seconds, not after the 1-hour visibility timeout.
+  another within seconds, not after the broker's visibility timeout (minutes).
 
 The messages stay ordinary Celery messages: a plain Celery worker consuming the same lists works.
 """
