@@ -140,6 +140,13 @@ async def insert_batch(conn: AsyncConnection[Any], messages: list[NewMessage],
     return {row[1] for row in await cur.fetchall()}
 
 
+async def stored_ids(conn: AsyncConnection[Any], message_ids: Sequence[str]) -> set[str]:
+    """Which of these messages are stored (after a statement whose outcome is unknown)."""
+    cur = await conn.execute("SELECT id::text FROM messages WHERE id = ANY(%s::uuid[])",
+                             ("{" + ",".join(message_ids) + "}",))
+    return {row[0] for row in await cur.fetchall()}
+
+
 async def insert_idempotent(conn: AsyncConnection[Any], message: NewMessage, sweep_after: float,
                             key: str, body_hash: bytes, response: bytes, ttl_hours: int) -> str:
     """"inserted", "conflict" (a device disagrees: nothing stored) or "claimed" (the key is

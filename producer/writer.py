@@ -15,6 +15,10 @@ the load allows without making anyone wait for nothing:
 With 32 busy clients this takes the requests per group from ~8 to ~13 compared to starting a
 group whenever a writer is free (docs/benchmarks.md, Intake). ``WRITERS`` bounds the groups in
 flight.
+
+A connection lost during a group's statement leaves its outcome unknown; the writer asks
+whether the messages are stored before answering (``_committed_despite``), so that a 503 always
+means "nothing accepted".
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import logging
 import os
 from collections import deque
 from typing import TYPE_CHECKING
+
+import psycopg
 
 from producer import persist
 from producer.persist import NewMessage
@@ -39,6 +45,7 @@ WRITERS = 8  # groups in flight at most
 # Waiting requests (or tokens) that start a group although another one is in flight.
 GROUP_TARGET_MESSAGES = 10
 GROUP_TARGET_TOKENS = 1_000
+VERIFY_TIMEOUT_SECONDS = 2.0  # asking whether a statement committed after a lost connection
 
 Waiting = tuple[NewMessage, "asyncio.Future[bool]"]
 
@@ -108,6 +115,9 @@ class IntakeWriter:
             async with state.pool.connection() as conn:
                 stored = await persist.insert_batch(
                     conn, messages, state.settings.outbox_sweep_after_seconds, acked)
+        except psycopg.OperationalError as exc:
+            state.acks.restore(acked)
+            stored = await _committed_despite(state, messages, exc)
         except BaseException:
             state.acks.restore(acked)
             raise
@@ -142,3 +152,23 @@ class IntakeWriter:
 
     async def run(self, state: AppState) -> None:
         await asyncio.gather(*(self._loop(state) for _ in range(WRITERS)))
+
+
+async def _committed_despite(state: AppState, messages: list[NewMessage],
+                             error: psycopg.OperationalError) -> set[str]:
+    """The connection was lost during the statement: it may have committed all the same (the
+    server went away after the commit, before its answer reached us). Answering 503 then would
+    tell the client "nothing was accepted" while the outbox sends it, and the client's retry
+    would send it twice. So ask: the ids of the messages that are stored (their requests get
+    their 202 and are published); ``error`` again (503) when none is, or when the database
+    cannot tell."""
+    try:
+        async with state.pool.connection(timeout=VERIFY_TIMEOUT_SECONDS) as conn:
+            found = await persist.stored_ids(conn, [m.message_id for m in messages])
+    except Exception:
+        raise error from None
+    if not found:
+        raise error
+    log.warning("intake: the connection was lost after %d message(s) were committed; "
+                "answering 202 for them: %s", len(found), error)
+    return found
