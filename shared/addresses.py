@@ -32,12 +32,18 @@ def literal_ip(host: str) -> IPAddress | None:
         return None
 
 
+def blocked_literal(host: str) -> str | None:
+    """Why a host that is an IP literal may not receive webhooks; None for a public address or
+    a name."""
+    ip = literal_ip(host)
+    why = blocked_reason(ip) if ip is not None else None
+    return f"{ip} is {why}" if why else None
+
+
 def blocked_host(host: str) -> str | None:
     """Why a URL's host is refused without resolving it: a non-public IP literal, or a
     ``localhost`` name (RFC 6761: always loopback). None when only DNS can tell."""
     name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return f"{host} is loopback"
-    ip = literal_ip(host)
-    why = blocked_reason(ip) if ip is not None else None
-    return f"{ip} is {why}" if why else None
+    return blocked_literal(host)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 import uuid
@@ -13,14 +12,11 @@ _VARIANT_10 = 0b10 << 62  # RFC 9562 variant bits
 
 
 def _uuid7_int() -> int:
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80
-    value |= _VERSION_7
-    value |= (rand >> 68 & 0xFFF) << 64  # 12 random bits
-    value |= _VARIANT_10
-    value |= rand & 0x3FFF_FFFF_FFFF_FFFF  # 62 random bits
-    return value
+    # The random bits come from ``random`` (seeded from os.urandom, and again in every forked
+    # child), not from os.urandom itself, a system call: the ids must be unique, not
+    # unguessable (every read is scoped to the caller's app).
+    return (((time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_7
+            | _random_bits(12) << 64 | _VARIANT_10 | _random_bits(62))
 
 
 def uuid7() -> uuid.UUID:
@@ -28,16 +24,9 @@ def uuid7() -> uuid.UUID:
 
 
 def new_id() -> str:
-    """``str(uuid7())``, made for the hot path: the intake makes one per message and per token.
-
-    The random bits come from ``random`` (seeded from os.urandom, and again in every forked
-    child), not from os.urandom itself, a system call: the ids must be unique, not
-    unguessable (every read is scoped to the caller's app). One 128-bit value formatted once
-    costs less than ``uuid.UUID``'s constructor and ``__str__``.
-    """
-    value = (((time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_7
-             | _random_bits(12) << 64 | _VARIANT_10 | _random_bits(62))
-    h = f"{value:032x}"
+    """``str(uuid7())``, made for the hot path (one per message and per token): one 128-bit
+    value formatted once costs less than ``uuid.UUID``'s constructor and ``__str__``."""
+    h = f"{_uuid7_int():032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

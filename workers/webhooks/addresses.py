@@ -25,7 +25,7 @@ import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from shared.addresses import IPAddress, blocked_reason, literal_ip
+from shared.addresses import IPAddress, blocked_literal, blocked_reason, literal_ip
 
 MAX_URL_LENGTH = 2048
 _RESOLVE_TIMEOUT = 3.0
@@ -99,10 +99,9 @@ class BlockedAddress(OSError):
 
 def check_literal(host: str) -> None:
     """aiohttp connects to an IP-literal host without asking the resolver: check it here."""
-    ip = literal_ip(host)
-    why = blocked_reason(ip) if ip is not None else None
+    why = blocked_literal(host)
     if why:
-        raise BlockedAddress(f"blocked: {ip} is {why}")
+        raise BlockedAddress(f"blocked: {why}")
 
 
 class GuardedResolver(ThreadedResolver):
