@@ -51,16 +51,17 @@ def hot_routes(routes: Iterable[BaseRoute]) -> Mapping[tuple[str, str], Route]:
     return MappingProxyType(found)
 
 
-def _last_resort(request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def _last_resort(request_id: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of the fixed 500 envelope."""
     body = orjson.dumps({
         "meta": {"numberOfErrors": 1, "numberOfData": 0, "status": 500, "uniqId": request_id},
         "data": [], "errors": [{
             "title": "Internal error", "code": "INTERNAL_ERROR",
             "message": f"Internal error; quote request id {request_id}",
             "meta": {"parameter": None, "value": None, "source": "server"}}]})
-    return 500, [(b"content-type", b"application/json"),
-                 (b"content-length", str(len(body)).encode()),
-                 (b"x-request-id", request_id.encode())], body
+    return [(b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode())], body
 
 
 async def serve_hot(route: Route, recorder: RequestRecorder, scope: Scope, receive: Receive,
@@ -79,9 +80,8 @@ async def serve_hot(route: Route, recorder: RequestRecorder, scope: Scope, recei
                 response = await error_response(request, exc)
             except Exception:
                 log.exception("error answer failed (request %s)", request_id)
-                code, headers, body = _last_resort(request_id)
-                await send({"type": "http.response.start", "status": code, "headers": headers})
-                status = code
+                headers, body = _last_resort(request_id)
+                await send({"type": "http.response.start", "status": 500, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
         status = response.status_code
