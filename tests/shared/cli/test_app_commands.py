@@ -1,0 +1,50 @@
+"""The set-up commands: migrate, apps create, keys create/revoke (--json for scripts), and a bad
+setting stopping start-up with the variable's name."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import psycopg
+import pytest
+
+from shared.cli.main import main
+from shared.db import apps
+
+
+def test_migrate_apps_and_keys(capsys: pytest.CaptureFixture[str],
+                               db: psycopg.Connection[Any]) -> None:
+    assert main(["migrate"]) == 0  # the session's database is current: nothing to do, no error
+    capsys.readouterr()
+    assert main(["apps", "create", "Shop", "--json"]) == 0
+    app_key = json.loads(capsys.readouterr().out)["applicationKey"]
+    assert main(["keys", "create", app_key, "--scopes", "push:send", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["applicationKey"] == app_key and created["scopes"] == ["push:send"]
+    secret = created["secret"]
+    # Stored hashed: the secret itself is nowhere in the table.
+    rows = db.execute("SELECT key_hash, scopes FROM api_keys k JOIN apps a ON a.id = k.app_id"
+                      " WHERE a.app_key = %s", (app_key,)).fetchall()
+    assert rows == [(apps.hash_secret(secret), ["push:send"])]
+    assert secret.encode() not in bytes(rows[0][0])
+    # Plain output: the secret alone, once.
+    assert main(["keys", "create", app_key]) == 0
+    assert capsys.readouterr().out.strip().startswith("pf_")
+    assert main(["keys", "create", app_key, "--scopes", "push:everything"]) == 1
+    assert "unknown scope" in capsys.readouterr().err
+    assert main(["keys", "revoke", app_key, secret[:10]]) == 0
+    assert main(["keys", "revoke", app_key, secret[:10]]) == 1  # nothing left to revoke
+    assert db.execute("SELECT revoked_at IS NOT NULL FROM api_keys WHERE key_hash = %s",
+                      (apps.hash_secret(secret),)).fetchone() == (True,)
+
+
+def test_a_bad_setting_stops_start_up_naming_the_variable() -> None:
+    done = subprocess.run([sys.executable, "-m", "shared.cli.main", "migrate"],
+                          env={**os.environ, "PUSHFLOW_DB_POOL_SIZE": "many"},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "PUSHFLOW_DB_POOL_SIZE" in done.stderr
