@@ -113,11 +113,13 @@ def push_body(tokens: int) -> bytes:
 
 
 @contextmanager
-def server(cmd: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
+def server(cmd: list[str], port: int, env: dict[str, str]
+           ) -> Iterator[subprocess.Popen[bytes]]:
+    """The server process, listening; stopped (SIGTERM, then SIGKILL) after the block."""
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         wait_port(port, timeout=30)
-        yield
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

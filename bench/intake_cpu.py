@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,9 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from intake import bench_setup, drive, http_request, push_body  # noqa: E402
+from intake import bench_setup, drive, http_request, push_body, server  # noqa: E402
 
-from tests.services import free_port, wait_port  # noqa: E402
+from tests.services import free_port  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -76,6 +75,12 @@ def commits(url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def readings(pid: int, database_url: str) -> tuple[float, float, float, int, int]:
+    """(server CPU s, PostgreSQL CPU s, run-queue wait s, preemptions, commits) so far."""
+    return (process_cpu(pid), postgres_cpu(), run_queue_wait(pid), preemptions(pid),
+            commits(database_url))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -89,19 +94,12 @@ def main() -> int:
                 "--port", str(port), "--log-level", "warning", "--no-access-log"]
                if args.ceiling else
                [sys.executable, "-m", "shared.cli.main", "api", "--port", str(port)])
-        server = subprocess.Popen(cmd, env=setup.env, cwd=ROOT, stdout=subprocess.DEVNULL)
-        try:
-            wait_port(port, timeout=30)
+        with server(cmd, port, setup.env) as proc:
             request = http_request(push_body(1), setup.auth)
             asyncio.run(drive(port, request, 1.0, args.connections))  # warm-up
-            before = (process_cpu(server.pid), postgres_cpu(), run_queue_wait(server.pid),
-                      preemptions(server.pid), commits(setup.database_url))
+            before = readings(proc.pid, setup.database_url)
             result = asyncio.run(drive(port, request, args.seconds, args.connections))
-            after = (process_cpu(server.pid), postgres_cpu(), run_queue_wait(server.pid),
-                     preemptions(server.pid), commits(setup.database_url))
-        finally:
-            server.terminate()
-            server.wait(15)
+            after = readings(proc.pid, setup.database_url)
     n, wall = result.requests, result.seconds
     api, pg, waited, preempted, transactions = (b - a for a, b in zip(before, after,
                                                                       strict=True))
