@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from shared.addresses import blocked_host
+from shared.addresses import webhook_url_problem
 from shared.gateway_payloads import payload_size
 from shared.jobs import MessageContent
 from shared.settings import Settings
@@ -230,13 +230,12 @@ def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: boo
     platform = c.choice("platform", PLATFORMS)
     external_id = c.string("externalId", limits.max_external_id)
     webhook = c.https_url("webhookUrl", MAX_WEBHOOK_URL, allow_http=allow_http_webhook)
-    if webhook is not None and not allow_private_webhook:
+    if webhook is not None:
         # Checked again against every resolved address when the webhook is sent; refused here
         # when the URL alone shows it (no DNS look-up on the intake's hot path).
-        why = blocked_host(urlsplit(webhook).hostname or "")
+        why = webhook_url_problem(webhook, allow_private=allow_private_webhook)
         if why:
-            c.fail("INVALID_FORMAT", "webhookUrl",
-                   f"'webhookUrl' points at a non-public address ({why})", webhook)
+            c.fail("INVALID_FORMAT", "webhookUrl", f"'webhookUrl' {why}", webhook)
             webhook = None
     ttl = body.get("ttl")
     if ttl is not None:

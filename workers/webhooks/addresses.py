@@ -3,14 +3,18 @@
 A receiver URL is customer input, so without checks it is a request-forgery channel into our own
 network (metadata endpoints, databases on loopback). Rules:
 - https only, unless ``webhook_allow_http`` (development);
-- every address the host resolves to must be globally routable (no private, loopback,
-  link-local, multicast, reserved or shared ranges), unless ``webhook_allow_private``.
-At send time the check runs inside the HTTP client's resolver (``GuardedResolver``): the
-connector connects only to addresses that resolver returned, all checked, so a DNS answer that
-changed since the URL was saved (or changes between check and connect) cannot slip through. TLS
+- the host, in the form the HTTP client connects to (``shared.addresses.connect_host``), must be
+  a valid name or a public address, and every address it resolves to must be globally routable
+  (no private, loopback, link-local, multicast, reserved or shared ranges, nor a transition form
+  of one), unless ``webhook_allow_private``.
+At send time two hooks of the HTTP client apply the address rules: the resolver
+(``GuardedResolver``) refuses a name when any address it resolves to is non-public, and the
+socket factory (``guarded_socket``) refuses to open a socket to a non-public address. Every
+connection aiohttp makes, to a resolved name or to an IP literal, goes through the factory with
+the exact address it will connect to, so a DNS answer that changed since the URL was saved (DNS
+rebinding) or a spelling of an address that slipped past the URL check cannot reach one. TLS
 still verifies the certificate against the URL's host name, because only the TCP target is
-pinned. The address rules themselves live in ``shared.addresses`` (the intake applies them to a
-message's ``webhookUrl`` without DNS).
+checked. Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -19,39 +23,67 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import ResolveResult
+from aiohttp.connector import AddrInfoType
 from aiohttp.resolver import ThreadedResolver
+from yarl import URL
 
-from shared.addresses import IPAddress, blocked_literal, blocked_reason, literal_ip
+from shared.addresses import (
+    IPAddress,
+    blocked_reason,
+    connect_host,
+    literal_ip,
+    webhook_url_problem,
+)
 
 MAX_URL_LENGTH = 2048
 _RESOLVE_TIMEOUT = 3.0
 
 
 class UrlRejected(ValueError):
-    """The URL may not be used as a webhook target; the message says why (safe to show)."""
+    """The URL may not be used as a webhook target; the message says why (safe to show).
+    ``non_public``: the URL is well formed but its host is a non-public address."""
+
+    def __init__(self, reason: str, *, non_public: bool = False) -> None:
+        super().__init__(reason)
+        self.non_public = non_public
 
 
-def check_shape(url: str, *, allow_http: bool) -> tuple[str, int]:
-    """Scheme, host, no credentials; returns (host, port)."""
+class BlockedAddress(OSError):
+    """The receiver's host is, or resolves to, an address webhooks may not reach. The message
+    is fixed (the address is in ``detail``), so that aiohappyeyeballs, which folds the errors of
+    several addresses into one unless their messages match, keeps it a BlockedAddress."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("blocked_address")
+        self.detail = detail
+
+
+def check_shape(url: str, *, allow_http: bool, allow_private: bool) -> tuple[str, int]:
+    """Scheme, a valid host, no credentials, and (unless ``allow_private``) no literal or
+    ``localhost`` host that is not public; returns (host, port), the host as connected to."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise UrlRejected(f"must be a URL of at most {MAX_URL_LENGTH} characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise UrlRejected("is not a valid URL") from None
+    why = webhook_url_problem(url, allow_private=allow_private)
+    if why:
+        # A reason about the address is one that the development setting would not give.
+        non_public = not allow_private and webhook_url_problem(url, allow_private=True) != why
+        raise UrlRejected(why, non_public=non_public)
+    parsed = URL(url)
     allowed = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in allowed:
+    if parsed.scheme not in allowed:
         raise UrlRejected("must use https" if not allow_http else "must use http or https")
-    if not parts.hostname:
-        raise UrlRejected("has no host")
-    if parts.username or parts.password:
-        raise UrlRejected("must not carry credentials")
-    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    return connect_host(url), parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def host_key(url: str) -> str:
+    """The receiver host a URL counts against (per-host concurrency); never raises."""
+    try:
+        return connect_host(url)
+    except ValueError:
+        return ""
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
@@ -80,50 +112,50 @@ def first_blocked(addresses: Iterable[IPAddress]) -> str | None:
 
 async def check_url(url: str, *, allow_http: bool, allow_private: bool) -> None:
     """The save-time check. A name that does not resolve yet is accepted (the receiver may not
-    exist yet); it is checked again, strictly, at every send."""
-    host, port = check_shape(url, allow_http=allow_http)
+    exist yet); it is checked again, strictly, at every send. The reason does not name the
+    addresses a name resolves to: they describe our network, not the customer's input."""
+    host, port = check_shape(url, allow_http=allow_http, allow_private=allow_private)
     if allow_private:
         return
     try:
         addresses = await resolve(host, port)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, UnicodeError):
         return
-    why = first_blocked(addresses)
-    if why:
-        raise UrlRejected(f"points at a non-public address ({why})")
-
-
-class BlockedAddress(OSError):
-    """The receiver's host resolves to an address webhooks may not reach."""
-
-
-def check_literal(host: str) -> None:
-    """aiohttp connects to an IP-literal host without asking the resolver: check it here."""
-    why = blocked_literal(host)
-    if why:
-        raise BlockedAddress(f"blocked: {why}")
+    if first_blocked(addresses):
+        raise UrlRejected("points at a non-public address (its name resolves to one)")
 
 
 class GuardedResolver(ThreadedResolver):
-    """aiohttp's default resolver with the address check: the connector connects only to the
-    addresses returned here (and caches them), all of which passed the check. TLS still uses
-    the URL's host name for SNI and certificate checks."""
+    """aiohttp's default resolver with the address check: a name is refused when any address
+    it resolves to is non-public (the socket factory checks each connect again)."""
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         results = await super().resolve(host, port, family)
         why = first_blocked(ipaddress.ip_address(r["host"].split("%", 1)[0]) for r in results)
         if why:
-            raise BlockedAddress(f"blocked: {host} resolves to {why}")
+            raise BlockedAddress(f"{host} resolves to {why}")
         return results
+
+
+def guarded_socket(addr_info: AddrInfoType) -> socket.socket:
+    """The connector's socket factory: the socket for one address aiohttp is about to connect
+    to, refused (before any packet is sent) when that address is not public."""
+    family, type_, proto, _canonname, sockaddr = addr_info
+    ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+    why = blocked_reason(ip)
+    if why:
+        raise BlockedAddress(f"{ip} is {why}")
+    return socket.socket(family=family, type=type_, proto=proto)
 
 
 def session(*, allow_private: bool, max_connections: int, per_host: int,
             timeout_seconds: float, user_agent: str) -> aiohttp.ClientSession:
-    """The sender's HTTP client. ``allow_private`` (development) skips the address check."""
+    """The sender's HTTP client. ``allow_private`` (development) skips the address checks."""
     connector = aiohttp.TCPConnector(
         limit=max_connections, limit_per_host=per_host, ttl_dns_cache=10,
-        resolver=None if allow_private else GuardedResolver())
+        resolver=None if allow_private else GuardedResolver(),
+        socket_factory=None if allow_private else guarded_socket)
     return aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_seconds),
         headers={"user-agent": user_agent}, auto_decompress=False)

@@ -1,7 +1,7 @@
 """The webhook sender: one long-running asyncio loop per process, fed from PostgreSQL.
 
 Why not Celery tasks: retries wait up to an hour and the retry window is a day, far beyond the
-broker's visibility timeout (field notes), so the schedule has to live in PostgreSQL anyway; and a
+broker's visibility timeout, so the schedule has to live in PostgreSQL anyway; and a
 Celery task per webhook costs ~1 ms of CPU and blocks its worker slot for the whole HTTP call,
 while one asyncio loop keeps hundreds of requests in flight. Several sender processes can run
 side by side (claims use SKIP LOCKED).
@@ -9,8 +9,8 @@ side by side (claims use SKIP LOCKED).
 Why aiohttp and not httpx: measured in one run on this machine against the same local receiver,
 httpx.AsyncClient managed 218 req/s at 10 in flight and 121 at 50 (its connection pool rescans
 every connection for every request, and without ``sniffio`` installed it retries a failing
-import per request), aiohttp 1,739 and 1,846. aiohttp also takes a resolver, which is where the
-send-time address check belongs (``addresses.GuardedResolver``).
+import per request), aiohttp 1,739 and 1,846. aiohttp also takes a resolver and a socket
+factory, which is where the send-time address checks belong (``addresses.session``).
 
 Isolation between apps: at most ``webhook_per_app_concurrency`` requests in flight per app and
 ``webhook_per_host_concurrency`` per receiver host; claims are fair batches across apps
@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections import Counter
-from urllib.parse import urlsplit
 
 import aiohttp
 import psycopg
@@ -39,8 +39,8 @@ from workers.webhooks import queue
 from workers.webhooks.addresses import (
     BlockedAddress,
     UrlRejected,
-    check_literal,
     check_shape,
+    host_key,
     session,
 )
 from workers.webhooks.signing import Signer
@@ -51,6 +51,17 @@ _MAX_RESPONSE_BYTES = 64 * 1024  # read (and discard) at most this much of a rec
 _FLUSH_EVERY = 0.05  # seconds between outcome writes under load
 _HOST_BUSY_DELAY = 0.5  # seconds an event waits when its receiver host is saturated
 _USER_AGENT = "Pushflow-Webhooks/1"
+
+# What a failed attempt records (the deliveries API shows it): HTTP <status> or one of these
+# words. Never the exception's text: "connection refused" on one port and a reset on another
+# would turn the API into a scanner of whatever the sender can reach. The detail is logged.
+INVALID_URL = "invalid_url"
+BLOCKED_ADDRESS = "blocked_address"
+DNS_FAILED = "dns_failed"
+CONNECT_FAILED = "connect_failed"
+TLS_ERROR = "tls_error"
+TIMEOUT = "timeout"
+BAD_RESPONSE = "bad_response"
 
 
 class Sender:
@@ -137,7 +148,7 @@ class Sender:
         if not event.secrets or not event.urls:
             return _logged(queue.Outcome(event, "dead", rounds=event.rounds,
                                          error="webhooks are not configured for this app"))
-        hosts = [urlsplit(u).hostname or "" for u in event.urls]
+        hosts = [host_key(u) for u in event.urls]
         if self.per_host[hosts[0]] >= s.webhook_per_host_concurrency:
             return queue.Outcome(event, "pending", next_at=time.time() + _HOST_BUSY_DELAY,
                                  rounds=event.rounds)
@@ -161,42 +172,71 @@ class Sender:
 
     async def _attempt(self, client: aiohttp.ClientSession, event: queue.Claimed,
                        url: str) -> queue.Attempt:
+        s = self.settings
         started = time.time()
         t0 = time.perf_counter()
         status: int | None = None
         error: str | None = None
-        outcome = "connect_error"  # pushflow_webhook_attempts_total{outcome}
+        detail = ""  # logged only
+        outcome = "delivered"  # pushflow_webhook_attempts_total{outcome}
         try:
-            host, _port = check_shape(url, allow_http=self.settings.webhook_allow_http)
-            if not self.settings.webhook_allow_private:
-                check_literal(host)
+            check_shape(url, allow_http=s.webhook_allow_http,
+                        allow_private=s.webhook_allow_private)
             headers = self.signer.headers(event.id, event.body, event.secrets, started)
             async with client.post(url, data=event.body.encode(), headers=headers,
                                    allow_redirects=False) as response:
                 status = response.status
                 await response.content.read(_MAX_RESPONSE_BYTES)  # drain (bounded) for reuse
-            outcome = "delivered" if 200 <= status < 300 else "http_error"
             if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except UrlRejected as exc:
-            error, outcome = f"rejected: URL {exc}", "blocked"
-        except BlockedAddress as exc:
-            error, outcome = str(exc), "blocked"
-        except TimeoutError:
-            error, outcome = "timeout", "timeout"
-        except aiohttp.ClientConnectorDNSError as exc:
-            blocked = exc.os_error if isinstance(exc.os_error, BlockedAddress) else None
-            error = str(blocked) if blocked else f"DNS: {exc}"[:500]
-            outcome = "blocked" if blocked else "connect_error"
-        except (aiohttp.ClientError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+                error, outcome = f"HTTP {status}", "http_error"
+        except (aiohttp.ClientError, OSError, ValueError) as exc:  # TimeoutError is an OSError
+            error, outcome = failure(exc)
+            detail = f" ({_detail(exc)})"
         elapsed = time.perf_counter() - t0
         metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
         metrics.WEBHOOK_LATENCY.observe(elapsed)
         if error is not None:
-            log.info("webhook %s to %s failed: %s", event.id, urlsplit(url).hostname, error,
+            log.info("webhook %s to %s failed: %s%s", event.id, host_key(url), error, detail,
                      extra=job_log(event.request_id, eventId=event.id))
         return queue.Attempt(url, started, status, elapsed * 1000, error)
+
+
+def _blocked(exc: BaseException) -> BlockedAddress | None:
+    """The BlockedAddress behind an aiohttp error (it wraps what the resolver or the socket
+    factory raised), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BlockedAddress):
+            return seen
+        seen = getattr(seen, "os_error", None) or seen.__cause__
+    return None
+
+
+def failure(exc: BaseException) -> tuple[str, str]:
+    """(recorded error, metric outcome) for an attempt that got no HTTP status."""
+    if _blocked(exc) is not None or (isinstance(exc, UrlRejected) and exc.non_public):
+        return BLOCKED_ADDRESS, "blocked"
+    if isinstance(exc, ValueError):  # UrlRejected, aiohttp.InvalidURL, UnicodeError (IDNA)
+        return INVALID_URL, "blocked"
+    if isinstance(exc, TimeoutError):
+        return TIMEOUT, "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return DNS_FAILED, "connect_error"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return TLS_ERROR, "connect_error"
+    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError
+                  | aiohttp.ServerDisconnectedError):
+        return BAD_RESPONSE, "connect_error"
+    return CONNECT_FAILED, "connect_error"
+
+
+def _detail(exc: BaseException) -> str:
+    blocked = _blocked(exc)
+    if blocked is not None:
+        return f"blocked: {blocked.detail}"
+    if isinstance(exc, UrlRejected):
+        return f"URL {exc}"
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def _logged(outcome: queue.Outcome) -> queue.Outcome:
