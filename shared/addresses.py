@@ -26,7 +26,7 @@ MAX_HOST_LENGTH = 253  # RFC 1035: a name of at most 255 octets on the wire
 MAX_LABEL_LENGTH = 63
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
 # One part of an IPv4 address as inet_aton (and the WHATWG URL parser) reads it.
-_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")
+_IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
 _IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765
@@ -87,7 +87,7 @@ def literal_ip(host: str) -> IPAddress | None:
 
 def _ipv4_part(part: str) -> int:
     if part[:2] in ("0x", "0X"):
-        return int(part[2:] or "0", 16)
+        return int(part[2:], 16)
     return int(part, 8) if part.startswith("0") else int(part)
 
 
