@@ -50,10 +50,12 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Addres
     return None
 
 
-def _ipv4_reason(ip: ipaddress.IPv4Address) -> str | None:
+def _range_reason(ip: IPAddress) -> str | None:
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
     for label, flag in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
-                        ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                        ("private", ip.is_private), ("reserved", ip.is_reserved)):
+                        ("link-local", ip.is_link_local), ("site-local", site_local),
+                        ("multicast", ip.is_multicast), ("private", ip.is_private),
+                        ("reserved", ip.is_reserved)):
         if flag:
             return label
     return None if ip.is_global else "not globally routable"
@@ -61,21 +63,13 @@ def _ipv4_reason(ip: ipaddress.IPv4Address) -> str | None:
 
 def blocked_reason(ip: IPAddress) -> str | None:
     """Why an address may not receive webhooks, or None when it is a public address."""
-    if isinstance(ip, ipaddress.IPv4Address):
-        return _ipv4_reason(ip)
-    embedded = _embedded_ipv4(ip)
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
     if embedded is not None:
         form, ipv4 = embedded
-        why = _ipv4_reason(ipv4)
+        why = _range_reason(ipv4)
         if why:
             return why if form == "IPv4-mapped" else f"{form} for {ipv4}, {why}"
-    for label, flag in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
-                        ("link-local", ip.is_link_local), ("site-local", ip.is_site_local),
-                        ("multicast", ip.is_multicast), ("private", ip.is_private),
-                        ("reserved", ip.is_reserved)):
-        if flag:
-            return label
-    return None if ip.is_global else "not globally routable"
+    return _range_reason(ip)
 
 
 def literal_ip(host: str) -> IPAddress | None:
