@@ -41,7 +41,7 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
-    from shared.cli.main import CommandError
+    from pushflow.cli.main import CommandError
 
     if not 0 <= args.latency_ms <= 60_000:
         raise CommandError("--latency-ms must be between 0 and 60000")

@@ -18,8 +18,8 @@ import time
 import urllib.request
 from typing import Any
 
+from tests.pushflow.up.conftest import REPO, RunningSystem, stop_system
 from tests.services import free_port
-from tests.up.conftest import REPO, RunningSystem, stop_system
 
 SENT_OR_LATER = {"sent", "delivered", "opened"}
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from honcho.manager import Manager
 
+from pushflow.up import bootstrap
+from pushflow.up.embedded import Services, ensure_services
+from pushflow.up.procfile import ProcessSpec, UpPorts, build_processes, render_procfile
 from shared.db.migrate import migrate
 from shared.observability.exporter import MULTIPROC_ENV, reset_multiprocess_dir
 from shared.settings import get_settings
-from shared.up import bootstrap
-from shared.up.embedded import Services, ensure_services
-from shared.up.procfile import ProcessSpec, UpPorts, build_processes, cli_commands, render_procfile
 
 READY_TIMEOUT_SECONDS = 120.0
 # Files the sandbox rewrites on each start because they name its ports: removed before it
@@ -39,8 +39,7 @@ class UpOptions:
     data_dir: Path | None = None
 
 
-def child_env(options: UpOptions, services: Services, data_dir: Path,
-              with_sandbox: bool) -> dict[str, str]:
+def child_env(options: UpOptions, services: Services, data_dir: Path) -> dict[str, str]:
     """The environment every process starts with (on top of this one)."""
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
@@ -56,14 +55,14 @@ def child_env(options: UpOptions, services: Services, data_dir: Path,
     # A development machine: local http webhook receivers are the norm. Explicit settings win.
     env.setdefault("PUSHFLOW_WEBHOOK_ALLOW_HTTP", "true")
     env.setdefault("PUSHFLOW_WEBHOOK_ALLOW_PRIVATE", "true")
-    if with_sandbox:
-        urls = options.ports.sandbox_urls()
-        env.update({
-            "PUSHFLOW_FCM_URL": urls["fcmUrl"],
-            "PUSHFLOW_APNS_SANDBOX_URL": urls["apnsUrl"],
-            "PUSHFLOW_APNS_PRODUCTION_URL": urls["apnsUrl"],
-            "PUSHFLOW_GATEWAY_CA_FILE": str(data_dir / "sandbox" / "ca.pem"),
-        })
+    # Every gateway is the sandbox's: a development machine sends nothing to Google or Apple.
+    urls = options.ports.sandbox_urls()
+    env.update({
+        "PUSHFLOW_FCM_URL": urls["fcmUrl"],
+        "PUSHFLOW_APNS_SANDBOX_URL": urls["apnsUrl"],
+        "PUSHFLOW_APNS_PRODUCTION_URL": urls["apnsUrl"],
+        "PUSHFLOW_GATEWAY_CA_FILE": str(data_dir / "sandbox" / "ca.pem"),
+    })
     return env
 
 
@@ -85,10 +84,10 @@ class Bootstrap(threading.Thread):
     the API to be ready, writes demo.json and prints how to use the system."""
 
     def __init__(self, *, demo: tuple[str, str, bool], data_dir: Path, options: UpOptions,
-                 specs: list[ProcessSpec], env: dict[str, str], can_load: bool) -> None:
+                 specs: list[ProcessSpec], env: dict[str, str]) -> None:
         super().__init__(name="pushflow-bootstrap", daemon=True)
         self.demo, self.data_dir, self.options = demo, data_dir, options
-        self.specs, self.env, self.can_load = specs, env, can_load
+        self.specs, self.env = specs, env
         self.stopping = threading.Event()
 
     def alive(self) -> bool:
@@ -98,18 +97,13 @@ class Bootstrap(threading.Thread):
         app_key, secret, created = self.demo
         loaded: list[str] = []
         sandbox_dir = self.data_dir / "sandbox"
-        names = {spec.name for spec in self.specs}
-        if "sandbox" in names and self.can_load:
-            if bootstrap.wait_for_files(sandbox_dir, bootstrap.SANDBOX_FILES, 60, self.alive):
-                try:
-                    loaded = bootstrap.load_credentials(app_key, sandbox_dir, self.env)
-                except (RuntimeError, OSError, ValueError, KeyError) as exc:
-                    say(f"ERROR {exc}")
-            else:
-                say(f"ERROR the sandbox did not write its credentials into {sandbox_dir}")
-        elif "sandbox" in names:
-            say("note: `pushflow apps credentials` is not available yet; gateway credentials"
-                " were not loaded")
+        if bootstrap.wait_for_files(sandbox_dir, bootstrap.SANDBOX_FILES, 60, self.alive):
+            try:
+                loaded = bootstrap.load_credentials(app_key, sandbox_dir, self.env)
+            except (RuntimeError, OSError, ValueError, KeyError) as exc:
+                say(f"ERROR {exc}")
+        else:
+            say(f"ERROR the sandbox did not write its credentials into {sandbox_dir}")
         ports = self.options.ports
         host = self.options.api_host
         api_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{ports.api}"
@@ -165,11 +159,9 @@ def run_up(options: UpOptions) -> int:
     try:
         for line in services.describe():
             say(line)
-        cli = cli_commands()
         specs = build_processes(options.ports, data_dir, api_host=options.api_host,
-                                flower=options.flower, commands=cli)
-        with_sandbox = any(spec.name == "sandbox" for spec in specs)
-        env = child_env(options, services, data_dir, with_sandbox)
+                                flower=options.flower)
+        env = child_env(options, services, data_dir)
         # This process migrates and bootstraps with the same settings its children get.
         os.environ.update({k: v for k, v in env.items() if k.startswith("PUSHFLOW_")})
         get_settings.cache_clear()
@@ -186,7 +178,7 @@ def run_up(options: UpOptions) -> int:
         for spec in specs:
             manager.add_process(spec.name, spec.command, env=env, cwd=os.getcwd())
         bootstrapper = Bootstrap(demo=demo, data_dir=data_dir, options=options, specs=specs,
-                                 env=env, can_load="credentials" in cli.get("apps", set()))
+                                 env=env)
         bootstrapper.start()
         manager.loop()
         return int(manager.returncode or 0)

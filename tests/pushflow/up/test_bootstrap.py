@@ -10,8 +10,8 @@ from typing import Any
 
 import psycopg
 
+from pushflow.up.bootstrap import Demo, credential_commands, ensure_demo_key
 from shared.db import apps
-from shared.up.bootstrap import Demo, credential_commands, ensure_demo_key
 
 
 def test_demo_key_is_created_kept_and_replaced(

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PUSHFLOW = Path(sys.executable).parent / "pushflow"
 START_TIMEOUT = 90.0
 STARTED = re.compile(r"system\s*\| (\S+) started \(pid=(\d+)\)")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.cli.main import CommandError
+from pushflow.cli.main import CommandError
 
 
 def register(sub: Any, groups: dict[str, Any]) -> None:
