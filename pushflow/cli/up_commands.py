@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         api_host=args.api_host or settings.api_host,
         flower=not args.no_flower,
         data_dir=Path(settings.data_dir),
+        json_lines=settings.log_json,
     )
     if args.print_procfile:
         data_dir = Path(settings.data_dir).resolve()
@@ -61,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
         return run_up(options)
     except (EmbeddedUnavailable, DatabaseUnavailable) as exc:
         raise CommandError(str(exc)) from None
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C before honcho took over: a stop, not a failure
+        return 0

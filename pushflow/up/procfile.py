@@ -70,7 +70,9 @@ PROCESS_TYPES = (
         "--schedule", "{data_dir}/celerybeat-schedule")),
     ProcessType("flower", (
         "celery", "-A", "workers", "flower", "--port={flower}", "--address=127.0.0.1",
-        "--db={data_dir}/flower.db", "--persistent=False")),
+        "--db={data_dir}/flower.db", "--persistent=False",
+        # Flower's tornado log lines are text: only its warnings (the banner names its URL).
+        "--logging=warning")),
 )
 
 

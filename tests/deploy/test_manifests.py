@@ -105,6 +105,14 @@ def test_compose_runs_every_part_with_health_checks_and_persistence() -> None:
         "service_completed_successfully")
 
 
+def test_compose_reads_the_env_file_the_sample_is_copied_to() -> None:
+    sample = REPO / "deploy" / "pushflow.env.sample"
+    anchor = yaml.safe_load(COMPOSE.read_text())["x-pushflow"]
+    read = {(COMPOSE.parent / entry["path"]).resolve() for entry in anchor["env_file"]}
+    assert read == {sample.with_suffix("")}
+    assert f"cp deploy/{sample.name} deploy/{sample.stem}" in COMPOSE.read_text()
+
+
 def test_paas_procfile_matches_the_process_types() -> None:
     entries = dict(line.split(":", 1) for line in (REPO / "Procfile").read_text().splitlines()
                    if re.match(r"^[a-z-]+:", line))
