@@ -3,6 +3,8 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY pushflow pushflow
+COPY domain domain
 COPY producer producer
 COPY workers workers
 COPY shared shared

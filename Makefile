@@ -14,19 +14,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the whole system in the foreground (Ctrl-C stops everything).
+## Run the whole system in the foreground (Ctrl-C stops everything and exits 0, so make reports
+## no error). UP_ARGS passes options on: make up UP_ARGS="--api-port 9080 --no-flower".
 up: $(STAMP)
-	$(BIN)/pushflow up
+	$(BIN)/pushflow up $(UP_ARGS)
 
 ## Run the test suite against real PostgreSQL, Redis, Celery workers and sandbox gateways.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy producer workers shared sandbox
+	$(BIN)/mypy pushflow producer workers shared sandbox
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy producer workers shared sandbox
+	$(BIN)/mypy pushflow producer workers shared sandbox
 
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py --seconds 10

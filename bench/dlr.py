@@ -176,7 +176,7 @@ def bench_results(db_url: str, redis_url: str, app_id: int, rows: list[tuple[str
 
 
 def bench_webhooks(db_url: str, app_id: int, total: int, workdir: Path, senders: int) -> float:
-    procs = [spawn([sys.executable, "-m", "shared.cli.main", "webhooks-worker"],
+    procs = [spawn([sys.executable, "-m", "pushflow.cli.main", "webhooks-worker"],
                    workdir / f"sender{i}.log") for i in range(senders)]
     try:
         wait(db_url, "SELECT count(*) FROM webhook_events WHERE app_id = %s"

@@ -171,7 +171,7 @@ def main() -> int:
     with bench_setup("pushflow_bench") as setup:
         env, auth = setup.env, setup.auth
         api_port, ceiling_port = free_port(), free_port()
-        api_cmd = [sys.executable, "-m", "shared.cli.main", "api", "--port", str(api_port),
+        api_cmd = [sys.executable, "-m", "pushflow.cli.main", "api", "--port", str(api_port),
                    "--workers", str(args.workers)]
         ceiling_cmd = [sys.executable, "-m", "uvicorn", "ceiling_app:app", "--app-dir", "bench",
                        "--port", str(ceiling_port), "--workers", str(args.workers),

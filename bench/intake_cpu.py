@@ -93,7 +93,7 @@ def main() -> int:
         cmd = ([sys.executable, "-m", "uvicorn", "ceiling_app:app", "--app-dir", "bench",
                 "--port", str(port), "--log-level", "warning", "--no-access-log"]
                if args.ceiling else
-               [sys.executable, "-m", "shared.cli.main", "api", "--port", str(port)])
+               [sys.executable, "-m", "pushflow.cli.main", "api", "--port", str(port)])
         with server(cmd, port, setup.env) as proc:
             request = http_request(push_body(1), setup.auth)
             asyncio.run(drive(port, request, 1.0, args.connections))  # warm-up

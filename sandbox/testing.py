@@ -78,7 +78,7 @@ class SandboxProcess:
         cmd = [
             sys.executable,
             "-m",
-            "shared.cli.main",
+            "pushflow.cli.main",
             "sandbox",
             "--apns-port",
             str(self._ports["apns"]),

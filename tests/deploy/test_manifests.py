@@ -105,6 +105,26 @@ def test_compose_runs_every_part_with_health_checks_and_persistence() -> None:
         "service_completed_successfully")
 
 
+def test_compose_reads_the_env_file_the_sample_is_copied_to() -> None:
+    sample = REPO / "deploy" / "pushflow.env.sample"
+    anchor = yaml.safe_load(COMPOSE.read_text())["x-pushflow"]
+    read = {(COMPOSE.parent / entry["path"]).resolve() for entry in anchor["env_file"]}
+    assert read == {sample.with_suffix("")}
+    assert f"cp deploy/{sample.name} deploy/{sample.stem}" in COMPOSE.read_text()
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    import tomllib
+
+    includes = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    installed = {pattern.rstrip("*") for pattern in includes}
+    copied = set(re.findall(r"^COPY (\w+) \1$", (REPO / "Dockerfile").read_text(), re.M))
+    assert copied == installed
+    on_disk = {p.parent.name for p in REPO.glob("*/__init__.py")} - {"tests"}
+    assert on_disk <= installed, "a package setuptools would leave out"
+
+
 def test_paas_procfile_matches_the_process_types() -> None:
     entries = dict(line.split(":", 1) for line in (REPO / "Procfile").read_text().splitlines()
                    if re.match(r"^[a-z-]+:", line))

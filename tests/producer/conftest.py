@@ -107,7 +107,7 @@ def api_process(extra_env: dict[str, str] | None = None
     port = free_port()
     env = {**os.environ, **(extra_env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli.main", "api", "--port", str(port)],
+        [sys.executable, "-m", "pushflow.cli.main", "api", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from producer.auth import KEY_CACHE_SECONDS
 from producer.state import AppState
-from shared.cli.app_commands import revoke_key
+from pushflow.cli.app_commands import revoke_key
 from shared.db import apps
 from tests.producer.conftest import assert_envelope, error_codes, ios_token
 

@@ -85,7 +85,7 @@ def test_restart_reuses_the_state_dir_and_no_serve_writes_defaults(tmp_path: Pat
         [
             sys.executable,
             "-m",
-            "shared.cli.main",
+            "pushflow.cli.main",
             "sandbox",
             "--state-dir",
             str(state),

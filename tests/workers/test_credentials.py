@@ -8,9 +8,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from pushflow.cli.main import main
 from sandbox.testing import SandboxProcess
 from shared import credentials
-from shared.cli.main import main
 from shared.settings import get_settings
 
 

@@ -123,4 +123,4 @@ def celery_worker_args(queue: str) -> list[str]:
 
 
 def webhook_sender_args() -> list[str]:
-    return [sys.executable, "-m", "shared.cli.main", "webhooks-worker"]
+    return [sys.executable, "-m", "pushflow.cli.main", "webhooks-worker"]

@@ -14,13 +14,13 @@ from shared.settings import SettingsError
 # parser. ``groups`` maps a command group ("apps", "keys") to its subparsers so a later module
 # can add a subcommand to a group an earlier module created. Order matters for that reason.
 COMMAND_MODULES = (
-    "shared.cli.db_commands",
-    "shared.cli.app_commands",
-    "shared.cli.serve_commands",
-    "shared.cli.sandbox_commands",
-    "shared.cli.worker_commands",
-    "shared.cli.dlr_commands",
-    "shared.cli.up_commands",
+    "pushflow.cli.db_commands",
+    "pushflow.cli.app_commands",
+    "pushflow.cli.serve_commands",
+    "pushflow.cli.sandbox_commands",
+    "pushflow.cli.worker_commands",
+    "pushflow.cli.dlr_commands",
+    "pushflow.cli.up_commands",
 )
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.cli.main import CommandError
+from pushflow.cli.main import CommandError
 
 
 def register(sub: Any, groups: dict[str, Any]) -> None:
@@ -50,7 +50,8 @@ def run_worker(args: argparse.Namespace) -> int:
     queues = ",".join(f"{args.gateway}.{lane}" for lane in lanes)
     # One process per gateway: the runtime's event loop does the concurrency, so the Celery pool
     # is "solo" (it only runs remote-control work).
-    argv = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queues,
+    # --quiet: no text banner; the worker's JSON log lines say what it consumes.
+    argv = [sys.executable, "-m", "celery", "-A", "workers", "--quiet", "worker", "-Q", queues,
             "--pool", "solo", "-n", f"{args.gateway}@%h", "--loglevel", args.loglevel]
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover - execv does not return

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from shared.cli.main import main
+from pushflow.cli.main import main
 from shared.db import apps
 
 
@@ -43,7 +43,7 @@ def test_migrate_apps_and_keys(capsys: pytest.CaptureFixture[str],
 
 
 def test_a_bad_setting_stops_start_up_naming_the_variable() -> None:
-    done = subprocess.run([sys.executable, "-m", "shared.cli.main", "migrate"],
+    done = subprocess.run([sys.executable, "-m", "pushflow.cli.main", "migrate"],
                           env={**os.environ, "PUSHFLOW_DB_POOL_SIZE": "many"},
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 import redis
 
+from pushflow.up import embedded
 from shared.db.migrate import current_version, latest_version, migrate
-from shared.up import embedded
 from tests.services import free_port
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import psycopg
 
+from pushflow.up.bootstrap import DEMO_APP_NAME, Demo, credential_commands, ensure_demo_key
 from shared.db import apps
-from shared.up.bootstrap import Demo, credential_commands, ensure_demo_key
 
 
 def test_demo_key_is_created_kept_and_replaced(
@@ -24,13 +24,25 @@ def test_demo_key_is_created_kept_and_replaced(
     scopes = db.execute("SELECT k.scopes FROM api_keys k JOIN apps a ON a.id = k.app_id"
                         " WHERE a.app_key = %s", (app_key,)).fetchone()
     assert scopes is not None and sorted(scopes[0]) == sorted(apps.SCOPES)
-    Demo(app_key, secret, "http://api", "http://api/panel", "http://flower", {}, []).write(
+    Demo(app_key, secret, "http://api", "http://flower", {}, []).write(
         demo_path)
     assert os.stat(demo_path).st_mode & 0o077 == 0  # it holds a secret
     assert ensure_demo_key(url, demo_path) == (app_key, secret, False)
     apps.revoke_key(db, secret, app_key)
-    _, new_secret, created = ensure_demo_key(url, demo_path)
-    assert created and new_secret != secret
+    again, new_secret, created = ensure_demo_key(url, demo_path)
+    assert created and new_secret != secret and again == app_key  # a new key, the same app
+
+
+def test_a_second_clone_against_the_same_database_reuses_the_demo_app(
+    pushflow_env: dict[str, str], db: psycopg.Connection[Any], tmp_path: Path,
+) -> None:
+    url = pushflow_env["PUSHFLOW_DATABASE_URL"]
+    first, first_secret, _ = ensure_demo_key(url, tmp_path / "clone-1" / "demo.json")
+    # The second clone has no demo.json of its own and cannot know the first one's secret.
+    second, second_secret, created = ensure_demo_key(url, tmp_path / "clone-2" / "demo.json")
+    assert second == first and created and second_secret != first_secret
+    assert db.execute("SELECT count(*) FROM apps WHERE name = %s",
+                      (DEMO_APP_NAME,)).fetchone() == (1,)
 
 
 def test_credential_commands_load_what_the_sandbox_wrote(tmp_path: Path) -> None:

@@ -2,11 +2,11 @@
 credentials loaded for it, and ``<data>/demo.json`` for scripts::
 
     {"applicationKey": "app_...", "secret": "pf_...", "apiUrl": "http://127.0.0.1:8080",
-     "panelUrl": "...", "flowerUrl": "http://127.0.0.1:5555", ...}
+     "flowerUrl": "http://127.0.0.1:5555", ...}
 
-The app and key are reused on later runs while they still exist in the database (a reset
-database gets new ones); the sandbox credentials are (re)loaded on every run, since they name
-the sandbox's ports.
+The key is reused on later runs while it is valid; the app is found again by name, so a second
+clone against the same database shares it (a reset database gets a new one). The sandbox
+credentials are (re)loaded on every run, since they name the sandbox's ports.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ class Demo:
     applicationKey: str  # camelCase: the JSON field names scripts read
     secret: str
     apiUrl: str
-    panelUrl: str
     flowerUrl: str
     metricsUrls: dict[str, str]
     credentials: list[str]
@@ -55,8 +54,21 @@ def _key_still_valid(conn: Any, app_key: str, secret: str) -> bool:
     return row is not None
 
 
+def _demo_app(conn: Any, previous_app_key: object) -> str | None:
+    """The app to give a new key: the one demo.json named if it still exists, else the oldest
+    app called ``demo`` (another clone's, against the same database)."""
+    row = conn.execute(
+        "SELECT app_key FROM apps WHERE app_key = %s OR name = %s"
+        " ORDER BY app_key = %s DESC, created_at, id LIMIT 1",
+        (str(previous_app_key or ""), DEMO_APP_NAME, str(previous_app_key or "")),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def ensure_demo_key(database_url: str, demo_path: Path) -> tuple[str, str, bool]:
-    """(application key, secret, created) of the demo app, creating them when needed."""
+    """(application key, secret, created) of the demo app. The key in demo.json is kept while
+    it is valid; otherwise the demo app gets a new key (the old secret is not recoverable: only
+    its hash is stored), and the app is created only when the database has none."""
     previous: dict[str, Any] = {}
     if demo_path.exists():
         try:
@@ -68,7 +80,7 @@ def ensure_demo_key(database_url: str, demo_path: Path) -> tuple[str, str, bool]
         if (isinstance(app_key, str) and isinstance(secret, str)
                 and _key_still_valid(conn, app_key, secret)):
             return app_key, secret, False
-        app_key = apps.create_app(conn, DEMO_APP_NAME)
+        app_key = _demo_app(conn, app_key) or apps.create_app(conn, DEMO_APP_NAME)
         key = apps.create_key(conn, app_key, list(apps.SCOPES))
         conn.commit()
     return app_key, key.secret, True

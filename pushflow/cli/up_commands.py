@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from shared.cli.main import CommandError
+from pushflow.cli.main import CommandError
 from shared.settings import get_settings
 
 
 def register(sub: Any, groups: dict[str, Any]) -> None:
-    from shared.up.procfile import UpPorts  # light: no honcho, no services
+    from pushflow.up.procfile import UpPorts  # light: no honcho, no services
 
     p = sub.add_parser(
         "up", help="run API, workers, sandboxes, beat and Flower in the foreground (Ctrl-C stops)",
@@ -36,10 +36,10 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pushflow.up.embedded import EmbeddedUnavailable
+    from pushflow.up.procfile import UpPorts, build_processes, render_procfile
+    from pushflow.up.runner import UpOptions, run_up
     from shared.db.connect import DatabaseUnavailable
-    from shared.up.embedded import EmbeddedUnavailable
-    from shared.up.procfile import UpPorts, build_processes, render_procfile
-    from shared.up.runner import UpOptions, run_up
 
     settings = get_settings()
     options = UpOptions(
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         api_host=args.api_host or settings.api_host,
         flower=not args.no_flower,
         data_dir=Path(settings.data_dir),
+        json_lines=settings.log_json,
     )
     if args.print_procfile:
         data_dir = Path(settings.data_dir).resolve()
@@ -61,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
         return run_up(options)
     except (EmbeddedUnavailable, DatabaseUnavailable) as exc:
         raise CommandError(str(exc)) from None
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C before honcho took over: a stop, not a failure
+        return 0

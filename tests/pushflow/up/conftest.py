@@ -9,6 +9,7 @@ import json
 import os
 import random
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -16,17 +17,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PUSHFLOW = Path(sys.executable).parent / "pushflow"
 START_TIMEOUT = 90.0
-STARTED = re.compile(r"system\s*\| (\S+) started \(pid=(\d+)\)")
+# honcho's own line, which pushflow up prints as a JSON record (pushflow/up/printer.py).
+STARTED = re.compile(r'system\s*\| .*"msg": "(\S+) started \(pid=(\d+)\)"')
 
 
 # Below Linux's ephemeral range (32768-60999): a port picked there can be taken by any outgoing
@@ -104,7 +106,17 @@ def _get(url: str) -> int:
         return 0
 
 
-def start_system(tmp: Path, env_overrides: dict[str, str] | None = None) -> RunningSystem:
+def through_make(up_args: list[str]) -> list[str]:
+    """``make up`` passing ``up_args`` on, with this interpreter's venv, never reinstalling it."""
+    venv = Path(sys.prefix)
+    return ["make", "--no-print-directory", "-o", str(venv / ".installed"), f"VENV={venv}", "up",
+            f"UP_ARGS={shlex.join(up_args)}"]
+
+
+def start_system(tmp: Path, env_overrides: dict[str, str] | None = None,
+                 command: Callable[[list[str]], list[str]] | None = None) -> RunningSystem:
+    """``pushflow up`` on private ports; ``command`` turns its arguments into another way of
+    starting it (``through_make``)."""
     names = ("api", "flower", "apns", "fcm", "oauth", "control", "m1", "m2", "m3", "m4")
     base = free_port_block(len(names))
     ports = {name: base + i for i, name in enumerate(names)}
@@ -113,12 +125,12 @@ def start_system(tmp: Path, env_overrides: dict[str, str] | None = None) -> Runn
     env = {**os.environ, "PUSHFLOW_DATA_DIR": str(data_dir), "PUSHFLOW_LOG_JSON": "true",
            "PUSHFLOW_LOG_LEVEL": "INFO", **(env_overrides or {})}
     log_path = tmp / "up.log"
-    argv = [str(PUSHFLOW), "up", "--api-port", str(ports["api"]),
-            "--flower-port", str(ports["flower"]),
-            "--sandbox-apns-port", str(ports["apns"]), "--sandbox-fcm-port", str(ports["fcm"]),
-            "--sandbox-oauth-port", str(ports["oauth"]),
-            "--sandbox-control-port", str(ports["control"]),
-            "--metrics-port-base", str(metrics_base)]
+    up_args = ["--api-port", str(ports["api"]), "--flower-port", str(ports["flower"]),
+               "--sandbox-apns-port", str(ports["apns"]), "--sandbox-fcm-port", str(ports["fcm"]),
+               "--sandbox-oauth-port", str(ports["oauth"]),
+               "--sandbox-control-port", str(ports["control"]),
+               "--metrics-port-base", str(metrics_base)]
+    argv = command(up_args) if command else [str(PUSHFLOW), "up", *up_args]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from shared.cli.main import CommandError
+from pushflow.cli.main import CommandError
 from shared.db.connect import DatabaseUnavailable
 from shared.db.migrate import migrate
 from shared.settings import get_settings

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from pushflow.cli.main import CommandError
 from shared import auth_events
-from shared.cli.main import CommandError
 from shared.db import apps
 from shared.db.connect import DatabaseUnavailable, connect
 from shared.settings import get_settings

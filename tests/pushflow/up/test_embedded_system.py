@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psutil
 
-from tests.up.conftest import free_port_block, start_system, stop_system
-from tests.up.test_system import SENT_OR_LATER, apns_token, wait_dispatches
+from tests.pushflow.up.conftest import free_port_block, start_system, stop_system
+from tests.pushflow.up.test_system import SENT_OR_LATER, apns_token, wait_dispatches
 
 
 def embedded_servers(data_dir: Path) -> list[psutil.Process]:

@@ -19,7 +19,12 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
 def run_api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from shared.observability.logs import configure_logging
+
     settings = get_settings()
+    # uvicorn's own lines (a port in use, a bad request) go through the root logger, in the
+    # same JSON (or text) format as the API's, not through uvicorn's text formatter.
+    configure_logging("api")
     uvicorn.run(
         "producer.app:create_app",
         factory=True,
@@ -31,6 +36,7 @@ def run_api(args: argparse.Namespace) -> int:
         http="httptools",
         lifespan="on",
         log_level="warning",
+        log_config=None,
         access_log=False,
     )
     return 0

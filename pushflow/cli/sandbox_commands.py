@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
-    from shared.cli.main import CommandError
+    from pushflow.cli.main import CommandError
 
     if not 0 <= args.latency_ms <= 60_000:
         raise CommandError("--latency-ms must be between 0 and 60000")
@@ -80,9 +79,10 @@ def run_sandbox(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s sandbox %(levelname)s %(message)s"
-    )
+    from shared.observability.logs import configure_logging
+
+    # Only its problems: the sandbox answers many requests a second.
+    configure_logging("sandbox", level="WARNING")
     try:
         run(config)
     except OSError as exc:  # port in use, bad host: a user error, not a traceback

@@ -1,5 +1,5 @@
-"""The process list of `pushflow up`: the engineers' commands when the CLI has them, plain Celery
-commands for the same queues when it does not; one metrics port per worker type."""
+"""The process list of `pushflow up`: every declared process type with this run's ports and
+folders; one metrics port per worker type."""
 
 from __future__ import annotations
 
@@ -8,39 +8,50 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.up.procfile import UpPorts, build_processes, cli_commands, render_procfile
+from pushflow.cli.main import build_parser
+from pushflow.up.procfile import UpPorts, build_processes, render_procfile
 
-REPO = Path(__file__).resolve().parents[2]
-FULL_CLI = {"api": set(), "sandbox": set(), "worker": set(), "webhooks-worker": set(),
-            "apps": {"create", "credentials"}}
+REPO = Path(__file__).resolve().parents[3]
 
 
-def by_name(commands: dict[str, set[str]]) -> dict[str, list[str]]:
-    specs = build_processes(UpPorts(), Path("/data"), commands=commands)
+def by_name(**kwargs: bool) -> dict[str, list[str]]:
+    specs = build_processes(UpPorts(), Path("/data"), **kwargs)
     return {spec.name: list(spec.argv) for spec in specs}
 
 
-def test_uses_each_engineers_command_when_the_cli_has_it() -> None:
-    argv = by_name(FULL_CLI)
+def test_each_process_runs_its_command_with_this_runs_ports_and_folders() -> None:
+    argv = by_name()
+    assert list(argv) == ["api", "sandbox", "worker-fcm", "worker-apns", "dlr", "webhooks",
+                          "beat", "flower"]
+    assert argv["api"] == ["pushflow", "api", "--host", "127.0.0.1", "--port", "8080"]
     assert argv["worker-fcm"] == ["pushflow", "worker", "fcm", "--lanes", "tx,bulk"]
     assert argv["worker-apns"] == ["pushflow", "worker", "apns", "--lanes", "tx,bulk"]
     assert argv["webhooks"] == ["pushflow", "webhooks-worker"]
     assert argv["sandbox"][:4] == ["pushflow", "sandbox", "--write-credentials", "/data/sandbox"]
-    assert argv["dlr"][:6] == ["celery", "-A", "workers", "worker", "-Q", "dlr"]
-    assert argv["beat"][:4] == ["celery", "-A", "workers.periodic", "beat"]
+    assert argv["sandbox"][4:6] == ["--fcm-port", "8444"]
+    assert argv["dlr"][:7] == ["celery", "-A", "workers", "--quiet", "worker", "-Q", "dlr"]
+    assert "dlr@%h" in argv["dlr"]
+    assert argv["beat"][:5] == ["celery", "-A", "workers.periodic", "--quiet", "beat"]
+    assert argv["beat"][-1] == "/data/celerybeat-schedule"
     assert argv["flower"][:4] == ["celery", "-A", "workers", "flower"]
+    assert "--port=5555" in argv["flower"] and "--db=/data/flower.db" in argv["flower"]
 
 
-def test_falls_back_to_celery_for_the_same_queues() -> None:
-    argv = by_name({"api": set()})
-    assert "sandbox" not in argv
-    assert argv["worker-fcm"][4:6] == ["-Q", "fcm.tx,fcm.bulk"]
-    assert argv["worker-apns"][4:6] == ["-Q", "apns.tx,apns.bulk"]
-    assert argv["webhooks"][4:6] == ["-Q", "webhooks"]
+def test_flower_and_beat_can_be_left_out() -> None:
+    assert set(by_name()) - set(by_name(flower=False, beat=False)) == {"flower", "beat"}
+
+
+def test_every_pushflow_line_parses_with_the_cli() -> None:
+    parser = build_parser()
+    lines = [spec.argv for spec in build_processes(UpPorts(), Path("/data"))
+             if spec.argv[0] == "pushflow"]
+    assert len(lines) == 5
+    for argv in lines:
+        assert parser.parse_args(list(argv[1:])).command == argv[1]  # argparse exits on a typo
 
 
 def test_each_worker_type_gets_its_own_metrics_port_and_process_type() -> None:
-    specs = build_processes(UpPorts(metrics_base=9300), Path("/data"), commands=FULL_CLI)
+    specs = build_processes(UpPorts(metrics_base=9300), Path("/data"))
     ports = {s.name: s.env.get("PUSHFLOW_METRICS_PORT") for s in specs}
     assert ports == {"api": None, "sandbox": None, "worker-fcm": "9300", "worker-apns": "9301",
                      "dlr": "9302", "webhooks": "9303", "beat": None, "flower": None}
@@ -48,12 +59,6 @@ def test_each_worker_type_gets_its_own_metrics_port_and_process_type() -> None:
     rendered = render_procfile(specs)
     assert "dlr: exec env PROMETHEUS_MULTIPROC_DIR=/data/metrics/dlr" in rendered
     assert "worker-fcm: exec env PUSHFLOW_METRICS_PORT=9300" in rendered  # solo pool
-
-
-def test_the_cli_in_this_tree_is_detected() -> None:
-    found = cli_commands()
-    assert {"api", "migrate", "up"} <= set(found)
-    assert "create" in found["apps"]
 
 
 def test_print_procfile_starts_nothing() -> None:
