@@ -6,9 +6,10 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
+from domain.dispatches.search import SOURCES, STATUSES
 from producer import openapi as oa
 from producer.cancel import cancel_message
-from producer.history import DEFAULT_LIMIT, MAX_LIMIT, STATUSES, get_message, search
+from producer.history import DEFAULT_LIMIT, MAX_LIMIT, get_message, search
 from producer.intake import accept_push
 
 routes: list[BaseRoute] = [
@@ -89,6 +90,8 @@ openapi: dict[str, Any] = {"paths": {
                         oa.query_param("deviceToken", _STR),
                         oa.query_param("externalId", _STR),
                         oa.query_param("platform", _PLATFORM),
+                        oa.query_param("source", {"type": "string", "enum": list(SOURCES)}),
+                        oa.query_param("sourceRef", _STR, "the automation rule or campaign"),
                         oa.query_param("q", _STR, "title, content or externalId substring"),
                         oa.query_param("offset", {"type": "integer", "minimum": 0}),
                         oa.query_param("limit", {"type": "integer", "minimum": 1,

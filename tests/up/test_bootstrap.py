@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from shared.db import apps
+from domain.keys import store as apps
 from shared.up.bootstrap import Demo, credential_commands, ensure_demo_key
 
 
