@@ -27,8 +27,8 @@ from starlette.requests import Request
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from domain.messages.outbox import OutboxAcks
     from producer.auth import KeyCache
-    from producer.outbox import OutboxAcks
     from producer.writer import IntakeWriter
 
 # Test hook: when set to "1", the process exits right after committing a push and before
