@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -124,8 +123,6 @@ class IntakeWriter:
             raise
         finally:
             self._statement_done()
-        if state.exit_after_commit:
-            os._exit(17)  # test hook: die between commit and publish (see producer.state)
         await outbox.publish_messages(state, [m for m in messages if m.message_id in stored])
         for message, future in batch:
             if not future.done():
