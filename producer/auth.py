@@ -27,7 +27,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 
@@ -46,13 +45,6 @@ _MAX_HEADER_CHARS = 512
 ADMIN_SCOPE = "admin"  # implies every other scope
 
 log = logging.getLogger("pushflow.auth")
-
-_KEY_QUERY = (
-    "SELECT k.id, a.id, a.app_key, k.scopes, a.limits FROM api_keys k"
-    " JOIN apps a ON a.id = k.app_id"
-    " WHERE k.key_hash = %s AND a.app_key = %s AND k.revoked_at IS NULL"
-)
-
 
 @dataclass(frozen=True)
 class Caller:
@@ -101,15 +93,13 @@ class KeyCache:
         self._entries[key] = (now + ttl, caller)
 
 
-async def _load(state: AppState, app_key: str, key_hash: bytes) -> Caller | None:
+async def _load(state: AppState, app_key: str, secret: str) -> Caller | None:
     async with state.pool.connection() as conn:
-        cur = await conn.execute(_KEY_QUERY, (key_hash, app_key))
-        row = await cur.fetchone()
-    if row is None:
+        grant = await keys.find_key(conn, app_key, secret)
+    if grant is None:
         return None
-    overrides: dict[str, Any] = row[4] or {}
-    return Caller(int(row[0]), int(row[1]), str(row[2]), frozenset(row[3]),
-                  Limits.from_settings(state.settings, overrides))
+    return Caller(grant.key_id, grant.app_id, grant.application_key, grant.scopes,
+                  Limits.from_settings(state.settings, grant.limit_overrides))
 
 
 async def _record_use(state: AppState, key_id: int) -> None:
@@ -151,7 +141,7 @@ async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
     cache.loading[key] = future
     generation = cache.generation
     try:
-        caller = await _load(state, app_key, keys.hash_secret(secret))
+        caller = await _load(state, app_key, secret)
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # mark retrieved: waiters (if any) re-raise it themselves

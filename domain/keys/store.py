@@ -1,9 +1,9 @@
 """Apps (tenants) and their API keys. Keys are random secrets stored only as SHA-256 hashes.
 
 Create, list (with when each key was last used) and revoke take a synchronous connection (the
-CLI's); ``record_use`` is the API's, asynchronous: it stamps ``last_used_at`` at most once per
-``LAST_USE_RESOLUTION_SECONDS`` per key, so the intake's hot path does not write a row per
-request.
+CLI's); ``find_key`` and ``record_use`` are the API's, asynchronous. ``record_use`` stamps
+``last_used_at`` at most once per ``LAST_USE_RESOLUTION_SECONDS`` per key, so the intake's hot
+path does not write a row per request.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ SCOPES = ("push:send", "push:read", "events:send", "campaigns:write", "receipts:
 LAST_USE_RESOLUTION_SECONDS = 60.0
 PREFIX_CHARS = 10  # the first characters of a secret, kept to show and revoke it by
 
+_FIND = """
+SELECT k.id, a.id, a.app_key, k.scopes, a.limits FROM api_keys k JOIN apps a ON a.id = k.app_id
+WHERE k.key_hash = %s AND a.app_key = %s AND k.revoked_at IS NULL
+"""
 _LIST = """
 SELECT k.id, a.app_key, k.key_prefix, k.scopes, k.created_at, k.revoked_at, k.last_used_at
 FROM api_keys k JOIN apps a ON a.id = k.app_id WHERE a.app_key = %s
@@ -62,6 +66,17 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None  # to within LAST_USE_RESOLUTION_SECONDS
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a live key allows: the app it acts for and its scopes."""
+
+    key_id: int
+    app_id: int
+    application_key: str
+    scopes: frozenset[str]
+    limit_overrides: dict[str, Any]  # the app's own limits (``apps.limits``)
 
 
 def hash_secret(secret: str) -> bytes:
@@ -119,6 +134,16 @@ def revoke_key(conn: psycopg.Connection[Any], secret_prefix: str, app_key: str, 
     if cur.rowcount and redis_url is not None:
         announce(redis_url, app_key)
     return cur.rowcount
+
+
+async def find_key(conn: psycopg.AsyncConnection[Any], app_key: str, secret: str
+                   ) -> Grant | None:
+    """The grant of a live key of the app, or None (unknown, another app's or revoked)."""
+    cur = await conn.execute(_FIND, (hash_secret(secret), app_key))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return Grant(int(row[0]), int(row[1]), str(row[2]), frozenset(row[3]), row[4] or {})
 
 
 async def record_use(conn: psycopg.AsyncConnection[Any], key_ids: Sequence[int]) -> None:
