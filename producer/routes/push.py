@@ -57,7 +57,9 @@ _ACCEPTED = {"type": "object", "properties": {
     "messageId": _STR, "externalId": {"type": ["string", "null"]},
     "dispatches": {"type": "array", "items": _DISPATCH}}}
 _DISPATCH_STATE = {"type": "object", "properties": {
-    **_DISPATCH["properties"], "messageId": _STR, "externalId": _STR, "lane": _STR,
+    **_DISPATCH["properties"], "messageId": _STR, "externalId": _STR,
+    "lane": {"type": "string", "enum": ["tx", "bulk"]},
+    "source": {"type": "string", "enum": list(SOURCES)}, "sourceRef": {"type": ["string", "null"]},
     "reason": _STR, "attempts": {"type": "integer"}, "gatewayId": _STR,
     "gatewayResponse": {"type": ["object", "null"]}, "createdAt": _STR, "updatedAt": _STR,
     "history": {"type": "array", "items": {"type": "object", "properties": {
@@ -65,6 +67,9 @@ _DISPATCH_STATE = {"type": "object", "properties": {
 _MESSAGE = {"type": "object", "properties": {
     "messageId": _STR, "externalId": _STR, "content": {"type": "object"}, "webhookUrl": _STR,
     "scheduleTime": _STR, "ttl": {"type": ["integer", "null"]}, "createdAt": _STR,
+    "source": {"type": "string", "enum": list(SOURCES)},
+    "sourceRef": {"type": ["string", "null"],
+                  "description": "the automation rule or campaign that made it"},
     "dispatches": {"type": "array", "items": _DISPATCH_STATE}}}
 
 _CANCELED = {"type": "object", "properties": {
