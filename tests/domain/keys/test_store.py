@@ -57,7 +57,7 @@ def test_revoke_commits_then_announces(make_app: Any, pushflow_env: dict[str, st
             assert key.revoked_at is not None
         assert store.revoke_key(conn, app.secret, app.app_key, redis_url=url) == 0
     deadline = time.monotonic() + 5
-    heard = []
+    heard: list[bytes] = []
     while time.monotonic() < deadline and not heard:
         message = pubsub.get_message(timeout=0.5)
         if message is not None:
