@@ -62,9 +62,13 @@ async def outlet(pushflow_env: dict[str, str]) -> AsyncIterator[Outlet]:
         settings.database_url, min_size=1, max_size=2, open=False, configure=autocommit)
     await pool.open()
     client: Redis[bytes] = Redis.from_url(settings.redis_url)
+    outlet = Outlet(settings, pool, client)
     try:
-        yield Outlet(settings, pool, client)
+        yield outlet
     finally:
+        # The confirmed publishes leave the outbox, as the API's acknowledgement task does; else
+        # a later sweep would publish them again.
+        await outlet.acks.flush(outlet)
         await client.aclose()  # type: ignore[attr-defined]
         await pool.close()
 
