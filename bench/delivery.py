@@ -33,9 +33,9 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from domain.keys import store as apps
 from sandbox.testing import SandboxProcess
 from shared import credentials
-from shared.db import apps
 from shared.db.migrate import migrate
 from shared.gateway_payloads import apns_body
 from shared.settings import get_settings

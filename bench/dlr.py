@@ -34,7 +34,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.db import apps  # noqa: E402
+from domain.keys import store as apps  # noqa: E402
 from shared.db.migrate import migrate  # noqa: E402
 from shared.queues import DLR, TASK_RECORD_RESULT  # noqa: E402
 from shared.taskmessage import build_message  # noqa: E402
@@ -103,8 +103,8 @@ def seed(db_url: str, n: int) -> tuple[int, list[tuple[str, str, str]]]:
 def subscribe(db_url: str, app_id: int, url: str) -> None:
     from cryptography.fernet import Fernet
 
+    from domain.webhooks.signing import encrypt, new_secret
     from shared.settings import get_settings
-    from workers.webhooks.signing import encrypt, new_secret
 
     get_settings.cache_clear()
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -136,7 +136,7 @@ def sent_results(app_id: int, rows: list[tuple[str, str, str]]) -> list[dict[str
 
 def bench_ceiling(db_url: str, app_id: int, rows: list[tuple[str, str, str]], batch: int
                   ) -> float:
-    from workers.dlr.store import record_query, valid_outcomes
+    from domain.dispatches.record import record_query, valid_outcomes
 
     results = sent_results(app_id, rows)
     with psycopg.connect(db_url) as conn:

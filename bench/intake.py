@@ -37,7 +37,7 @@ import uvloop
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.db import apps  # noqa: E402
+from domain.keys import store as apps  # noqa: E402
 from shared.db.migrate import migrate  # noqa: E402
 from tests.services import free_port, postgres_database, redis_server, wait_port  # noqa: E402
 

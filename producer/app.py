@@ -30,11 +30,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from domain.messages.outbox import OutboxAcks
 from producer import openapi as openapi_doc
 from producer.auth import KeyCache, watch_key_changes
 from producer.envelope import install_handlers
 from producer.hotpath import PushflowApp
-from producer.outbox import OutboxAcks, run_sweeper
+from producer.outbox import run_sweeper
 from producer.state import AppState, make_pool, make_redis
 from producer.writer import IntakeWriter
 from shared.observability.asgi import RequestObservabilityMiddleware, RequestRecorder

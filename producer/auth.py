@@ -14,8 +14,11 @@ Always filter data by ``caller.app_id``; another app's object must answer 404, n
 Key lookups are cached in-process for a few seconds (``KEY_CACHE_SECONDS``), so a request does
 not pay a PostgreSQL round trip for authentication. Concurrent misses for the same key share one
 query. A revoked key stops working at once: the revocation is announced on Redis
-(``shared.auth_events``) and ``watch_key_changes``, a background task of every API process,
+(``domain.keys.announce``) and ``watch_key_changes``, a background task of every API process,
 drops the app's cached entries; the expiry is the backstop when Redis cannot tell.
+
+Each key's use is recorded (``last_used_at``) off the request path, at most once a minute per key
+and process (``domain.keys.store.record_use``).
 """
 
 from __future__ import annotations
@@ -24,14 +27,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 
+from domain.keys import announce
+from domain.keys import store as keys
 from producer.envelope import ApiError, header
 from producer.state import AppState, get_state
-from shared import auth_events
-from shared.db import apps
 from shared.payload import Limits
 
 KEY_CACHE_SECONDS = 5.0
@@ -43,13 +45,6 @@ _MAX_HEADER_CHARS = 512
 ADMIN_SCOPE = "admin"  # implies every other scope
 
 log = logging.getLogger("pushflow.auth")
-
-_KEY_QUERY = (
-    "SELECT k.id, a.id, a.app_key, k.scopes, a.limits FROM api_keys k"
-    " JOIN apps a ON a.id = k.app_id"
-    " WHERE k.key_hash = %s AND a.app_key = %s AND k.revoked_at IS NULL"
-)
-
 
 @dataclass(frozen=True)
 class Caller:
@@ -72,6 +67,9 @@ class KeyCache:
         # Bumped by every drop: a look-up that began before a drop must not cache what it read
         # (it may predate the revocation).
         self.generation = 0
+        # Key id -> when its use was last handed to record_use (monotonic), and those writes.
+        self.use_noted: dict[int, float] = {}
+        self.use_writes: set[asyncio.Task[None]] = set()
 
     def get(self, key: tuple[str, str], now: float) -> tuple[bool, Caller | None]:
         entry = self._entries.get(key)
@@ -95,15 +93,35 @@ class KeyCache:
         self._entries[key] = (now + ttl, caller)
 
 
-async def _load(state: AppState, app_key: str, key_hash: bytes) -> Caller | None:
+async def _load(state: AppState, app_key: str, secret: str) -> Caller | None:
     async with state.pool.connection() as conn:
-        cur = await conn.execute(_KEY_QUERY, (key_hash, app_key))
-        row = await cur.fetchone()
-    if row is None:
+        grant = await keys.find_key(conn, app_key, secret)
+    if grant is None:
         return None
-    overrides: dict[str, Any] = row[4] or {}
-    return Caller(int(row[0]), int(row[1]), str(row[2]), frozenset(row[3]),
-                  Limits.from_settings(state.settings, overrides))
+    return Caller(grant.key_id, grant.app_id, grant.application_key, grant.scopes,
+                  Limits.from_settings(state.settings, grant.limit_overrides))
+
+
+async def _record_use(state: AppState, key_id: int) -> None:
+    try:
+        async with state.pool.connection() as conn:
+            await keys.record_use(conn, [key_id])
+    except Exception as exc:  # a missed stamp is retried with the key's next use a minute on
+        log.debug("last use of key %d not recorded: %s", key_id, exc)
+
+
+def note_use(state: AppState, key_id: int, now: float) -> None:
+    """Record the key's use in the background, unless this process did within the minute."""
+    cache = state.keys
+    noted = cache.use_noted.get(key_id)
+    if noted is not None and now - noted < keys.LAST_USE_RESOLUTION_SECONDS:
+        return
+    if len(cache.use_noted) >= MAX_CACHED_KEYS:
+        cache.use_noted.clear()
+    cache.use_noted[key_id] = now
+    task = asyncio.get_running_loop().create_task(_record_use(state, key_id))
+    cache.use_writes.add(task)
+    task.add_done_callback(cache.use_writes.discard)
 
 
 async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
@@ -113,6 +131,8 @@ async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
     now = time.monotonic()
     hit, caller = cache.get(key, now)
     if hit:
+        if caller is not None:
+            note_use(state, caller.key_id, now)
         return caller
     pending = cache.loading.get(key)
     if pending is not None:
@@ -121,7 +141,7 @@ async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
     cache.loading[key] = future
     generation = cache.generation
     try:
-        caller = await _load(state, app_key, apps.hash_secret(secret))
+        caller = await _load(state, app_key, secret)
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
@@ -131,17 +151,19 @@ async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
     future.set_result(caller)
     if cache.generation == generation:
         cache.put(key, caller, time.monotonic())
+    if caller is not None:
+        note_use(state, caller.key_id, now)
     return caller
 
 
 async def watch_key_changes(state: AppState) -> None:
-    """Background task: drop cached keys of apps whose keys changed (``shared.auth_events``).
+    """Background task: drop cached keys of apps whose keys changed (``domain.keys.announce``).
     Reconnects after a Redis failure; meanwhile entries expire on their own."""
     failures = 0
     while True:
         try:
             async with state.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                await pubsub.subscribe(auth_events.CHANNEL)
+                await pubsub.subscribe(announce.CHANNEL)
                 # Whatever changed while we were not listening is forgotten too.
                 state.keys.expire_all()
                 if failures:

@@ -15,8 +15,7 @@ Use from a route module::
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
@@ -27,13 +26,10 @@ from starlette.requests import Request
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from domain.messages.outbox import OutboxAcks
     from producer.auth import KeyCache
-    from producer.outbox import OutboxAcks
     from producer.writer import IntakeWriter
 
-# Test hook: when set to "1", the process exits right after committing a push and before
-# publishing it, to prove the outbox sweeper recovers such a crash (tests/producer/test_crash.py).
-EXIT_AFTER_COMMIT_ENV = "PUSHFLOW_TEST_EXIT_AFTER_COMMIT"
 # How long a request waits for a database connection before answering 503.
 POOL_WAIT_SECONDS = 2.0
 
@@ -46,8 +42,6 @@ class AppState:
     keys: KeyCache
     acks: OutboxAcks
     writer: IntakeWriter
-    exit_after_commit: bool = field(
-        default_factory=lambda: os.environ.get(EXIT_AFTER_COMMIT_ENV) == "1")
 
 
 def get_state(request: Request) -> AppState:

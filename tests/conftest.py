@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import redis
 
-from shared.db import apps
+from domain.keys import store as apps
 from shared.db.migrate import migrate
 from tests.services import patched_env, postgres_database, redis_server
 

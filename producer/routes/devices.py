@@ -1,62 +1,41 @@
 """Devices: ``POST /v2.1/devices`` and ``DELETE /v2.1/devices/{token}`` (scope ``push:send``),
-``GET /v2.1/devices`` (scope ``push:read``).
-
-A registration is the device's full state (omitted ``userId``/``language``/``tags`` are cleared)
-and stamps ``registered_at = now()``. A token is invalid while ``invalidated_at >
-registered_at`` (the intake's ``TOKEN_INVALIDATED`` rule), so registering a token again after a
-gateway reported it dead re-validates it; the DLR worker only invalidates devices registered
-before the gateway's timestamp. Tokens first seen in a gateway report (never registered here)
-carry ``registered_at = epoch`` and are shown with ``registeredAt: null``.
+``GET /v2.1/devices`` (scope ``push:read``): request checks and answers around
+``domain.devices.registry`` (what a registration means is described there).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from domain.devices import registry
 from producer import openapi as oa
 from producer.auth import authenticate
 from producer.body import read_json
 from producer.envelope import ApiError, error_item, respond
 from producer.history import QueryParams as Query
+from producer.history import iso
 from producer.state import get_state
-from shared.tokens import PLATFORMS, detect_platform, is_valid_for
+from shared.tokens import PLATFORMS, Platform, detect_platform, is_valid_for
 
 WRITE_SCOPE, READ_SCOPE = "push:send", "push:read"
 MAX_TOKEN, MAX_USER_ID, MAX_TAGS, MAX_TAG = 4096, 256, 100, 64
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-_COLUMNS = ("token, platform, user_id, language, tags, registered_at, invalidated_at,"
-            " invalid_reason")
-_UPSERT = f"""
-INSERT INTO devices (app_id, token, platform, user_id, language, tags, registered_at)
-VALUES (%s, %s, %s, %s, %s, %s, now())
-ON CONFLICT (app_id, token) DO UPDATE SET platform = excluded.platform,
-    user_id = excluded.user_id, language = excluded.language, tags = excluded.tags,
-    registered_at = now()
-RETURNING {_COLUMNS}, xmax = 0
-"""
 
 
-def _device(row: Any) -> dict[str, Any]:
-    def iso(v: datetime | None) -> str | None:
-        return None if v is None or v <= _EPOCH else v.isoformat().replace("+00:00", "Z")
-
-    registered, invalidated = row[5], row[6]
-    return {"token": row[0], "platform": row[1], "userId": row[2], "language": row[3],
-            "tags": list(row[4]), "registeredAt": iso(registered),
-            "invalidatedAt": iso(invalidated), "invalidReason": row[7],
-            "valid": invalidated is None or invalidated <= registered}
+def _device(d: registry.Device) -> dict[str, Any]:
+    return {"token": d.token, "platform": d.platform, "userId": d.user_id,
+            "language": d.language, "tags": d.tags, "registeredAt": iso(d.registered_at),
+            "invalidatedAt": iso(d.invalidated_at), "invalidReason": d.invalid_reason,
+            "valid": d.valid}
 
 
-def _validate(body: Any) -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
+def _validate(body: Any) -> tuple[list[dict[str, Any]], registry.Registration | None]:
     errors: list[dict[str, Any]] = []
 
     def fail(code: str, name: str, message: str, value: Any = None) -> None:
@@ -64,9 +43,10 @@ def _validate(body: Any) -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
 
     if not isinstance(body, dict):
         fail("INVALID_FORMAT", "body", "The body must be a JSON object", body)
-        return errors, ()
-    token, platform = body.get("token"), body.get("platform")
+        return errors, None
+    token = body.get("token")
     user_id, language, tags = body.get("userId"), body.get("language"), body.get("tags", [])
+    platform: Platform | None = body.get("platform")
     if platform not in PLATFORMS:
         fail("REQUIRED" if platform is None else "INVALID_FORMAT", "platform",
              "'platform' must be 'ios' or 'android'", platform)
@@ -91,51 +71,45 @@ def _validate(body: Any) -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
         fail("INVALID_FORMAT", "tags",
              f"'tags' must be a list of at most {MAX_TAGS} strings of 1-{MAX_TAG} chars", tags)
         tags = []
-    return errors, (token, platform, user_id, language, list(dict.fromkeys(tags)))
+    if errors or platform is None:
+        return errors, None
+    return errors, registry.Registration(str(token), platform, user_id, language, tuple(tags))
 
 
 async def register_device(request: Request) -> Response:
     caller = await authenticate(request, WRITE_SCOPE)
     state = get_state(request)
-    errors, values = _validate(await read_json(request, state.settings.max_body_bytes))
-    if errors:
+    errors, registration = _validate(await read_json(request, state.settings.max_body_bytes))
+    if registration is None:
         raise ApiError.validation(errors)
     async with state.pool.connection() as conn:
-        row = await (await conn.execute(_UPSERT, (caller.app_id, *values))).fetchone()
-    assert row is not None
-    return respond(request, 201 if row[8] else 200, [_device(row)])
+        device, created = await registry.register(conn, caller.app_id, registration)
+    return respond(request, 201 if created else 200, [_device(device)])
 
 
 async def delete_device(request: Request) -> Response:
     caller = await authenticate(request, WRITE_SCOPE)
     token = request.path_params["token"]
     async with get_state(request).pool.connection() as conn:
-        row = await (await conn.execute(
-            f"DELETE FROM devices WHERE app_id = %s AND token = %s RETURNING {_COLUMNS}",
-            (caller.app_id, token[:MAX_TOKEN + 1]))).fetchone()
-    if row is None:
+        device = await registry.forget(conn, caller.app_id, token[:MAX_TOKEN + 1])
+    if device is None:
         raise ApiError(404, "NOT_FOUND", "No such device for this app", parameter="token",
                        value=token, source="path")
-    return respond(request, 200, [_device(row)])
+    return respond(request, 200, [_device(device)])
 
 
 async def list_devices(request: Request) -> Response:
     caller = await authenticate(request, READ_SCOPE)
     q = Query(request.query_params)
-    filters = {"user_id": q.text("userId", MAX_USER_ID), "platform": q.choice("platform",
-               PLATFORMS), "tag": q.text("tag", MAX_TAG), "token": q.text("token", MAX_TOKEN)}
+    f = registry.DeviceFilter(
+        user_id=q.text("userId", MAX_USER_ID), platform=q.choice("platform", PLATFORMS),
+        tag=q.text("tag", MAX_TAG), token=q.text("token", MAX_TOKEN))
     offset = q.integer("offset", 0, 0, MAX_OFFSET)
     limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     if q.errors:
         raise ApiError.validation(q.errors)
-    conditions = {"user_id": "user_id = %(user_id)s", "platform": "platform = %(platform)s",
-                  "tag": "tags @> ARRAY[%(tag)s]::text[]", "token": "token = %(token)s"}
-    sql = f"SELECT {_COLUMNS} FROM devices WHERE app_id = %(app_id)s" + "".join(
-        f" AND {conditions[k]}" for k, v in filters.items() if v is not None)
-    sql += " ORDER BY registered_at DESC, token OFFSET %(offset)s LIMIT %(limit)s"
     async with get_state(request).pool.connection() as conn:
-        rows = await (await conn.execute(sql.encode(), {
-            **filters, "app_id": caller.app_id, "offset": offset, "limit": limit})).fetchall()
+        rows = await registry.list_devices(conn, caller.app_id, f, offset=offset, limit=limit)
     return respond(request, 200, [_device(r) for r in rows])
 
 

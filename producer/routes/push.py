@@ -6,9 +6,10 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
+from domain.dispatches.search import SOURCES, STATUSES
 from producer import openapi as oa
 from producer.cancel import cancel_message
-from producer.history import DEFAULT_LIMIT, MAX_LIMIT, STATUSES, get_message, search
+from producer.history import DEFAULT_LIMIT, MAX_LIMIT, get_message, search
 from producer.intake import accept_push
 
 routes: list[BaseRoute] = [
@@ -56,7 +57,9 @@ _ACCEPTED = {"type": "object", "properties": {
     "messageId": _STR, "externalId": {"type": ["string", "null"]},
     "dispatches": {"type": "array", "items": _DISPATCH}}}
 _DISPATCH_STATE = {"type": "object", "properties": {
-    **_DISPATCH["properties"], "messageId": _STR, "externalId": _STR, "lane": _STR,
+    **_DISPATCH["properties"], "messageId": _STR, "externalId": _STR,
+    "lane": {"type": "string", "enum": ["tx", "bulk"]},
+    "source": {"type": "string", "enum": list(SOURCES)}, "sourceRef": {"type": ["string", "null"]},
     "reason": _STR, "attempts": {"type": "integer"}, "gatewayId": _STR,
     "gatewayResponse": {"type": ["object", "null"]}, "createdAt": _STR, "updatedAt": _STR,
     "history": {"type": "array", "items": {"type": "object", "properties": {
@@ -64,6 +67,9 @@ _DISPATCH_STATE = {"type": "object", "properties": {
 _MESSAGE = {"type": "object", "properties": {
     "messageId": _STR, "externalId": _STR, "content": {"type": "object"}, "webhookUrl": _STR,
     "scheduleTime": _STR, "ttl": {"type": ["integer", "null"]}, "createdAt": _STR,
+    "source": {"type": "string", "enum": list(SOURCES)},
+    "sourceRef": {"type": ["string", "null"],
+                  "description": "the automation rule or campaign that made it"},
     "dispatches": {"type": "array", "items": _DISPATCH_STATE}}}
 
 _CANCELED = {"type": "object", "properties": {
@@ -89,6 +95,8 @@ openapi: dict[str, Any] = {"paths": {
                         oa.query_param("deviceToken", _STR),
                         oa.query_param("externalId", _STR),
                         oa.query_param("platform", _PLATFORM),
+                        oa.query_param("source", {"type": "string", "enum": list(SOURCES)}),
+                        oa.query_param("sourceRef", _STR, "the automation rule or campaign"),
                         oa.query_param("q", _STR, "title, content or externalId substring"),
                         oa.query_param("offset", {"type": "integer", "minimum": 0}),
                         oa.query_param("limit", {"type": "integer", "minimum": 1,

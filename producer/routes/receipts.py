@@ -1,10 +1,10 @@
 """``POST /v2.1/push/receipts`` (scope ``receipts:write``): device receipts from the mobile app.
 
 Body: one ``{"dispatchId", "event": "delivered" | "opened", "at"}`` or a list of up to 1000.
-Each valid receipt moves its dispatch forward (never back) and fires the matching webhook, through
-the same single statement as the DLR worker (``workers.dlr.store``). Answer: one ``data`` entry
-per recorded receipt, one ``errors`` entry per bad or unknown one (another app's dispatch is
-unknown); 200 when at least one receipt was valid, else 422 (404 when all were unknown).
+Each valid receipt moves its dispatch forward (never back) and fires the matching webhook,
+through the same single statement as the DLR worker (``domain.dispatches.record``). Answer: one
+``data`` entry per recorded receipt, one ``errors`` entry per bad or unknown one (another app's
+dispatch is unknown); 200 when at least one receipt was valid, else 422 (404 when all were unknown).
 ``at`` is optional (default: now); a time in the future is taken as now (device clocks drift).
 """
 
@@ -19,20 +19,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from domain.dispatches.record import Outcome, record_receipts
 from producer import openapi as oa
 from producer.auth import authenticate
 from producer.body import read_json
 from producer.envelope import ApiError, error_item, respond
 from producer.state import get_state
 from shared.payload import parse_time
-from workers.dlr.store import Outcome, record_query
 
 SCOPE = "receipts:write"
 EVENTS = ("delivered", "opened")
 MAX_RECEIPTS = 1000
-
-_CURRENT = "SELECT id::text, status FROM dispatches WHERE app_id = %s AND id = ANY(%s::uuid[])"
-
 
 def _parse_item(item: Any, prefix: str, app_id: int, now: float,
                 errors: list[dict[str, Any]]) -> Outcome | None:
@@ -86,20 +83,17 @@ async def post_receipts(request: Request) -> Response:
             parsed.append((i, outcome))
     data: list[dict[str, Any]] = []
     if parsed:
-        query, params = record_query([o for _, o in parsed])
         async with state.pool.connection() as conn:
-            moved = dict(await (await conn.execute(query, params)).fetchall())
-            current = dict(await (await conn.execute(
-                _CURRENT, (caller.app_id, [o.dispatch_id for _, o in parsed]))).fetchall())
+            recorded = await record_receipts(conn, caller.app_id, [o for _, o in parsed])
         for i, o in parsed:
-            if o.dispatch_id not in current:
+            known = recorded.get(o.dispatch_id)
+            if known is None:
                 errors.append(error_item(
                     "NOT_FOUND", "No such dispatch for this app",
                     parameter=("" if single else f"[{i}].") + "dispatchId", value=o.dispatch_id))
                 continue
             data.append({"dispatchId": o.dispatch_id, "event": o.status,
-                         "status": current[o.dispatch_id],
-                         "changed": o.dispatch_id in moved})
+                         "status": known.status, "changed": known.changed})
     if data:
         return respond(request, 200, data, errors)
     status = 404 if errors and all(e["code"] == "NOT_FOUND" for e in errors) else 422

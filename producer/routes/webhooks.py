@@ -20,20 +20,38 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from domain.webhooks import config as admin
 from producer import openapi as oa
 from producer.auth import authenticate
 from producer.body import read_json
 from producer.envelope import ApiError, error_item, respond
 from producer.history import QueryParams as Query
+from producer.history import iso
 from producer.state import get_state
 from shared.observability import metrics
 from shared.statuses import EVENT_TYPES
-from workers.webhooks import admin
 from workers.webhooks.addresses import UrlRejected, check_url
 
 SCOPE = "admin"
 MAX_OVERLAP_HOURS = 24 * 7
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
+
+
+def _config(c: admin.WebhookConfig) -> dict[str, Any]:
+    return {"primaryUrl": c.primary_url, "secondaryUrl": c.secondary_url,
+            "eventTypes": c.event_types, "signingSecrets": c.signing_secrets,
+            "previousSecretValidUntil": iso(c.previous_secret_valid_until),
+            "createdAt": iso(c.created_at), "updatedAt": iso(c.updated_at)}
+
+
+def _delivery(d: admin.Delivery) -> dict[str, Any]:
+    return {"id": d.id, "type": d.type, "state": d.state, "dispatchId": d.dispatch_id,
+            "messageId": d.message_id, "attempts": d.attempts,
+            "nextAttemptAt": iso(d.next_attempt_at), "lastError": d.last_error,
+            "createdAt": iso(d.created_at), "deliveredAt": iso(d.delivered_at),
+            "deadAt": iso(d.dead_at), "attemptLog": [
+                {"at": a.at, "url": a.url, "statusCode": a.status_code,
+                 "latencyMs": a.latency_ms, "error": a.error} for a in d.attempt_log]}
 
 
 def _fernet(request: Request) -> Fernet:
@@ -99,8 +117,8 @@ async def save_webhooks(request: Request) -> Response:
         config = await admin.get_config(conn, caller.app_id)
     assert config is not None
     if secret is not None:
-        return respond(request, 201, [{**config, "secret": secret}])
-    return respond(request, 200, [config])
+        return respond(request, 201, [{**_config(config), "secret": secret}])
+    return respond(request, 200, [_config(config)])
 
 
 async def get_webhooks(request: Request) -> Response:
@@ -109,7 +127,7 @@ async def get_webhooks(request: Request) -> Response:
         config = await admin.get_config(conn, caller.app_id)
     if config is None:
         raise ApiError(404, "NOT_FOUND", "No webhooks configured for this app", source="path")
-    return respond(request, 200, [config])
+    return respond(request, 200, [_config(config)])
 
 
 async def delete_webhooks(request: Request) -> Response:
@@ -134,11 +152,9 @@ async def rotate_secret(request: Request) -> Response:
                                              fernet=_fernet(request))
     if rotation is None:
         raise ApiError(404, "NOT_FOUND", "No webhooks configured for this app", source="path")
-    until = rotation.previous_valid_until
     return respond(request, 200, [{
         "secret": rotation.secret,
-        "previousSecretValidUntil": until.isoformat().replace("+00:00", "Z") if until else None,
-    }])
+        "previousSecretValidUntil": iso(rotation.previous_valid_until)}])
 
 
 def _uuid(q: Query, name: str) -> str | None:
@@ -165,7 +181,7 @@ async def list_deliveries(request: Request) -> Response:
         raise ApiError.validation(q.errors)
     async with get_state(request).pool.connection() as conn:
         rows = await admin.list_deliveries(conn, caller.app_id, f, offset=offset, limit=limit)
-    return respond(request, 200, rows)
+    return respond(request, 200, [_delivery(d) for d in rows])
 
 
 async def replay_one(request: Request) -> Response:

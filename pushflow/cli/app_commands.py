@@ -6,9 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from domain.keys import store as apps
 from pushflow.cli.main import CommandError
-from shared import auth_events
-from shared.db import apps
 from shared.db.connect import DatabaseUnavailable, connect
 from shared.settings import get_settings
 
@@ -73,11 +72,9 @@ def create_key(args: argparse.Namespace) -> int:
 def revoke_key(args: argparse.Namespace) -> int:
     with _db() as conn:
         try:
-            n = apps.revoke_key(conn, args.secret_prefix, args.app_key)
+            n = apps.revoke_key(conn, args.secret_prefix, args.app_key,
+                                redis_url=get_settings().redis_url)
         except apps.UnknownApp:
             raise CommandError(f"no app with application key {args.app_key}") from None
-    if n:
-        # Every API process drops its cached copy at once (else within KEY_CACHE_SECONDS).
-        auth_events.announce(get_settings().redis_url, args.app_key)
     print(f"revoked {n} key(s)")
     return 0 if n else 1

@@ -58,9 +58,9 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def store_credentials(args: argparse.Namespace) -> int:
+    from domain.keys import store as apps
     from shared import credentials
     from shared.credentials import Credential, CredentialError
-    from shared.db import apps
     from shared.db.connect import DatabaseUnavailable, connect
     from shared.settings import get_settings
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.db import apps
+from domain.keys import store as apps
 from shared.db.connect import connect
 
 DEMO_APP_NAME = "demo"

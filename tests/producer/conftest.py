@@ -101,13 +101,14 @@ def clean_queues(redis_client: redis.Redis[bytes]) -> Iterator[redis.Redis[bytes
 
 
 @contextmanager
-def api_process(extra_env: dict[str, str] | None = None
+def api_process(extra_env: dict[str, str] | None = None, *, module: str = "pushflow.cli.main"
                 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A real ``pushflow api`` server on a free port; yields (base URL, process)."""
+    """A real ``pushflow api`` server on a free port (``module`` runs the command line: a test
+    may pass a wrapper of its own); yields (base URL, process)."""
     port = free_port()
     env = {**os.environ, **(extra_env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pushflow.cli.main", "api", "--port", str(port)],
+        [sys.executable, "-m", module, "api", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:

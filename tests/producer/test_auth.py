@@ -11,10 +11,10 @@ import httpx
 import psycopg
 import pytest
 
+from domain.keys import store as apps
 from producer.auth import KEY_CACHE_SECONDS
 from producer.state import AppState
 from pushflow.cli.app_commands import revoke_key
-from shared.db import apps
 from tests.producer.conftest import assert_envelope, error_codes, ios_token
 
 BODY = {"device_tokens": [ios_token()], "content": "c"}
@@ -104,3 +104,28 @@ async def test_unknown_route_and_method_are_envelopes(api: httpx.AsyncClient) ->
     wrong = await api.delete("/v2.1/push")
     assert wrong.status_code == 405
     assert_envelope(wrong)
+
+
+async def test_a_request_records_the_keys_last_use_once_a_minute(
+    api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection[Any], state: AppState
+) -> None:
+    caller = make_app()
+
+    def last_used() -> Any:
+        return apps.list_keys(db, caller.app_key)[0].last_used_at
+
+    assert last_used() is None
+    assert (await api.post("/v2.1/push", json=BODY, headers=caller.headers())).status_code == 202
+    deadline = time.monotonic() + 5
+    while last_used() is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    first = last_used()
+    assert first is not None
+    # Later requests within the minute write nothing, not even a no-op UPDATE.
+    db.execute("UPDATE api_keys SET last_used_at = now() - interval '2 minutes' WHERE"
+               " key_prefix = %s", (caller.secret[:10],))
+    moved_back = last_used()
+    for _ in range(3):
+        assert (await api.get("/v2.1/push", headers=caller.headers())).status_code == 200
+    await asyncio.gather(*state.keys.use_writes)
+    assert last_used() == moved_back

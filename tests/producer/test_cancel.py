@@ -11,10 +11,10 @@ import httpx
 import psycopg
 import redis
 
+from domain.keys import store as apps
 from producer.outbox import sweep_once
 from producer.state import AppState
 from shared import queues
-from shared.db import apps
 from tests.producer.conftest import assert_envelope, error_codes, ios_token
 
 

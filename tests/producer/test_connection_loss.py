@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from producer import persist
+from domain.messages import rows as persist
 from producer.outbox import sweep_once
 from producer.state import AppState
 from shared import queues

@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 
-from producer import hotpath, persist
+from domain.messages import rows as persist
+from producer import hotpath
 from producer.hotpath import PushflowApp
 from tests.producer.conftest import assert_envelope, error_codes, ios_token
 

@@ -11,10 +11,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from domain.keys import store as apps
 from producer.app import create_app
 from producer.outbox import sweep_once
-from shared import auth_events
-from shared.db import apps
 from shared.settings import get_settings
 from tests.producer.conftest import IN_PROCESS_SETTINGS, ios_token
 from tests.services import free_port, redis_server
@@ -29,8 +28,7 @@ async def _revoked_at_once(client: httpx.AsyncClient, make_app: Any,
     caller = make_app()
     assert (await client.post("/v2.1/push", json=BODY, headers=caller.headers())
             ).status_code == 202
-    apps.revoke_key(db, caller.secret, caller.app_key)
-    auth_events.announce(redis_url, caller.app_key)
+    apps.revoke_key(db, caller.secret, caller.app_key, redis_url=redis_url)
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:
         status = (await client.post("/v2.1/push", json=BODY, headers=caller.headers())

@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 import redis
 
-from producer.state import EXIT_AFTER_COMMIT_ENV
 from shared import queues
+from tests.producer import crashing_api
 from tests.producer.conftest import api_process, assert_envelope, drain, ios_token
 from tests.services import free_port
 from workers.delivery.testing import wait_for
@@ -21,17 +22,21 @@ FAST_SWEEP = {"PUSHFLOW_OUTBOX_SWEEP_AFTER_SECONDS": "0.5",
               "PUSHFLOW_OUTBOX_SWEEP_INTERVAL_SECONDS": "0.2"}
 
 
+@pytest.mark.parametrize("idempotency_key", [None, "crash-1"])
 def test_crash_between_commit_and_publish_is_recovered_once(
-    make_app: Any, clean_queues: redis.Redis[bytes], db: psycopg.Connection[Any]
+    make_app: Any, clean_queues: redis.Redis[bytes], db: psycopg.Connection[Any],
+    idempotency_key: str | None,
 ) -> None:
+    # Both ways a push is stored: the grouped writer, and the statement claiming the key.
     app = make_app()
+    headers = app.headers() | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
     token = ios_token()
-    with api_process({**FAST_SWEEP, EXIT_AFTER_COMMIT_ENV: "1"}) as (url, proc):
+    with api_process(FAST_SWEEP, module=crashing_api.__name__) as (url, proc):
         # The process dies before answering: that is the point.
         with contextlib.suppress(httpx.TransportError):
-            httpx.post(f"{url}/v2.1/push", headers=app.headers(), timeout=10,
+            httpx.post(f"{url}/v2.1/push", headers=headers, timeout=10,
                        json={"device_tokens": [token], "content": "survives"})
-        assert proc.wait(10) == 17  # it exited at the hook, right after the commit
+        assert proc.wait(10) == crashing_api.CRASH_STATUS  # right after the commit
     row = db.execute("SELECT d.id::text FROM dispatches d WHERE d.device_token = %s",
                      (token,)).fetchone()
     assert row is not None, "the push was not committed before the crash"

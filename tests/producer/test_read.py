@@ -95,8 +95,38 @@ async def test_search_filters_and_paging(api: httpx.AsyncClient, make_app: Any,
     assert len(await search(q="100%_")) == 0  # LIKE wildcards are literal
 
 
+async def test_lane_and_source_are_shown_and_searchable(
+    api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection[Any]
+) -> None:
+    app = make_app()
+    from_api = await _send(api, app, [ios_token()])
+    from_campaign = await _send(api, app, [ios_token()])
+    # What a campaign's submit writes (tests/domain/messages): source and its id on both rows.
+    for table, column in (("messages", "id"), ("dispatches", "message_id")):
+        db.execute(f"UPDATE {table} SET source = 'campaign', source_ref = 'cmp-9', lane = 'bulk'"
+                   f" WHERE {column} = %s", (from_campaign["messageId"],))
+
+    async def search(**params: Any) -> list[str]:
+        response = await api.get("/v2.1/push", params=params, headers=app.headers())
+        assert response.status_code == 200, response.text
+        return [d["messageId"] for d in assert_envelope(response)["data"]]
+
+    assert await search(source="campaign") == [from_campaign["messageId"]]
+    assert await search(sourceRef="cmp-9") == [from_campaign["messageId"]]
+    assert await search(source="api") == [from_api["messageId"]]
+    story = (await api.get(f"/v2.1/push/{from_campaign['messageId']}", headers=app.headers())
+             ).json()["data"][0]
+    assert (story["source"], story["sourceRef"]) == ("campaign", "cmp-9")
+    assert story["dispatches"][0]["lane"] == "bulk"
+    plain = (await api.get(f"/v2.1/push/{from_api['messageId']}", headers=app.headers())
+             ).json()["data"][0]
+    assert (plain["source"], plain["sourceRef"], plain["dispatches"][0]["lane"]) == (
+        "api", None, "tx")
+
+
 @pytest.mark.parametrize(("params", "parameter", "code"), [
     ({"limit": "1001"}, "limit", "INVALID_FORMAT"),
+    ({"source": "fax"}, "source", "INVALID_FORMAT"),
     ({"limit": "0"}, "limit", "INVALID_FORMAT"),
     ({"offset": "-1"}, "offset", "INVALID_FORMAT"),
     ({"dateFrom": "yesterday"}, "dateFrom", "INVALID_FORMAT"),

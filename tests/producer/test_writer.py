@@ -11,8 +11,8 @@ import httpx
 import psycopg
 import redis
 
+from domain.messages.rows import NewMessage, insert_batch
 from producer import writer as writer_module
-from producer.persist import NewMessage, insert_batch
 from producer.state import AppState
 from producer.writer import IntakeWriter
 from shared import queues

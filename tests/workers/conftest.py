@@ -12,9 +12,9 @@ import psycopg
 import pytest
 import redis
 
+from domain.keys import store as apps
 from sandbox.testing import SandboxProcess
 from shared import credentials, queues
-from shared.db import apps
 from shared.jobs import SendResult
 from shared.settings import get_settings
 from tests.services import patched_env

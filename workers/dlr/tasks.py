@@ -1,5 +1,5 @@
 """The DLR Celery task ``pushflow.dlr.record``: one message carries a LIST of send results and
-becomes one batched PostgreSQL statement (``workers.dlr.store``).
+becomes one batched PostgreSQL statement (``domain.dispatches.record``).
 
 Run it with ``celery -A workers worker -Q dlr``. acks_late: the message is acknowledged only after
 the transaction committed, so a crash redelivers it; replaying is harmless because recording is
@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 from celery import Task
 
+from domain.dispatches.record import record_query, valid_outcomes
 from shared.queues import TASK_RECORD_RESULT
 from shared.settings import get_settings
 from workers import app
-from workers.dlr.store import record_query, valid_outcomes
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ import aiohttp
 import psycopg
 from cryptography.fernet import Fernet
 
+from domain.webhooks.signing import Signer
 from shared.observability import metrics
 from shared.observability.logs import job_log
 from shared.settings import Settings
@@ -43,7 +44,6 @@ from workers.webhooks.addresses import (
     host_key,
     session,
 )
-from workers.webhooks.signing import Signer
 
 log = logging.getLogger(__name__)
 

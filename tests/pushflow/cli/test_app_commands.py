@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from domain.keys import store as apps
 from pushflow.cli.main import main
-from shared.db import apps
 
 
 def test_migrate_apps_and_keys(capsys: pytest.CaptureFixture[str],

@@ -10,8 +10,8 @@ from typing import Any
 
 import psycopg
 
+from domain.keys import store as apps
 from pushflow.up.bootstrap import DEMO_APP_NAME, Demo, credential_commands, ensure_demo_key
-from shared.db import apps
 
 
 def test_demo_key_is_created_kept_and_replaced(

@@ -12,7 +12,7 @@ import psycopg
 import redis
 from psycopg import sql
 
-from shared.db import apps
+from domain.keys import store as apps
 from shared.db.migrate import migrate
 from shared.ids import new_id
 from shared.queues import TASK_RECORD_RESULT

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
+from domain.webhooks.signing import encrypt, new_secret
 from shared.settings import get_settings
 from shared.statuses import EVENT_TYPES
 from tests.services import free_port
@@ -22,7 +23,6 @@ from tests.workers.dlr.helpers import (
     webhook_sender_args,
 )
 from tests.workers.webhooks.receiver import Receiver
-from workers.webhooks.signing import encrypt, new_secret
 
 SENDER_ENV = {
     "PUSHFLOW_WEBHOOK_ALLOW_HTTP": "true",

@@ -13,12 +13,12 @@ import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from domain.webhooks import config as admin
 from shared.settings import get_settings
 from tests.workers.dlr.helpers import publish_results, result, seed_dispatches
 from tests.workers.webhooks.conftest import configure_webhooks
 from tests.workers.webhooks.receiver import Receiver
 from workers.delivery.testing import wait_for
-from workers.webhooks import admin
 
 pytestmark = pytest.mark.usefixtures("dlr_worker", "webhook_sender")
 

@@ -1,43 +1,34 @@
 """Writing accepted pushes: one statement stores messages, dispatches, their first status event
-and their outbox rows -- for many requests at once.
-
-Concurrent requests are grouped (``producer.writer.IntakeWriter``) and stored in ONE statement
-(one round trip, one commit, one WAL flush), then all their tasks are published with one Redis
-round trip. Under load this is what makes the intake cheap per request.
+and their outbox rows -- for one submission or for many at once (the API groups concurrent
+requests into one statement: ``producer.writer.IntakeWriter``).
 
 The statement re-checks each token against the app's registered devices: a message with a token
 whose device is registered under another platform, or was invalidated by a gateway, is not
-stored (its id is missing from the result) and the request redoes its plan with the devices'
-verdict. Requests with an ``Idempotency-Key`` use ``insert_idempotent``: the same statement plus
-the claim of the key, whose primary key serialises identical concurrent requests.
+stored (its id is missing from the result) and the submission redoes its plan with the devices'
+verdict (``domain.messages.submit``). Submissions with an idempotency key use
+``insert_idempotent``: the same statement plus the claim of the key, whose primary key
+serialises identical concurrent submissions.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
-from redis.exceptions import RedisError
 
-from producer.outbox import publish, task_message
 from shared.jobs import SendJob
-
-if TYPE_CHECKING:
-    from producer.state import AppState
-
-log = logging.getLogger("pushflow.intake")
-
+from shared.queues import Lane
 
 _INPUT = """
 WITH m_in AS (
   SELECT * FROM jsonb_to_recordset(%(messages)s::jsonb) AS x(
     id uuid, app_id bigint, external_id text, content jsonb, webhook_url text,
-    schedule_time timestamptz, ttl bigint, request_id text)
+    schedule_time timestamptz, ttl bigint, request_id text, lane text, source text,
+    source_ref text)
 ), t AS (
   SELECT * FROM jsonb_to_recordset(%(dispatches)s::jsonb) AS y(
     id uuid, message_id uuid, app_id bigint, token text, platform text, status text,
@@ -59,14 +50,16 @@ _IDEMPOTENCY_CLAIM = """, idem AS (
 )"""
 _WRITE = """, m AS (
   INSERT INTO messages (id, app_id, external_id, content, webhook_url, schedule_time, ttl,
-                        request_id)
+                        request_id, lane, source, source_ref)
   SELECT id, app_id, external_id, content, webhook_url, schedule_time, to_timestamp(ttl),
-         request_id
+         request_id, lane, source, source_ref
   FROM m_in WHERE id NOT IN (SELECT message_id FROM conflict) {claimed}
-  RETURNING id
+  RETURNING id, lane, source, source_ref
 ), d AS (
-  INSERT INTO dispatches (id, message_id, app_id, device_token, platform, status, external_id)
-  SELECT t.id, t.message_id, t.app_id, t.token, t.platform, t.status, t.external_id
+  INSERT INTO dispatches (id, message_id, app_id, device_token, platform, status, external_id,
+                          lane, source, source_ref)
+  SELECT t.id, t.message_id, t.app_id, t.token, t.platform, t.status, t.external_id,
+         m.lane, m.source, m.source_ref
   FROM t JOIN m ON m.id = t.message_id
   RETURNING id, status
 ), e AS (
@@ -89,7 +82,8 @@ _IDEMPOTENT_SQL = (
 
 @dataclass
 class NewMessage:
-    """One accepted request, ready to store: the message and one dispatch per accepted token."""
+    """One accepted submission, ready to store: the message and one dispatch per accepted
+    token."""
 
     app_id: int
     message_id: str
@@ -104,12 +98,16 @@ class NewMessage:
     tokens: list[str]
     platforms: list[str]
     jobs: list[SendJob]  # empty when scheduled: the sweeper publishes at scheduleTime
+    lane: Lane = "tx"
+    source: str = "api"  # api | automation | campaign
+    source_ref: str | None = None  # the automation rule or campaign
 
     def message_row(self) -> dict[str, Any]:
         return {"id": self.message_id, "app_id": self.app_id, "external_id": self.external_id,
                 "content": self.content, "webhook_url": self.webhook_url,
                 "schedule_time": self.schedule_time, "ttl": self.ttl,
-                "request_id": self.request_id}
+                "request_id": self.request_id, "lane": self.lane, "source": self.source,
+                "source_ref": self.source_ref}
 
     def dispatch_rows(self) -> list[dict[str, Any]]:
         return [{"id": did, "message_id": self.message_id, "app_id": self.app_id,
@@ -157,16 +155,3 @@ async def insert_idempotent(conn: AsyncConnection[Any], message: NewMessage, swe
     cur = await conn.execute(_IDEMPOTENT_SQL, params)
     kinds = {row[0] for row in await cur.fetchall()}
     return "inserted" if "inserted" in kinds else "conflict" if kinds else "claimed"
-
-
-async def publish_messages(state: AppState, messages: list[NewMessage]) -> None:
-    """Publish the tasks of stored messages; on failure the outbox sweeper publishes later."""
-    jobs = [job for m in messages for job in m.jobs]
-    if not jobs:
-        return
-    try:
-        await publish(state.redis, [task_message(job) for job in jobs])
-    except (RedisError, OSError) as exc:
-        log.warning("publish of %d task(s) failed, the outbox will retry: %s", len(jobs), exc)
-        return
-    state.acks.add([job["dispatchId"] for job in jobs])

@@ -1,8 +1,8 @@
 """Record many dispatch outcomes in ONE statement: status, history, dead tokens, auth flags and
 the webhook events they cause, all in the same transaction.
 
-Used by the DLR Celery task (send outcomes) and by the receipts API (device receipts). Pure SQL
-and data, no Celery import, so the API process can use it too.
+Used by the DLR Celery task (send outcomes, ``record_query`` in its own transaction) and by the
+receipts API (device receipts, ``record_receipts``).
 
 Why one CTE: at >= 5,000 results/s a round trip per result would cost more than the work itself.
 ``unnest`` turns the batch into a relation; the UPDATE applies only forward moves
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 
 from shared import statuses
 from shared.tokens import mask
@@ -243,3 +243,26 @@ def record_query(outcomes: list[Outcome]) -> tuple[sql.Composed, dict[str, Any]]
         "token_event": statuses.TOKEN_INVALIDATED,
     }
     return _RECORD, params
+
+
+_CURRENT = "SELECT id::text, status FROM dispatches WHERE app_id = %s AND id = ANY(%s::uuid[])"
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A known dispatch after recording a report about it."""
+
+    dispatch_id: str
+    status: str  # its status now (the report's, or a later one it already had)
+    changed: bool  # whether this report moved it forward
+
+
+async def record_receipts(conn: AsyncConnection[Any], app_id: int, outcomes: list[Outcome]
+                          ) -> dict[str, Recorded]:
+    """Record reports about ``app_id``'s dispatches; by dispatch id, each one that exists (a
+    missing or another app's dispatch is absent and nothing is recorded for it)."""
+    query, params = record_query(outcomes)
+    moved = dict(await (await conn.execute(query, params)).fetchall())
+    current = await (await conn.execute(
+        _CURRENT, (app_id, [o.dispatch_id for o in outcomes]))).fetchall()
+    return {did: Recorded(did, status, did in moved) for did, status in current}

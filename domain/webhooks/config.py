@@ -1,5 +1,5 @@
-"""Webhook configuration, secret rotation, delivery log and dead-letter replay: the data side of
-``/v2.1/webhooks`` (async psycopg, every statement scoped by app id)."""
+"""An app's webhook configuration, secret rotation, delivery log and dead-letter replay (async
+psycopg, every statement scoped by app id). Used by ``/v2.1/webhooks`` and the panel."""
 
 from __future__ import annotations
 
@@ -11,16 +11,23 @@ import psycopg
 from cryptography.fernet import Fernet
 from psycopg.rows import dict_row
 
-from workers.webhooks.signing import encrypt, new_secret
+from domain.webhooks.signing import encrypt, new_secret
 
 Conn = psycopg.AsyncConnection[Any]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+@dataclass(frozen=True)
+class WebhookConfig:
+    primary_url: str | None
+    secondary_url: str | None
+    event_types: list[str]
+    signing_secrets: int  # live secrets (two during a rotation's overlap)
+    previous_secret_valid_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
-async def get_config(conn: Conn, app_id: int) -> dict[str, Any] | None:
+async def get_config(conn: Conn, app_id: int) -> WebhookConfig | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT w.primary_url, w.secondary_url, w.event_types, w.created_at, w.updated_at,"
@@ -32,12 +39,11 @@ async def get_config(conn: Conn, app_id: int) -> dict[str, Any] | None:
         row = await cur.fetchone()
     if row is None:
         return None
-    return {
-        "primaryUrl": row["primary_url"], "secondaryUrl": row["secondary_url"],
-        "eventTypes": list(row["event_types"]), "signingSecrets": int(row["live_secrets"]),
-        "previousSecretValidUntil": _iso(row["overlap_until"]),
-        "createdAt": _iso(row["created_at"]), "updatedAt": _iso(row["updated_at"]),
-    }
+    return WebhookConfig(
+        primary_url=row["primary_url"], secondary_url=row["secondary_url"],
+        event_types=list(row["event_types"]), signing_secrets=int(row["live_secrets"]),
+        previous_secret_valid_until=row["overlap_until"], created_at=row["created_at"],
+        updated_at=row["updated_at"])
 
 
 async def save_config(conn: Conn, app_id: int, *, primary_url: str | None,
@@ -111,8 +117,37 @@ class DeliveryFilter:
     date_to: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt at delivering a webhook event."""
+
+    at: str  # RFC 3339, as PostgreSQL renders it
+    url: str
+    status_code: int | None  # None when no HTTP answer came
+    latency_ms: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook event and every HTTP attempt at it."""
+
+    id: str
+    type: str
+    state: str  # one of DELIVERY_STATES
+    dispatch_id: str | None
+    message_id: str | None
+    attempts: int
+    next_attempt_at: datetime | None  # only while pending
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    dead_at: datetime | None
+    attempt_log: list[Attempt]  # oldest first
+
+
 async def list_deliveries(conn: Conn, app_id: int, f: DeliveryFilter, *, offset: int,
-                          limit: int) -> list[dict[str, Any]]:
+                          limit: int) -> list[Delivery]:
     """Events newest first, each with every attempt."""
     where = ["e.app_id = %(app)s"]
     for column, value in (("state", f.state), ("type", f.type), ("dispatch_id", f.dispatch_id),
@@ -139,14 +174,15 @@ async def list_deliveries(conn: Conn, app_id: int, f: DeliveryFilter, *, offset:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)
         rows = await cur.fetchall()
-    return [{
-        "id": r["id"], "type": r["type"], "state": r["state"], "dispatchId": r["dispatch_id"],
-        "messageId": r["message_id"], "attempts": r["attempts"],
-        "nextAttemptAt": _iso(r["next_attempt_at"]) if r["state"] == "pending" else None,
-        "lastError": r["last_error"], "createdAt": _iso(r["created_at"]),
-        "deliveredAt": _iso(r["delivered_at"]), "deadAt": _iso(r["dead_at"]),
-        "attemptLog": r["attempt_log"],
-    } for r in rows]
+    return [Delivery(
+        id=r["id"], type=r["type"], state=r["state"], dispatch_id=r["dispatch_id"],
+        message_id=r["message_id"], attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"] if r["state"] == "pending" else None,
+        last_error=r["last_error"], created_at=r["created_at"],
+        delivered_at=r["delivered_at"], dead_at=r["dead_at"],
+        attempt_log=[Attempt(a["at"], a["url"], a["statusCode"], float(a["latencyMs"]),
+                             a["error"]) for a in r["attempt_log"]],
+    ) for r in rows]
 
 
 async def replay(conn: Conn, app_id: int, event_id: str | None = None) -> int:

@@ -1,11 +1,12 @@
 """Telling every API process that an app's keys changed (a key revoked), so none keeps serving
 it from its in-process key cache (``producer.auth.KeyCache``, a few seconds per entry).
 
-The change is committed to PostgreSQL first; then ``announce`` publishes the app key on a Redis
-channel and every API process's ``producer.auth.watch_key_changes`` drops its cached entries for
-that app. Redis pub/sub delivers at most once and only to connected listeners, so the cache's
-expiry stays the backstop: with Redis down (or a listener reconnecting) a revoked key still
-stops working within ``KEY_CACHE_SECONDS``.
+The change is committed to PostgreSQL first (``domain.keys.store.revoke_key``); then ``announce``
+publishes the app key on a Redis channel and every API process's
+``producer.auth.watch_key_changes`` drops its cached entries for that app. Redis pub/sub delivers
+at most once and only to connected listeners, so the cache's expiry stays the backstop: with
+Redis down (or a listener reconnecting) a revoked key still stops working within
+``KEY_CACHE_SECONDS``.
 """
 
 from __future__ import annotations

@@ -6,16 +6,16 @@ import time
 
 import redis
 
-from shared import auth_events
+from domain.keys import announce
 from tests.services import free_port
 
 
 def test_a_listener_hears_the_app_key(pushflow_env: dict[str, str]) -> None:
     listener = redis.Redis.from_url(pushflow_env["PUSHFLOW_REDIS_URL"])
     pubsub = listener.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(auth_events.CHANNEL)
+    pubsub.subscribe(announce.CHANNEL)
     pubsub.get_message(timeout=1.0)  # the subscription's confirmation
-    assert auth_events.announce(pushflow_env["PUSHFLOW_REDIS_URL"], "app_123") is True
+    assert announce.announce(pushflow_env["PUSHFLOW_REDIS_URL"], "app_123") is True
     deadline = time.monotonic() + 5
     message = None
     while message is None and time.monotonic() < deadline:
@@ -26,4 +26,4 @@ def test_a_listener_hears_the_app_key(pushflow_env: dict[str, str]) -> None:
 
 
 def test_redis_down_is_a_false_answer() -> None:
-    assert auth_events.announce(f"redis://127.0.0.1:{free_port()}/0", "app_123") is False
+    assert announce.announce(f"redis://127.0.0.1:{free_port()}/0", "app_123") is False

@@ -1,0 +1,136 @@
+"""``submit`` without an HTTP request, as automation and campaigns call it: lane and source are
+stored on the message and its dispatches, the task goes to the lane's queue, idempotency and the
+device look-up work the same as through the API."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from domain.messages.idempotency import StoredAnswer
+from domain.messages.outbox import OutboxAcks
+from domain.messages.submit import (
+    DirectWriter,
+    Idempotency,
+    NothingAccepted,
+    Source,
+    Submitted,
+    submit,
+)
+from shared import queues
+from shared.payload import Limits, PushRequest
+from shared.settings import Settings, get_settings
+from shared.taskmessage import decode_message
+
+
+@dataclass
+class Outlet:
+    settings: Settings
+    pool: AsyncConnectionPool[AsyncConnection[Any]]
+    redis: Redis[bytes]
+    acks: OutboxAcks = field(default_factory=OutboxAcks)
+    writer: DirectWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = DirectWriter(self, self.settings.outbox_sweep_after_seconds)
+
+
+@dataclass(frozen=True)
+class App:
+    app_id: int
+    limits: Limits = field(default_factory=Limits)
+
+
+@pytest.fixture()
+async def outlet(pushflow_env: dict[str, str]) -> AsyncIterator[Outlet]:
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    async def autocommit(conn: AsyncConnection[Any]) -> None:
+        await conn.set_autocommit(True)
+
+    pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+        settings.database_url, min_size=1, max_size=2, open=False, configure=autocommit)
+    await pool.open()
+    client: Redis[bytes] = Redis.from_url(settings.redis_url)
+    outlet = Outlet(settings, pool, client)
+    try:
+        yield outlet
+    finally:
+        # The confirmed publishes leave the outbox, as the API's acknowledgement task does; else
+        # a later sweep would publish them again.
+        await outlet.acks.flush(outlet)
+        await client.aclose()  # type: ignore[attr-defined]
+        await pool.close()
+
+
+def _queued(client: redis.Redis[bytes], queue: str) -> list[dict[str, Any]]:
+    jobs = []
+    while (raw := client.rpop(queue)) is not None:
+        _task, args, _kwargs, _headers = decode_message(raw)
+        jobs.append(args[0])
+    return jobs
+
+
+async def test_a_campaign_push_travels_the_bulk_lane_with_its_source(
+    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+) -> None:
+    redis_client.delete(*queues.SEND_QUEUES)
+    app = make_app()
+    token = secrets.token_hex(32)
+    done = await submit(App(app.app_id), PushRequest(tokens=[token], content={"content": "sale"}),
+                        outlet=outlet, source=Source("campaign", "cmp_1"), lane="bulk")
+    assert isinstance(done, Submitted)
+    [dispatch] = done.dispatches
+    assert (dispatch.token, dispatch.platform, dispatch.status) == (token, "ios", "queued")
+    assert db.execute("SELECT lane, source, source_ref FROM messages WHERE id = %s",
+                      (done.message_id,)).fetchone() == ("bulk", "campaign", "cmp_1")
+    assert db.execute("SELECT lane, source, source_ref FROM dispatches WHERE id = %s",
+                      (dispatch.id,)).fetchone() == ("bulk", "campaign", "cmp_1")
+    assert _queued(redis_client, queues.APNS_TX) == []
+    [job] = _queued(redis_client, queues.APNS_BULK)
+    assert (job["dispatchId"], job["lane"]) == (dispatch.id, "bulk")
+
+
+async def test_registered_devices_decide_and_refuse(
+    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+) -> None:
+    app = make_app()
+    odd, dead = "odd-shaped-" + secrets.token_hex(8), secrets.token_hex(32)
+    db.execute("INSERT INTO devices (app_id, token, platform) VALUES (%s, %s, 'android')",
+               (app.app_id, odd))
+    db.execute("INSERT INTO devices (app_id, token, platform, registered_at, invalidated_at)"
+               " VALUES (%s, %s, 'ios', now() - interval '1 day', now())", (app.app_id, dead))
+    done = await submit(App(app.app_id), PushRequest(tokens=[odd, dead], content={"content": "c"}),
+                        outlet=outlet, source=Source("automation", "rule_7"))
+    assert isinstance(done, Submitted)
+    assert [(d.token, d.platform) for d in done.dispatches] == [(odd, "android")]
+    assert [(r.index, r.code) for r in done.rejected] == [(1, "TOKEN_INVALIDATED")]
+    with pytest.raises(NothingAccepted):
+        await submit(App(app.app_id), PushRequest(tokens=[dead], content={"content": "c"}),
+                     outlet=outlet)
+    redis_client.delete(*queues.SEND_QUEUES)
+
+
+async def test_an_idempotency_key_submits_once(
+    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+) -> None:
+    app = make_app()
+    request = PushRequest(tokens=[secrets.token_hex(32)], content={"content": "once"})
+    once = Idempotency("event-1", b"h" * 32, lambda s: b'{"first": "%s"}' % s.message_id.encode())
+    first = await submit(App(app.app_id), request, outlet=outlet, idempotency=once)
+    again = await submit(App(app.app_id), request, outlet=outlet, idempotency=once)
+    assert isinstance(first, Submitted)
+    assert again == StoredAnswer(202, {"first": first.message_id})
+    assert db.execute("SELECT count(*) FROM messages WHERE app_id = %s",
+                      (app.app_id,)).fetchone() == (1,)
+    redis_client.delete(*queues.SEND_QUEUES)
