@@ -15,10 +15,10 @@ import asyncio
 import time
 
 import jwt
+from prometheus_client import Gauge
 from redis.asyncio import Redis
 
 from shared.credentials import ApnsTokenKey
-from workers.delivery.metrics import DeliveryMetrics
 
 KEY = "pushflow:apns:jwt:"
 LOCAL_RECHECK_SECONDS = 2.0
@@ -46,10 +46,10 @@ def mint(key: ApnsTokenKey, iat: int) -> str:
 class SharedJwt:
     """Provider tokens for every (team, key) this process sends with."""
 
-    def __init__(self, redis: Redis[bytes], refresh_seconds: int, metrics: DeliveryMetrics) -> None:
+    def __init__(self, redis: Redis[bytes], refresh_seconds: int, age: Gauge) -> None:
         self.redis = redis
         self.refresh_seconds = refresh_seconds
-        self.metrics = metrics
+        self.age = age  # pushflow_apns_jwt_age_seconds{team, key}
         self._install = redis.register_script(_INSTALL)
         # (team, key id) -> (token, iat, monotonic time of the last check against Redis)
         self._local: dict[tuple[str, str], tuple[str, int, float]] = {}
@@ -94,5 +94,5 @@ class SharedJwt:
 
     def _remember(self, ident: tuple[str, str], token: str, iat: int) -> str:
         self._local[ident] = (token, iat, time.monotonic())
-        self.metrics.jwt_age.labels(*ident).set(time.time() - iat)
+        self.age.labels(*ident).set(time.time() - iat)
         return token

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -26,8 +26,9 @@ from shared.observability.logs import job_log
 from shared.settings import Settings
 from shared.taskmessage import build_message
 from shared.tokens import mask
-from workers.delivery.appconfig import AppConfig, AppConfigCache
+from workers.delivery.appconfig import AppConfigCache
 from workers.delivery.committer import Committer, guard_key
+from workers.delivery.gateway import Gateway
 from workers.delivery.metrics import DeliveryMetrics
 from workers.delivery.outcomes import Accepted, Failed, Outcome, Retry
 from workers.delivery.ratelimit import RateLimiter
@@ -44,15 +45,6 @@ class Work:
     field: str | None = None  # in-flight hash field (batched consumer); None: Celery acks
     waiter: asyncio.Future[None] | None = None  # per-task path: resolved once committed
     done: bool = False  # its outcome or retry is handed to the committer
-
-
-class Gateway(Protocol):
-    name: str
-
-    async def send(self, config: AppConfig, works: list[Work]) -> list[Outcome]:
-        """One outcome per work, in order; never raises for a per-token problem."""
-
-    async def close(self) -> None: ...
 
 
 class Engine:
@@ -190,7 +182,7 @@ class Engine:
                     self.metrics.queue_wait.labels(self.gateway.name, w.job["lane"]).observe(
                         max(0.0, now - w.job.get("enqueuedAt", now)))
             started = time.perf_counter()
-            outcomes = await self.gateway.send(config, sendable)
+            outcomes = await self.gateway.send(config, [w.job for w in sendable])
             self.metrics.latency.labels(self.gateway.name).observe(time.perf_counter() - started)
             for w, outcome in zip(sendable, outcomes, strict=True):
                 self._settle(w, outcome)

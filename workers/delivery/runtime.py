@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -30,8 +30,9 @@ from shared.settings import Settings
 from shared.taskmessage import decode_message
 from workers.delivery.appconfig import AppConfigCache
 from workers.delivery.committer import Committer
-from workers.delivery.engine import Engine, Gateway, Work
-from workers.delivery.metrics import default_metrics, open_connections
+from workers.delivery.engine import Engine, Work
+from workers.delivery.gateway import GatewayFactory
+from workers.delivery.metrics import default_metrics
 from workers.delivery.reliable_queue import ReliableQueue, Taken
 from workers.delivery.retry import parse_eta
 
@@ -54,7 +55,7 @@ class DeliveryRuntime:
     def __init__(
         self,
         settings: Settings,
-        gateway_factory: Callable[[Settings, Redis[bytes]], Gateway],
+        gateway_factory: GatewayFactory,
         provider: str,
         visibility_timeout: float,
         max_in_flight: int | None = None,
@@ -199,7 +200,7 @@ class DeliveryRuntime:
                 log.warning("heartbeat failed: %s", exc)
             default_metrics().in_flight.labels(self.provider).set(self.engine.active)
             default_metrics().connections.labels(self.provider).set(
-                open_connections(self.gateway))
+                self.gateway.open_connections())
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     # --- stop ------------------------------------------------------------------------------

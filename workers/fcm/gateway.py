@@ -1,6 +1,6 @@
-"""The FCM gateway the engine calls: one FCM v1 ``messages:send`` request per token over the
-shared raw-h2 client (workers/h2client), all of a batch in flight at once on long-lived
-connections, each answer classified by the FCM error table.
+"""The FCM gateway (``workers.delivery.gateway.Gateway``): one FCM v1 ``messages:send`` request
+per token over the shared raw-h2 client (workers/h2client), all of a batch in flight at once on
+long-lived connections, each answer classified by the FCM error table.
 
 firebase-admin supplies what it is good at: the service-account credential and its OAuth2 tokens
 (workers/fcm/oauth.py) and the message encoding (workers/fcm/request.py). Its own sending path
@@ -11,16 +11,16 @@ firebase-admin supplies what it is good at: the service-account credential and i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import orjson
 from redis.asyncio import Redis
 
 from shared.credentials import FcmServiceAccount
-from shared.jobs import GatewayResponse
+from shared.jobs import GatewayResponse, SendJob
 from shared.settings import Settings
 from workers.delivery.appconfig import AppConfig
 from workers.delivery.classes import Kind, outcome_for
-from workers.delivery.engine import Work
 from workers.delivery.outcomes import Accepted, Outcome, Retry
 from workers.fcm.errors import QUOTA_FLOOR_CODES, classify, error_details
 from workers.fcm.oauth import AccessTokens, OAuthFailed
@@ -38,14 +38,14 @@ class FcmGateway:
         self.pool = ConnectionPool(settings.fcm_url, tls_context(settings.gateway_ca_file),
                                    settings.fcm_connections, settings.send_timeout_seconds)
 
-    async def send(self, config: AppConfig, works: list[Work]) -> list[Outcome]:
+    async def send(self, config: AppConfig, jobs: Sequence[SendJob]) -> list[Outcome]:
         cred = config.credential
         assert isinstance(cred, FcmServiceAccount)
-        return list(await asyncio.gather(*(self._send_one(cred, w) for w in works)))
+        return list(await asyncio.gather(*(self._send_one(cred, job) for job in jobs)))
 
-    async def _send_one(self, cred: FcmServiceAccount, work: Work) -> Outcome:
+    async def _send_one(self, cred: FcmServiceAccount, job: SendJob) -> Outcome:
         try:
-            body = request_body(work.job)
+            body = request_body(job)
         except ValueError as exc:  # firebase-admin's encoder refused a field
             return outcome_for(Kind.BAD_MESSAGE, GatewayResponse(
                 status=0, reason="InvalidMessage", detail=str(exc)[:500]))
@@ -82,6 +82,9 @@ class FcmGateway:
             response["retryAfter"] = retry_after
         floor = self.settings.quota_retry_floor_seconds if code in QUOTA_FLOOR_CODES else 0.0
         return outcome_for(kind, response, retry_after=retry_after, floor=floor)
+
+    def open_connections(self) -> int:
+        return self.pool.open_connections()
 
     async def close(self) -> None:
         await self.pool.close()

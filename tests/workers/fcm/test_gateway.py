@@ -19,7 +19,6 @@ from shared.credentials import FcmServiceAccount, parse_fcm_service_account
 from shared.jobs import SendJob
 from shared.settings import get_settings
 from workers.delivery.appconfig import AppConfig
-from workers.delivery.engine import Work
 from workers.delivery.outcomes import Accepted, Failed, Outcome, Retry
 from workers.delivery.runtime import new_loop
 from workers.delivery.testing import fcm_token, make_job
@@ -48,9 +47,8 @@ def new_gateway() -> FcmGateway:
 
 async def send(gateway: FcmGateway, account: FcmServiceAccount, jobs: list[SendJob],
                close: bool = True) -> list[Outcome]:
-    works = [Work(job, "fcm.tx", "pushflow.send.fcm") for job in jobs]
     try:
-        return await gateway.send(AppConfig(1, account, 0.0), works)
+        return await gateway.send(AppConfig(1, account, 0.0), jobs)
     finally:
         if close:
             await gateway.close()
