@@ -35,5 +35,10 @@ def send_queue(platform: str, lane: Lane = "tx") -> str:
     return f"{gateway_for(platform)}.{lane}"
 
 
+def lane_of(queue: str) -> Lane:
+    """The lane of a send queue (``fcm.bulk`` -> ``bulk``)."""
+    return "bulk" if queue.endswith(".bulk") else "tx"
+
+
 def send_task(platform: str) -> str:
     return TASK_SEND_APNS if platform == "ios" else TASK_SEND_FCM

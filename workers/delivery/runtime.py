@@ -26,6 +26,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from shared.jobs import SendJob
+from shared.queues import lane_of
 from shared.settings import Settings
 from shared.taskmessage import decode_message
 from workers.delivery.appconfig import AppConfigCache
@@ -150,8 +151,14 @@ class DeliveryRuntime:
                 self._wake.clear()  # wait for sends to finish before taking more
                 await self._wait_wake(1.0)
                 continue
+            full = self.engine.full_lanes()
+            open_queues = [q for q in self.queue.queues if lane_of(q) not in full]
+            if not open_queues:
+                self._wake.clear()  # every lane is parked to its bound: wait for some to go
+                await self._wait_wake(1.0)
+                continue
             try:
-                taken = await self.queue.take(min(room, self.batch_size))
+                taken = await self.queue.take(min(room, self.batch_size), open_queues)
             except Exception as exc:  # Redis hiccup: keep going
                 log.warning("taking from %s failed: %s", self.queue.queues, exc)
                 await asyncio.sleep(0.5)
