@@ -3,7 +3,8 @@
 ``firebase_admin.credentials.Certificate(info).get_access_token()`` signs the JWT assertion and
 exchanges it at the account's ``token_uri`` (Google's; the sandbox's in development) through
 google-auth — a blocking ``requests`` call. So it runs in the loop's default executor, never on
-the event loop; at most one refresh per account is under way (the others wait for its result);
+the event loop; at most one refresh per account is under way (``shared.singleflight``: the others
+wait for its result);
 and a token is reused until ``REFRESH_MARGIN_SECONDS`` before it expires (Google issues them for
 an hour), so a busy worker refreshes about once an hour per account, not per request.
 """
@@ -14,12 +15,13 @@ import asyncio
 import datetime
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from firebase_admin import credentials
 from google.auth import exceptions as auth_exceptions
 
 from shared.credentials import FcmServiceAccount
+from shared.singleflight import SingleFlight
 
 # google-auth refreshes 3 min 45 s early; a little more leaves room for a slow token endpoint.
 REFRESH_MARGIN_SECONDS = 300.0
@@ -43,7 +45,6 @@ class _Account:
     certificate: credentials.Certificate
     token: str = ""
     good_until: float = 0.0  # time.monotonic() after which the token is refreshed first
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failure: OAuthFailed | None = None
     failed_until: float = 0.0
 
@@ -54,6 +55,7 @@ class _Account:
 class AccessTokens:
     def __init__(self) -> None:
         self._accounts: dict[str, _Account] = {}
+        self._refreshes: SingleFlight[int, None] = SingleFlight()  # by id() of the _Account
         # Hashing the service account per send was 3 % of a worker's CPU: remember the entry of
         # each credential object (the app config cache reuses one for a minute); the object is
         # kept so its id cannot be reused by another, and the map is bounded.
@@ -74,21 +76,17 @@ class AccessTokens:
 
     async def token(self, account: FcmServiceAccount) -> str:
         entry = self._account(account)
-        if entry.fresh():
-            return entry.token
-        async with entry.lock:
-            if not entry.fresh():  # another send may have refreshed while we waited
-                await self._refresh(entry)
-            return entry.token
+        if not entry.fresh():
+            await self._refreshes.run(id(entry), lambda: self._refresh(entry))
+        return entry.token
 
     async def refresh(self, account: FcmServiceAccount, failed: str) -> str:
         """A new token after FCM refused ``failed`` (401): refreshed once however many sends
         saw the same refusal at the same time."""
         entry = self._account(account)
-        async with entry.lock:
-            if entry.token == failed or not entry.fresh():
-                await self._refresh(entry)
-            return entry.token
+        if entry.token == failed or not entry.fresh():
+            await self._refreshes.run(id(entry), lambda: self._refresh(entry))
+        return entry.token
 
     async def _refresh(self, entry: _Account) -> None:
         if entry.failure is not None and time.monotonic() < entry.failed_until:
