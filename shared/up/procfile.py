@@ -110,8 +110,7 @@ def build_processes(ports: UpPorts, data_dir: Path, *, api_host: str = "127.0.0.
                              _worker_env("dlr", metrics_port, data_dir, prefork=True)))
     metrics_port += 1
     # The webhook sender is an asyncio loop of its own (shared/cli/dlr_commands.py).
-    webhooks_argv = (("pushflow", "webhooks-worker") if "webhooks-worker" in cli
-                     else _celery_worker("webhooks", (queues.WEBHOOKS,), 2))
+    webhooks_argv = ("pushflow", "webhooks-worker")
     specs.append(ProcessSpec("webhooks", webhooks_argv, _worker_env(
         "webhooks", metrics_port, data_dir, prefork="webhooks-worker" not in cli)))
     if beat:

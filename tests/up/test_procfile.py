@@ -36,7 +36,6 @@ def test_falls_back_to_celery_for_the_same_queues() -> None:
     assert "sandbox" not in argv
     assert argv["worker-fcm"][4:6] == ["-Q", "fcm.tx,fcm.bulk"]
     assert argv["worker-apns"][4:6] == ["-Q", "apns.tx,apns.bulk"]
-    assert argv["webhooks"][4:6] == ["-Q", "webhooks"]
 
 
 def test_each_worker_type_gets_its_own_metrics_port_and_process_type() -> None:
