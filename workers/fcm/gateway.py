@@ -3,7 +3,7 @@ per token over the shared raw-h2 client (workers/h2client), all of a batch in fl
 long-lived connections, each answer classified by the FCM error table.
 
 firebase-admin supplies what it is good at: the service-account credential and its OAuth2 tokens
-(workers/fcm/oauth.py) and the message encoding (workers/fcm/request.py). Its own sending path
+(workers/fcm/oauth.py) and the SDK's request headers (workers/fcm/request.py). Its own sending path
 (``send_each_async``, httpx) is not used: it cost ~2.2 ms of CPU per token against ~0.4 ms here
 (docs/delivery.md).
 """
@@ -44,11 +44,7 @@ class FcmGateway:
         return list(await asyncio.gather(*(self._send_one(cred, job) for job in jobs)))
 
     async def _send_one(self, cred: FcmServiceAccount, job: SendJob) -> Outcome:
-        try:
-            body = request_body(job)
-        except ValueError as exc:  # firebase-admin's encoder refused a field
-            return outcome_for(Kind.BAD_MESSAGE, GatewayResponse(
-                status=0, reason="InvalidMessage", detail=str(exc)[:500]))
+        body = request_body(job)
         try:
             access_token = await self.tokens.token(cred)
         except OAuthFailed as exc:
