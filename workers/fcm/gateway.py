@@ -33,7 +33,7 @@ class FcmGateway:
 
     def __init__(self, settings: Settings, redis: Redis[bytes]) -> None:
         self.settings = settings
-        self.tokens = AccessTokens()
+        self.tokens = AccessTokens(settings.gateway_ca_file)  # the token endpoint too
         # Every app shares the connections to the origin: the OAuth token travels per request.
         self.pool = ConnectionPool(settings.fcm_url, tls_context(settings.gateway_ca_file),
                                    settings.fcm_connections, settings.send_timeout_seconds)

@@ -1,8 +1,10 @@
 """OAuth2 access tokens for FCM v1, per service account, from firebase-admin's credential.
 
-``firebase_admin.credentials.Certificate(info).get_access_token()`` signs the JWT assertion and
-exchanges it at the account's ``token_uri`` (Google's; the sandbox's in development) through
-google-auth — a blocking ``requests`` call. So it runs in the loop's default executor, never on
+``firebase_admin.credentials.Certificate(info).get_credential()`` is google-auth's service-account
+credential; refreshing it signs the JWT assertion and exchanges it at the account's ``token_uri``
+(Google's; the sandbox's in development) — a blocking ``requests`` call, made here through our
+own session so the token endpoint is trusted like every other connection to a gateway: the
+system CAs plus ``PUSHFLOW_GATEWAY_CA_FILE``. It runs in the loop's default executor, never on
 the event loop; at most one refresh per account is under way (``shared.singleflight``: the others
 wait for its result);
 and a token is reused until ``REFRESH_MARGIN_SECONDS`` before it expires (Google issues them for
@@ -14,11 +16,17 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import requests
 from firebase_admin import credentials
 from google.auth import exceptions as auth_exceptions
+from google.auth.transport.requests import Request
+from requests.adapters import HTTPAdapter
 
 from shared.credentials import FcmServiceAccount
 from shared.singleflight import SingleFlight
@@ -52,8 +60,31 @@ class _Account:
         return bool(self.token) and time.monotonic() < self.good_until
 
 
+class _TrustingAdapter(HTTPAdapter):
+    """HTTPS with the system CAs plus ``ca_file`` (requests' ``verify`` takes one bundle only,
+    which would drop the system CAs)."""
+
+    def __init__(self, ca_file: Path) -> None:
+        self._context = ssl.create_default_context()
+        self._context.load_verify_locations(cafile=str(ca_file))
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+
+def token_session(ca_file: Path | None) -> requests.Session:
+    """The HTTP session of token requests, trusting ``ca_file`` too when given."""
+    session = requests.Session()
+    if ca_file is not None:
+        session.mount("https://", _TrustingAdapter(ca_file))
+    return session
+
+
 class AccessTokens:
-    def __init__(self) -> None:
+    def __init__(self, ca_file: Path | None = None) -> None:
+        self._request = Request(token_session(ca_file))
         self._accounts: dict[str, _Account] = {}
         self._refreshes: SingleFlight[int, None] = SingleFlight()  # by id() of the _Account
         # Hashing the service account per send was 3 % of a worker's CPU: remember the entry of
@@ -94,7 +125,7 @@ class AccessTokens:
         loop = asyncio.get_running_loop()
         failure: OAuthFailed | None
         try:
-            info = await loop.run_in_executor(None, entry.certificate.get_access_token)
+            token, expiry = await loop.run_in_executor(None, self._fetch, entry.certificate)
         except auth_exceptions.RefreshError as exc:
             # google-auth marks 5xx and "temporarily unavailable" answers retryable.
             failure = OAuthFailed(f"token endpoint: {exc}", refused=not exc.retryable)
@@ -106,9 +137,16 @@ class AccessTokens:
             entry.failure, entry.failed_until = failure, time.monotonic() + FAILURE_MEMORY_SECONDS
             raise failure
         entry.failure = None
-        entry.token = str(info.access_token)
-        left = _seconds_left(info.expiry)
+        entry.token = token
+        left = _seconds_left(expiry)
         entry.good_until = time.monotonic() + left - min(REFRESH_MARGIN_SECONDS, left / 2)
+
+    def _fetch(self, certificate: credentials.Certificate
+               ) -> tuple[str, datetime.datetime | None]:
+        """A new token and its expiry (blocking: run in an executor)."""
+        google_credential = certificate.get_credential()
+        google_credential.refresh(self._request)
+        return str(google_credential.token), google_credential.expiry
 
     def forget(self) -> None:
         self._accounts.clear()

@@ -2,7 +2,8 @@
 A new firebase-admin release that changes them fails here, not in production.
 
 We use firebase-admin for the service-account credential and its OAuth2 token
-(``credentials.Certificate(info).get_access_token()``, workers/fcm/oauth.py), and send its
+(``credentials.Certificate(info).get_credential()`` refreshed by google-auth,
+workers/fcm/oauth.py), and send its
 headers to its URL path ourselves over raw h2 (workers/fcm/request.py). The body is our own
 encoder (``shared.gateway_payloads.fcm_message``, which the size rule measures too); this is the
 one place firebase-admin's private encoder (``messaging._MessagingService.encode_message``) is
@@ -20,12 +21,14 @@ from typing import Any
 import firebase_admin
 import pytest
 from firebase_admin import _http_client, _utils, credentials, messaging
+from google.auth.transport.requests import Request
 
 from sandbox.testing import SandboxProcess
 from shared.credentials import parse_fcm_service_account
 from shared.gateway_payloads import FCM_MAX_TTL_SECONDS, fcm_message
 from shared.jobs import SendJob
 from workers.delivery.testing import fcm_token, make_job
+from workers.fcm.oauth import token_session
 from workers.fcm.request import SDK_HEADERS, SEND_PATH
 
 
@@ -102,13 +105,17 @@ def test_sdk_url_and_headers_are_what_we_send(sandbox: SandboxProcess) -> None:
 
 
 def test_certificate_gives_an_access_token_from_token_uri(sandbox: SandboxProcess) -> None:
+    # What workers/fcm/oauth.py does: refresh the certificate's google-auth credential through
+    # its own session (so PUSHFLOW_GATEWAY_CA_FILE applies) and read token and expiry.
     account = parse_fcm_service_account(sandbox.service_account_file.read_bytes())
     assert account.info["token_uri"].startswith(sandbox.oauth_url)
     issued = sandbox.stats()["oauth"]["tokensIssued"]
-    info = credentials.Certificate(account.info).get_access_token()
-    assert isinstance(info.access_token, str) and info.access_token
+    google_credential = credentials.Certificate(account.info).get_credential()
+    google_credential.refresh(Request(token_session(sandbox.ca_file)))
+    assert isinstance(google_credential.token, str) and google_credential.token
     # A naive UTC datetime about an hour ahead (workers/fcm/oauth.py reads it so).
-    assert isinstance(info.expiry, datetime.datetime) and info.expiry.tzinfo is None
-    left = info.expiry.replace(tzinfo=datetime.UTC).timestamp() - time.time()
+    expiry = google_credential.expiry
+    assert isinstance(expiry, datetime.datetime) and expiry.tzinfo is None
+    left = expiry.replace(tzinfo=datetime.UTC).timestamp() - time.time()
     assert 3000 < left <= 3600
     assert sandbox.stats()["oauth"]["tokensIssued"] == issued + 1
