@@ -7,6 +7,7 @@ import workers.periodic  # noqa: F401  (imported for the check: it must not touc
 from shared import queues
 from workers import app
 from workers.celery_app import create_app
+from workers.delivery.registry import GATEWAYS
 
 
 def test_importing_the_task_modules_changes_no_configuration() -> None:
@@ -23,3 +24,9 @@ def test_every_declared_queue_is_one_a_task_or_the_batched_consumer_uses() -> No
     routed = {route["queue"] for route in app.conf.task_routes.values()}
     assert declared == set(queues.SEND_QUEUES) | routed == set(queues.ALL_QUEUES)
     assert set(app.conf.task_routes) <= set(app.tasks)  # no route for a task that is not there
+
+
+def test_every_registered_gateway_has_its_send_task() -> None:
+    app.loader.import_default_modules()
+    assert {f"pushflow.send.{name}" for name in GATEWAYS} <= set(app.tasks)
+    assert {queues.send_task("ios"), queues.send_task("android")} <= set(app.tasks)

@@ -1,12 +1,7 @@
-"""The APNs gateway (``workers.delivery.gateway.Gateway``): one HTTP/2 request per token, all of
-a batch in flight at once on the long-lived connections, each answer classified by Apple's error
-table."""
+"""The APNs gateway (``workers.delivery.gateway.Gateway``): one HTTP/2 request per token, many in
+flight at once on the long-lived connections, each answer classified by Apple's error table."""
 
 from __future__ import annotations
-
-import asyncio
-import hashlib
-from collections.abc import Sequence
 
 import orjson
 from redis.asyncio import Redis
@@ -31,30 +26,25 @@ class ApnsGateway:
     def __init__(self, settings: Settings, redis: Redis[bytes]) -> None:
         self.settings = settings
         self.jwt = SharedJwt(redis, settings.apns_jwt_refresh_seconds, metrics.APNS_JWT_AGE)
-        self._pools: dict[tuple[str, str], ConnectionPool] = {}
+        self._pools: dict[tuple[str, str | None], ConnectionPool] = {}
 
     def _pool(self, cred: ApnsTokenKey | ApnsCertificate) -> ConnectionPool:
         s = self.settings
         origin = s.apns_sandbox_url if cred.sandbox else s.apns_production_url
-        cert_id = ""
-        if isinstance(cred, ApnsCertificate):
-            cert_id = hashlib.sha256(cred.pem.encode()).hexdigest()
-        pool = self._pools.get((origin, cert_id))
+        # A certificate gets connections of its own (it is presented in the TLS handshake);
+        # token-key apps share them. Keyed by the PEM itself: a str caches its hash.
+        client_pem = cred.pem if isinstance(cred, ApnsCertificate) else None
+        pool = self._pools.get((origin, client_pem))
         if pool is None:
-            ctx = tls_context(s.gateway_ca_file,
-                              cred.pem if isinstance(cred, ApnsCertificate) else None)
-            pool = ConnectionPool(origin, ctx, s.apns_connections, s.send_timeout_seconds)
-            self._pools[(origin, cert_id)] = pool
+            pool = ConnectionPool(origin, tls_context(s.gateway_ca_file, client_pem),
+                                  s.apns_connections, s.send_timeout_seconds)
+            self._pools[(origin, client_pem)] = pool
         return pool
 
-    async def send(self, config: AppConfig, jobs: Sequence[SendJob]) -> list[Outcome]:
+    async def send(self, config: AppConfig, job: SendJob) -> Outcome:
         cred = config.credential
         assert isinstance(cred, ApnsTokenKey | ApnsCertificate)
         pool = self._pool(cred)
-        return list(await asyncio.gather(*(self._send_one(cred, pool, job) for job in jobs)))
-
-    async def _send_one(self, cred: ApnsTokenKey | ApnsCertificate, pool: ConnectionPool,
-                        job: SendJob) -> Outcome:
         body = apns_body(job["message"])
         bearer = await self.jwt.token(cred) if isinstance(cred, ApnsTokenKey) else None
         for refreshed in (False, True):

@@ -4,7 +4,7 @@ For every batch of jobs it: drops the expired (never sent late), re-reports disp
 says were already accepted, groups by app and lane, loads the app's credentials (cached), refuses
 oversized payloads, takes rate-limit tokens from the bucket of that app, gateway and lane (parking
 what does not fit, without holding up other apps or the other lane),
-hands each group to the gateway (APNs or FCM) with many requests in flight, and turns every
+hands each job to the gateway (APNs or FCM) as its own task, many in flight, and turns every
 outcome into a final result or a retry through the queue (committer). No sleeping anywhere:
 delays are timers on the loop or ETAs on re-published messages.
 """
@@ -28,7 +28,7 @@ from shared.queues import Lane
 from shared.settings import Settings
 from shared.taskmessage import build_message
 from shared.tokens import mask
-from workers.delivery.appconfig import AppConfigCache
+from workers.delivery.appconfig import AppConfig, AppConfigCache
 from workers.delivery.committer import Committer, guard_key
 from workers.delivery.gateway import Gateway
 from workers.delivery.metrics import DeliveryMetrics
@@ -67,6 +67,7 @@ class Engine:
         self.committer = committer
         self.configs = configs
         self.metrics = metrics
+        self._latency = metrics.latency.labels(gateway.name)  # observed once per send
         self.limiter = RateLimiter(redis)
         self.visibility_timeout = visibility_timeout
         self.on_done = on_done  # told how many works finished (the consumer takes more)
@@ -183,11 +184,20 @@ class Engine:
                 if w.job["attempt"] == 1:
                     self.metrics.queue_wait.labels(self.gateway.name, w.job["lane"]).observe(
                         max(0.0, now - w.job.get("enqueuedAt", now)))
+            # One task per send, settled the moment its answer comes: a slow send holds its
+            # own slot only, and the consumer refills the window as each one finishes.
+            for w in sendable:
+                self._spawn(self._send_one(config, w))
+
+    async def _send_one(self, config: AppConfig, w: Work) -> None:
+        try:
             started = time.perf_counter()
-            outcomes = await self.gateway.send(config, [w.job for w in sendable])
-            self.metrics.latency.labels(self.gateway.name).observe(time.perf_counter() - started)
-            for w, outcome in zip(sendable, outcomes, strict=True):
-                self._settle(w, outcome)
+            outcome = await self.gateway.send(config, w.job)
+            self._latency.observe(time.perf_counter() - started)
+            self._settle(w, outcome)
+        except Exception:
+            log.exception("sending %s failed; it goes back on the queue", w.job["dispatchId"])
+            self._recover([w])
 
     def _log_parked(self, app_id: int, works: list[Work], wait: float) -> None:
         """One line per API request among the parked jobs, so each carries its uniqId."""

@@ -1,5 +1,5 @@
 """The FCM gateway (``workers.delivery.gateway.Gateway``): one FCM v1 ``messages:send`` request
-per token over the shared raw-h2 client (workers/h2client), all of a batch in flight at once on
+per token over the shared raw-h2 client (workers/h2client), many in flight at once on
 long-lived connections, each answer classified by the FCM error table.
 
 firebase-admin supplies what it is good at: the service-account credential and its OAuth2 tokens
@@ -9,9 +9,6 @@ firebase-admin supplies what it is good at: the service-account credential and i
 """
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import Sequence
 
 import orjson
 from redis.asyncio import Redis
@@ -38,12 +35,9 @@ class FcmGateway:
         self.pool = ConnectionPool(settings.fcm_url, tls_context(settings.gateway_ca_file),
                                    settings.fcm_connections, settings.send_timeout_seconds)
 
-    async def send(self, config: AppConfig, jobs: Sequence[SendJob]) -> list[Outcome]:
+    async def send(self, config: AppConfig, job: SendJob) -> Outcome:
         cred = config.credential
         assert isinstance(cred, FcmServiceAccount)
-        return list(await asyncio.gather(*(self._send_one(cred, job) for job in jobs)))
-
-    async def _send_one(self, cred: FcmServiceAccount, job: SendJob) -> Outcome:
         body = request_body(job)
         try:
             access_token = await self.tokens.token(cred)

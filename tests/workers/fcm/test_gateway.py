@@ -46,8 +46,9 @@ def new_gateway() -> FcmGateway:
 
 async def send(gateway: FcmGateway, account: FcmServiceAccount, jobs: list[SendJob],
                close: bool = True) -> list[Outcome]:
+    config = AppConfig(1, account, 0.0)
     try:
-        return await gateway.send(AppConfig(1, account, 0.0), jobs)
+        return list(await asyncio.gather(*(gateway.send(config, job) for job in jobs)))
     finally:
         if close:
             await gateway.close()
