@@ -11,7 +11,11 @@ For each gateway (APNs, FCM), with the sandbox answering every push after ``--la
 
 Private redis-server, fresh PostgreSQL database and sandbox, all on this machine (the sandbox
 shares the cores with what it measures: compare the ratio, not the absolute figures).
-Last line: ``apns_tokens_per_s=… fcm_tokens_per_s=… apns_ratio=… fcm_ratio=…``.
+Also printed: the worker's window efficiency, tokens/s ÷ (in-flight ÷ latency): 1.0 when all
+``--in-flight`` sends are always on the wire; well below it when the worker waits for a whole
+batch to finish before taking more (or when the CPU is the bound: see its CPU per token).
+Last line: ``apns_tokens_per_s=… fcm_tokens_per_s=… apns_ratio=… fcm_ratio=…
+apns_efficiency=… fcm_efficiency=…``.
 
     .venv/bin/python bench/delivery.py --tokens 20000
 """
@@ -114,6 +118,14 @@ async def fcm_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
         await pool.close()
 
 
+def window_efficiency(tokens_per_s: float, in_flight: int, latency_ms: float) -> float:
+    """Tokens/s against what ``in_flight`` sends always on the wire would give at this gateway
+    latency (``in_flight / latency``); 0 when the latency is 0 (no such bound)."""
+    if latency_ms <= 0:
+        return 0.0
+    return tokens_per_s / (in_flight / (latency_ms / 1000))
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (and its reaped children) from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -212,15 +224,19 @@ def main() -> None:
                                 work / f"{gateway}-worker.log", args.per_task)
             figures[gateway] = rate
             figures[gateway + "_ratio"] = rate / ceiling
+            figures[gateway + "_efficiency"] = efficiency = window_efficiency(
+                rate, args.in_flight, args.latency_ms)
             print(f"{gateway}: ceiling {ceiling:,.0f}/s ({ceiling_cpu_ms:.2f} ms CPU/request), "
                   f"ours {rate:,.0f}/s ({cpu_ms:.2f} ms CPU/token), ratio {rate / ceiling:.2f}, "
-                  f"CPU ratio {ceiling_cpu_ms / cpu_ms:.2f} "
+                  f"CPU ratio {ceiling_cpu_ms / cpu_ms:.2f}, window efficiency {efficiency:.2f} "
+                  f"(CPU-bound at {1000 / cpu_ms:,.0f}/s) "
                   f"({args.tokens} tokens, {args.latency_ms:.0f} ms latency"
                   f"{', per-task Celery path' if args.per_task else ''})", flush=True)
         r.close()
-    print(" ".join(f"{g}_tokens_per_s={figures[g]:.0f}" for g in ("apns", "fcm") if g in figures)
-          + " " + " ".join(f"{g}_ratio={figures[g + '_ratio']:.2f}" for g in ("apns", "fcm")
-                           if g in figures))
+    ran = [g for g in ("apns", "fcm") if g in figures]
+    print(" ".join([*(f"{g}_tokens_per_s={figures[g]:.0f}" for g in ran),
+                    *(f"{g}_ratio={figures[g + '_ratio']:.2f}" for g in ran),
+                    *(f"{g}_efficiency={figures[g + '_efficiency']:.2f}" for g in ran)]))
 
 
 if __name__ == "__main__":

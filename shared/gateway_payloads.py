@@ -11,7 +11,10 @@ functions, so both sides measure the same bytes).
   ``content-available`` for silent pushes; custom data sits at the top level beside ``aps``.
 - FCM: the HTTP v1 ``Message`` resource (https://firebase.google.com/docs/reference/fcm/rest/v1/
   projects.messages); FCM limits a message to 4096 bytes ("Message types": "the maximum payload
-  is 4096 bytes"). We measure the message without its token, which is not payload.
+  is 4096 bytes"). ``fcm_message`` is the one FCM encoder: the worker sends its output
+  (``workers.fcm.request``) and the size rule measures it, without the token and the ttl, which
+  are addressing, not payload. It writes what firebase-admin's encoder would
+  (tests/workers/fcm/test_firebase_guard.py compares them), without calling its private API.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ import orjson
 from shared.jobs import MessageContent
 
 MAX_PAYLOAD_BYTES = 4096
+# Google's maximum ``android.ttl`` (28 days, "Setting the lifespan of a message":
+# https://firebase.google.com/docs/cloud-messaging/concept-options#ttl); a longer one is refused
+# with INVALID_ARGUMENT, so a push whose ttl is further ahead is sent with the maximum.
+FCM_MAX_TTL_SECONDS = 2_419_200
 
 
 def apns_payload(message: MessageContent) -> dict[str, Any]:
@@ -69,19 +76,21 @@ def fcm_message(
 ) -> dict[str, Any]:
     """The FCM v1 ``Message`` resource (as a dict) for one API message.
 
-    ``ttl`` is the API's absolute unix deadline; FCM wants a relative duration ("3600s").
+    ``ttl`` is the API's absolute unix deadline; FCM wants a relative duration ("3600s"), at most
+    ``FCM_MAX_TTL_SECONDS``.
     """
     out: dict[str, Any] = {}
     if token is not None:
         out["token"] = token
+    # Lower case, as firebase-admin sends it (FCM reads enum names in any case).
     android: dict[str, Any] = {
-        "priority": "HIGH" if message.get("priority", "high") == "high" else "NORMAL"
+        "priority": "high" if message.get("priority", "high") == "high" else "normal"
     }
     if not message.get("silent"):
         notification: dict[str, str] = {}
-        if message.get("title"):
+        if "title" in message:
             notification["title"] = message["title"]
-        if message.get("content"):
+        if "content" in message:
             notification["body"] = message["content"]
         if message.get("image"):
             notification["image"] = message["image"]
@@ -94,8 +103,8 @@ def fcm_message(
         if extra:
             android["notification"] = extra
     if ttl is not None:
-        remaining = max(0, int(ttl - (now if now is not None else time.time())))
-        android["ttl"] = f"{remaining}s"
+        remaining = int(ttl - (now if now is not None else time.time()))
+        android["ttl"] = f"{min(max(0, remaining), FCM_MAX_TTL_SECONDS)}s"
     if message.get("collapseKey"):
         android["collapse_key"] = message["collapseKey"]
     out["android"] = android

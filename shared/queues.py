@@ -16,15 +16,14 @@ FCM_TX = "fcm.tx"
 FCM_BULK = "fcm.bulk"
 APNS_TX = "apns.tx"
 APNS_BULK = "apns.bulk"
-DLR = "dlr"
-WEBHOOKS = "webhooks"
+DLR = "dlr"  # send results, and the periodic jobs (they write PostgreSQL as the recorder does)
 SEND_QUEUES = (FCM_TX, FCM_BULK, APNS_TX, APNS_BULK)
-ALL_QUEUES = (*SEND_QUEUES, DLR, WEBHOOKS)
+ALL_QUEUES = (*SEND_QUEUES, DLR)
 
 TASK_SEND_FCM = "pushflow.send.fcm"
 TASK_SEND_APNS = "pushflow.send.apns"
 TASK_RECORD_RESULT = "pushflow.dlr.record"
-TASK_DELIVER_WEBHOOK = "pushflow.webhooks.deliver"
+TASK_EXPIRE_IDEMPOTENCY_KEYS = "pushflow.periodic.expire_idempotency_keys"
 
 
 def gateway_for(platform: str) -> Gateway:
@@ -33,6 +32,11 @@ def gateway_for(platform: str) -> Gateway:
 
 def send_queue(platform: str, lane: Lane = "tx") -> str:
     return f"{gateway_for(platform)}.{lane}"
+
+
+def lane_of(queue: str) -> Lane:
+    """The lane of a send queue (``fcm.bulk`` -> ``bulk``)."""
+    return "bulk" if queue.endswith(".bulk") else "tx"
 
 
 def send_task(platform: str) -> str:

@@ -1,4 +1,5 @@
-"""The one Celery app, configured in one place.
+"""The one Celery app, configured in one place (queues, routes, task semantics and the beat
+schedule: no other module changes ``app.conf``).
 
 Task semantics (Warehouse style, explicit): send and DLR tasks are ``acks_late`` and
 ``reject_on_worker_lost`` so a task whose worker dies is redelivered, never dropped; retries
@@ -15,6 +16,7 @@ from shared import queues
 from shared.settings import get_settings
 
 VISIBILITY_TIMEOUT_SECONDS = 900
+EXPIRE_IDEMPOTENCY_KEYS_EVERY_SECONDS = 600.0
 
 
 def create_app() -> Celery:
@@ -34,7 +36,15 @@ def create_app() -> Celery:
         task_default_queue=queues.DLR,
         task_routes={
             queues.TASK_RECORD_RESULT: {"queue": queues.DLR},
-            queues.TASK_DELIVER_WEBHOOK: {"queue": queues.WEBHOOKS},
+            queues.TASK_EXPIRE_IDEMPOTENCY_KEYS: {"queue": queues.DLR},
+        },
+        # Run by ``celery -A workers beat`` (or ``-A workers.periodic``, the same app).
+        beat_schedule={
+            "expire-idempotency-keys": {
+                "task": queues.TASK_EXPIRE_IDEMPOTENCY_KEYS,
+                "schedule": EXPIRE_IDEMPOTENCY_KEYS_EVERY_SECONDS,
+                "options": {"queue": queues.DLR},
+            },
         },
         task_serializer="json",
         accept_content=["json"],
@@ -46,7 +56,7 @@ def create_app() -> Celery:
         worker_send_task_events=True,  # Flower
         task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
-        # Countdowns longer than this would be redelivered while still waiting (see field notes):
+        # Countdowns longer than this would be redelivered while still waiting:
         # delivery retries (at most retry_max_seconds, 10 min, capped at 90 % of it) and DLR
         # retries (1 min) stay under it, and long waits are kept in PostgreSQL instead. It is
         # also how long the batches of a DLR recorder killed as a whole wait before another

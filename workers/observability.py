@@ -46,12 +46,11 @@ _TOKEN_ATTR = "pushflow_request_id_token"
 
 
 def process_type_for(queue_names: Iterable[str]) -> str:
-    """``worker-fcm``, ``worker-apns``, ``dlr``, ``webhooks`` or ``worker`` for a mix."""
+    """``worker-fcm``, ``worker-apns``, ``dlr`` or ``worker`` for a mix (the webhook sender is
+    not a Celery worker: it names itself)."""
     gateways = {name.split(".", 1)[0] for name in queue_names}
     if gateways == {queues.DLR}:
         return "dlr"
-    if gateways == {queues.WEBHOOKS}:
-        return "webhooks"
     if len(gateways) == 1 and gateways <= {"fcm", "apns"}:
         return f"worker-{gateways.pop()}"
     return "worker"

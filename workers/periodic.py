@@ -1,27 +1,25 @@
-"""Periodic jobs, run by ``celery -A workers.periodic beat`` and executed by the DLR worker
-(they write PostgreSQL, as the DLR worker does; the send workers never touch it).
+"""Periodic jobs, scheduled by beat (``workers.celery_app`` holds the schedule) and executed by
+the DLR worker (they write PostgreSQL, as the DLR worker does; the send workers never touch it).
 
 - ``pushflow.periodic.expire_idempotency_keys`` (every 10 min): delete ``Idempotency-Key``
   records older than ``PUSHFLOW_IDEMPOTENCY_TTL_HOURS``, in bounded batches so a big backlog
   never holds a long lock.
 
-``celery -A workers.periodic ...`` loads this module and finds the project's one app here (as
-``app``) with the schedule set; workers load the task through their ``--include``.
+``celery -A workers.periodic beat`` finds the project's one app here (as ``app``); workers load
+the task through the app's ``include``.
 """
 
 from __future__ import annotations
 
 import logging
 
-from shared import queues
 from shared.db.connect import connect
+from shared.queues import TASK_EXPIRE_IDEMPOTENCY_KEYS
 from shared.settings import get_settings
 from workers import app
 
 log = logging.getLogger(__name__)
 
-TASK_EXPIRE_IDEMPOTENCY_KEYS = "pushflow.periodic.expire_idempotency_keys"
-EXPIRE_EVERY_SECONDS = 600.0
 BATCH = 5000
 
 _EXPIRE_SQL = """
@@ -51,15 +49,5 @@ def expire_idempotency_keys_task() -> int:
     return deleted
 
 
-app.conf.task_routes = {**(app.conf.task_routes or {}),
-                        TASK_EXPIRE_IDEMPOTENCY_KEYS: {"queue": queues.DLR}}
-app.conf.beat_schedule = {
-    **(app.conf.beat_schedule or {}),
-    "expire-idempotency-keys": {
-        "task": TASK_EXPIRE_IDEMPOTENCY_KEYS,
-        "schedule": EXPIRE_EVERY_SECONDS,
-        "options": {"queue": queues.DLR},
-    },
-}
-
-__all__ = ["app", "expire_idempotency_keys", "expire_idempotency_keys_task"]
+__all__ = ["TASK_EXPIRE_IDEMPOTENCY_KEYS", "app", "expire_idempotency_keys",
+           "expire_idempotency_keys_task"]

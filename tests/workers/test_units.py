@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
-from shared.gateway_payloads import apns_payload, fcm_message, payload_size_error
+from shared.gateway_payloads import apns_payload, fcm_message, payload_size, payload_size_error
 from shared.settings import Settings
 from workers import app
 from workers.apns.errors import classify as apns_classify
 from workers.celery_app import VISIBILITY_TIMEOUT_SECONDS
 from workers.delivery.classes import Kind
 from workers.delivery.retry import VISIBILITY_MARGIN, eta_iso, parse_eta, retry_delay
+from workers.delivery.testing import fcm_token, make_job
 from workers.dlr.tasks import db_retry_countdown
 from workers.fcm.errors import classify as fcm_classify
+from workers.fcm.request import request_body
 
 
 def test_apns_payload_alert_image_badge_and_data() -> None:
@@ -35,9 +38,26 @@ def test_fcm_message_fields() -> None:
                      "priority": "normal", "collapseKey": "c", "data": {"a": "1"}},
                     token="tok", ttl=1060, now=1000)
     assert m["notification"] == {"title": "T", "body": "B", "image": "https://x/a.png"}
-    assert m["android"] == {"priority": "NORMAL", "ttl": "60s", "collapse_key": "c"}
+    assert m["android"] == {"priority": "normal", "ttl": "60s", "collapse_key": "c"}
     assert m["data"] == {"a": "1"} and m["token"] == "tok"
     assert "notification" not in fcm_message({"silent": True, "data": {"a": "1"}})
+
+
+def test_fcm_ttl_is_clamped_to_googles_maximum() -> None:
+    # Google refuses android.ttl over 28 days (INVALID_ARGUMENT): a later deadline is sent with
+    # the maximum; an earlier one as it is, a passed one as 0.
+    now = 1_000_000
+    ttl = {days: fcm_message({"title": "T"}, ttl=now + days * 86400, now=now)["android"]["ttl"]
+           for days in (1, 28, 29, 400)}
+    assert ttl == {1: "86400s", 28: "2419200s", 29: "2419200s", 400: "2419200s"}
+    assert fcm_message({"title": "T"}, ttl=now - 5, now=now)["android"]["ttl"] == "0s"
+
+
+def test_the_fcm_size_rule_measures_the_body_the_worker_sends() -> None:
+    job = make_job(1, "android", fcm_token(), ttl=None, data={"k": "x" * 100})
+    sent = orjson.loads(request_body(job))["message"]
+    del sent["token"]  # addressing, not payload
+    assert payload_size(job["message"], "android") == len(orjson.dumps(sent))
 
 
 @pytest.mark.parametrize("platform", ["ios", "android"])

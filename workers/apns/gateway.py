@@ -1,25 +1,21 @@
-"""The APNs gateway the engine calls: one HTTP/2 request per token, all of a batch in flight at
-once on the long-lived connections, each answer classified by Apple's error table."""
+"""The APNs gateway (``workers.delivery.gateway.Gateway``): one HTTP/2 request per token, many in
+flight at once on the long-lived connections, each answer classified by Apple's error table."""
 
 from __future__ import annotations
-
-import asyncio
-import hashlib
 
 import orjson
 from redis.asyncio import Redis
 
 from shared.credentials import ApnsCertificate, ApnsTokenKey
 from shared.gateway_payloads import apns_body
-from shared.jobs import GatewayResponse
+from shared.jobs import GatewayResponse, SendJob
+from shared.observability import metrics
 from shared.settings import Settings
 from workers.apns.errors import classify
 from workers.apns.jwt import SharedJwt
 from workers.apns.request import request_headers
 from workers.delivery.appconfig import AppConfig
 from workers.delivery.classes import Kind, outcome_for
-from workers.delivery.engine import Work
-from workers.delivery.metrics import default_metrics
 from workers.delivery.outcomes import Accepted, Outcome, Retry
 from workers.h2client import ConnectionLost, ConnectionPool, Response, tls_context
 
@@ -29,32 +25,26 @@ class ApnsGateway:
 
     def __init__(self, settings: Settings, redis: Redis[bytes]) -> None:
         self.settings = settings
-        self.jwt = SharedJwt(redis, settings.apns_jwt_refresh_seconds, default_metrics())
-        self._pools: dict[tuple[str, str], ConnectionPool] = {}
+        self.jwt = SharedJwt(redis, settings.apns_jwt_refresh_seconds, metrics.APNS_JWT_AGE)
+        self._pools: dict[tuple[str, str | None], ConnectionPool] = {}
 
     def _pool(self, cred: ApnsTokenKey | ApnsCertificate) -> ConnectionPool:
         s = self.settings
         origin = s.apns_sandbox_url if cred.sandbox else s.apns_production_url
-        cert_id = ""
-        if isinstance(cred, ApnsCertificate):
-            cert_id = hashlib.sha256(cred.pem.encode()).hexdigest()
-        pool = self._pools.get((origin, cert_id))
+        # A certificate gets connections of its own (it is presented in the TLS handshake);
+        # token-key apps share them. Keyed by the PEM itself: a str caches its hash.
+        client_pem = cred.pem if isinstance(cred, ApnsCertificate) else None
+        pool = self._pools.get((origin, client_pem))
         if pool is None:
-            ctx = tls_context(s.gateway_ca_file,
-                              cred.pem if isinstance(cred, ApnsCertificate) else None)
-            pool = ConnectionPool(origin, ctx, s.apns_connections, s.send_timeout_seconds)
-            self._pools[(origin, cert_id)] = pool
+            pool = ConnectionPool(origin, tls_context(s.gateway_ca_file, client_pem),
+                                  s.apns_connections, s.send_timeout_seconds)
+            self._pools[(origin, client_pem)] = pool
         return pool
 
-    async def send(self, config: AppConfig, works: list[Work]) -> list[Outcome]:
+    async def send(self, config: AppConfig, job: SendJob) -> Outcome:
         cred = config.credential
         assert isinstance(cred, ApnsTokenKey | ApnsCertificate)
         pool = self._pool(cred)
-        return list(await asyncio.gather(*(self._send_one(cred, pool, w) for w in works)))
-
-    async def _send_one(self, cred: ApnsTokenKey | ApnsCertificate, pool: ConnectionPool,
-                        work: Work) -> Outcome:
-        job = work.job
         body = apns_body(job["message"])
         bearer = await self.jwt.token(cred) if isinstance(cred, ApnsTokenKey) else None
         for refreshed in (False, True):
@@ -78,6 +68,9 @@ class ApnsGateway:
             return outcome_for(kind, response, retry_after=retry_after,
                                invalidated_at=timestamp / 1000 if timestamp else None)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def open_connections(self) -> int:
+        return sum(pool.open_connections() for pool in self._pools.values())
 
     async def close(self) -> None:
         for pool in self._pools.values():

@@ -11,14 +11,14 @@ re-reads Redis every few seconds, so a replacement reaches every process quickly
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import jwt
+from prometheus_client import Gauge
 from redis.asyncio import Redis
 
 from shared.credentials import ApnsTokenKey
-from workers.delivery.metrics import DeliveryMetrics
+from shared.singleflight import SingleFlight
 
 KEY = "pushflow:apns:jwt:"
 LOCAL_RECHECK_SECONDS = 2.0
@@ -46,32 +46,25 @@ def mint(key: ApnsTokenKey, iat: int) -> str:
 class SharedJwt:
     """Provider tokens for every (team, key) this process sends with."""
 
-    def __init__(self, redis: Redis[bytes], refresh_seconds: int, metrics: DeliveryMetrics) -> None:
+    def __init__(self, redis: Redis[bytes], refresh_seconds: int, age: Gauge) -> None:
         self.redis = redis
         self.refresh_seconds = refresh_seconds
-        self.metrics = metrics
+        self.age = age  # pushflow_apns_jwt_age_seconds{team, key}
         self._install = redis.register_script(_INSTALL)
         # (team, key id) -> (token, iat, monotonic time of the last check against Redis)
         self._local: dict[tuple[str, str], tuple[str, int, float]] = {}
-        self._checking: dict[tuple[str, str], asyncio.Task[str]] = {}
+        self._checks: SingleFlight[tuple[str, str], str] = SingleFlight()
 
     async def token(self, key: ApnsTokenKey) -> str:
         ident = (key.team_id, key.key_id)
         local = self._local.get(ident)
         if local is not None and time.monotonic() - local[2] < LOCAL_RECHECK_SECONDS:
             return local[0]
-        # Single flight: one coroutine re-reads Redis; the others keep using the local token
-        # (still valid: it is replaced long before Apple's 60 minutes) or wait for the first.
-        pending = self._checking.get(ident)
-        if pending is not None:
-            return local[0] if local is not None else await asyncio.shield(pending)
-        task = asyncio.get_running_loop().create_task(self._check(key, ident))
-        self._checking[ident] = task
-        try:
-            return await asyncio.shield(task)
-        finally:
-            if self._checking.get(ident) is task and task.done():
-                del self._checking[ident]
+        # One coroutine re-reads Redis; meanwhile the others keep using the local token (still
+        # valid: it is replaced long before Apple's 60 minutes) or, with none, wait for it.
+        if local is not None and self._checks.in_flight(ident):
+            return local[0]
+        return await self._checks.run(ident, lambda: self._check(key, ident))
 
     async def _check(self, key: ApnsTokenKey, ident: tuple[str, str]) -> str:
         stored = await self.redis.hmget(KEY + ":".join(ident), ["token", "iat"])
@@ -94,5 +87,5 @@ class SharedJwt:
 
     def _remember(self, ident: tuple[str, str], token: str, iat: int) -> str:
         self._local[ident] = (token, iat, time.monotonic())
-        self.metrics.jwt_age.labels(*ident).set(time.time() - iat)
+        self.age.labels(*ident).set(time.time() - iat)
         return token

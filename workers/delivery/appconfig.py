@@ -18,6 +18,7 @@ from shared.credentials import Credential, CredentialError, Provider
 from shared.db.connect import connect
 from shared.observability import metrics
 from shared.settings import Settings
+from shared.singleflight import SingleFlight
 
 
 @dataclass(frozen=True)
@@ -34,27 +35,17 @@ class AppConfigCache:
         self.provider = provider
         self.ttl = ttl
         self._entries: dict[int, tuple[float, AppConfig]] = {}
-        self._loading: dict[int, asyncio.Future[AppConfig]] = {}
+        self._loads: SingleFlight[int, AppConfig] = SingleFlight()  # one load per app
 
     async def get(self, app_id: int) -> AppConfig:
         entry = self._entries.get(app_id)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        pending = self._loading.get(app_id)
-        if pending is not None:  # one load per app, however many jobs wait for it
-            return await asyncio.shield(pending)
-        fut: asyncio.Future[AppConfig] = asyncio.get_running_loop().create_future()
-        self._loading[app_id] = fut
-        try:
-            config = await asyncio.to_thread(self._load, app_id)
-        except Exception as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved: other waiters re-raise it themselves
-            raise
-        finally:
-            self._loading.pop(app_id, None)
+        return await self._loads.run(app_id, lambda: self._reload(app_id))
+
+    async def _reload(self, app_id: int) -> AppConfig:
+        config = await asyncio.to_thread(self._load, app_id)
         self._entries[app_id] = (time.monotonic() + self.ttl, config)
-        fut.set_result(config)
         return config
 
     def _load(self, app_id: int) -> AppConfig:

@@ -1,9 +1,10 @@
 """The per-process delivery engine: runs on the process's one long-lived asyncio loop.
 
 For every batch of jobs it: drops the expired (never sent late), re-reports dispatches the guard
-says were already accepted, groups by app, loads the app's credentials (cached), refuses oversized
-payloads, takes rate-limit tokens (parking what does not fit, without holding up other apps),
-hands each group to the gateway (APNs or FCM) with many requests in flight, and turns every
+says were already accepted, groups by app and lane, loads the app's credentials (cached), refuses
+oversized payloads, takes rate-limit tokens from the bucket of that app, gateway and lane (parking
+what does not fit, without holding up other apps or the other lane),
+hands each job to the gateway (APNs or FCM) as its own task, many in flight, and turns every
 outcome into a final result or a retry through the queue (committer). No sleeping anywhere:
 delays are timers on the loop or ETAs on re-published messages.
 """
@@ -15,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -23,11 +24,13 @@ from redis.asyncio import Redis
 from shared.gateway_payloads import payload_size_error
 from shared.jobs import FailureReason, GatewayResponse, SendJob, SendResult
 from shared.observability.logs import job_log
+from shared.queues import Lane
 from shared.settings import Settings
 from shared.taskmessage import build_message
 from shared.tokens import mask
 from workers.delivery.appconfig import AppConfig, AppConfigCache
 from workers.delivery.committer import Committer, guard_key
+from workers.delivery.gateway import Gateway
 from workers.delivery.metrics import DeliveryMetrics
 from workers.delivery.outcomes import Accepted, Failed, Outcome, Retry
 from workers.delivery.ratelimit import RateLimiter
@@ -44,15 +47,6 @@ class Work:
     field: str | None = None  # in-flight hash field (batched consumer); None: Celery acks
     waiter: asyncio.Future[None] | None = None  # per-task path: resolved once committed
     done: bool = False  # its outcome or retry is handed to the committer
-
-
-class Gateway(Protocol):
-    name: str
-
-    async def send(self, config: AppConfig, works: list[Work]) -> list[Outcome]:
-        """One outcome per work, in order; never raises for a per-token problem."""
-
-    async def close(self) -> None: ...
 
 
 class Engine:
@@ -73,11 +67,12 @@ class Engine:
         self.committer = committer
         self.configs = configs
         self.metrics = metrics
+        self._latency = metrics.latency.labels(gateway.name)  # observed once per send
         self.limiter = RateLimiter(redis)
         self.visibility_timeout = visibility_timeout
         self.on_done = on_done  # told how many works finished (the consumer takes more)
         self.active = 0
-        self.parked = 0
+        self.parked: dict[Lane, int] = {"tx": 0, "bulk": 0}
         self.accepting = True
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -106,18 +101,18 @@ class Engine:
                 else:
                     live.append(w)
             live = await self._skip_already_sent(live)
-            by_app: dict[int, list[Work]] = {}
+            by_app: dict[tuple[int, Lane], list[Work]] = {}
             for w in live:
-                by_app.setdefault(w.job["appId"], []).append(w)
-            for app_id, group in by_app.items():
-                self._spawn(self._send_app_safely(app_id, group))
+                by_app.setdefault((w.job["appId"], w.job["lane"]), []).append(w)
+            for (app_id, lane), group in by_app.items():
+                self._spawn(self._send_app_safely(app_id, lane, group))
         except Exception:
             log.exception("delivery batch failed; its jobs go back on the queue")
             self._recover(works)
 
-    async def _send_app_safely(self, app_id: int, works: list[Work]) -> None:
+    async def _send_app_safely(self, app_id: int, lane: Lane, works: list[Work]) -> None:
         try:
-            await self._send_app(app_id, works)
+            await self._send_app(app_id, lane, works)
         except Exception:
             log.exception("sending for app %s failed; its jobs go back on the queue", app_id)
             self._recover(works)
@@ -151,12 +146,12 @@ class Engine:
             self._finished(w)
         return out
 
-    async def _send_app(self, app_id: int, works: list[Work]) -> None:
+    async def _send_app(self, app_id: int, lane: Lane, works: list[Work]) -> None:
         try:
             config = await self.configs.get(app_id)
         except Exception as exc:  # database down: keep the messages (redelivered), retry soon
             log.warning("cannot load config of app %s: %s", app_id, exc)
-            self._park(app_id, works, 2.0)
+            self._park(lane, works, 2.0)
             return
         if config.credential is None:
             detail = config.problem or f"no {self.gateway.name.upper()} credentials for this app"
@@ -175,13 +170,13 @@ class Engine:
                 sendable.append(w)
         if not sendable:
             return
-        grant = await self.limiter.take(app_id, self.gateway.name, config.send_rate,
+        grant = await self.limiter.take(app_id, self.gateway.name, lane, config.send_rate,
                                         len(sendable))
         if grant.granted < len(sendable):
             self.metrics.rate_limited.labels(self.gateway.name).inc(len(sendable) - grant.granted)
             self.metrics.rate_limit_wait.labels(self.gateway.name).observe(grant.wait_seconds)
             self._log_parked(app_id, sendable[grant.granted:], grant.wait_seconds)
-            self._park(app_id, sendable[grant.granted:], grant.wait_seconds)
+            self._park(lane, sendable[grant.granted:], grant.wait_seconds)
             sendable = sendable[: grant.granted]
         if sendable:
             now = time.time()
@@ -189,11 +184,20 @@ class Engine:
                 if w.job["attempt"] == 1:
                     self.metrics.queue_wait.labels(self.gateway.name, w.job["lane"]).observe(
                         max(0.0, now - w.job.get("enqueuedAt", now)))
+            # One task per send, settled the moment its answer comes: a slow send holds its
+            # own slot only, and the consumer refills the window as each one finishes.
+            for w in sendable:
+                self._spawn(self._send_one(config, w))
+
+    async def _send_one(self, config: AppConfig, w: Work) -> None:
+        try:
             started = time.perf_counter()
-            outcomes = await self.gateway.send(config, sendable)
-            self.metrics.latency.labels(self.gateway.name).observe(time.perf_counter() - started)
-            for w, outcome in zip(sendable, outcomes, strict=True):
-                self._settle(w, outcome)
+            outcome = await self.gateway.send(config, w.job)
+            self._latency.observe(time.perf_counter() - started)
+            self._settle(w, outcome)
+        except Exception:
+            log.exception("sending %s failed; it goes back on the queue", w.job["dispatchId"])
+            self._recover([w])
 
     def _log_parked(self, app_id: int, works: list[Work], wait: float) -> None:
         """One line per API request among the parked jobs, so each carries its uniqId."""
@@ -204,24 +208,29 @@ class Engine:
             log.info("rate limit: %d send(s) of app %s wait %.2fs (first %s)", len(group),
                      app_id, wait, group[0].job["dispatchId"], extra=job_log(request_id))
 
-    def _park(self, app_id: int, works: list[Work], wait: float) -> None:
-        """Hold an app's jobs on the loop and try again later. They stay in flight (safe if we
-        die) but, up to a bound, do not count against the consumer's room (``busy``), so other
-        apps keep flowing."""
-        self.parked += len(works)
+    def _park(self, lane: Lane, works: list[Work], wait: float) -> None:
+        """Hold jobs of one lane on the loop and try again later. They stay in flight (safe if we
+        die) but do not count against the consumer's room (``busy``), so other apps keep
+        flowing; once a lane holds ``delivery_max_parked`` the consumer stops taking from that
+        lane only (``full_lanes``), so a rate-limited bulk backlog stays in the queue instead of
+        moving into this process, and never stops transactional work."""
+        self.parked[lane] += len(works)
         loop = asyncio.get_running_loop()
-        loop.call_later(max(wait, 0.001), self._unpark, works)
+        loop.call_later(max(wait, 0.001), self._unpark, lane, works)
 
-    def _unpark(self, works: list[Work]) -> None:
-        self.parked -= len(works)
+    def _unpark(self, lane: Lane, works: list[Work]) -> None:
+        self.parked[lane] -= len(works)
         self._spawn(self._process(works))
 
     @property
     def busy(self) -> int:
-        """Works occupying send capacity: active minus parked, up to ``delivery_max_parked``
-        parked; beyond that parked works count too, so the consumer stops taking more while a
-        rate-limited app's backlog would otherwise move from the queue into this process."""
-        return self.active - min(self.parked, self.settings.delivery_max_parked)
+        """Works occupying send capacity: active ones that are not parked."""
+        return self.active - sum(self.parked.values())
+
+    def full_lanes(self) -> set[Lane]:
+        """The lanes the consumer must not take more from: their parking bound is reached."""
+        bound = self.settings.delivery_max_parked
+        return {lane for lane, n in self.parked.items() if n >= max(bound, 1)}
 
     def _settle(self, w: Work, outcome: Outcome) -> None:
         job = w.job

@@ -7,7 +7,6 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared.observability import metrics as catalogue
-from workers.h2client import ConnectionPool
 
 
 class DeliveryMetrics:
@@ -19,7 +18,6 @@ class DeliveryMetrics:
         self.rate_limit_wait: Histogram = catalogue.RATE_LIMIT_WAIT_SECONDS  # {gateway}
         self.redelivered: Counter = catalogue.REDELIVERED_ALREADY_SENT  # {gateway}
         self.queue_wait: Histogram = catalogue.QUEUE_WAIT  # {gateway, lane}
-        self.jwt_age: Gauge = catalogue.APNS_JWT_AGE  # {team, key}
         self.in_flight: Gauge = catalogue.SENDS_IN_FLIGHT  # {gateway}
         self.connections: Gauge = catalogue.GATEWAY_CONNECTIONS  # {gateway}
 
@@ -27,14 +25,3 @@ class DeliveryMetrics:
 def default_metrics() -> DeliveryMetrics:
     return DeliveryMetrics()
 
-
-def open_connections(gateway: object) -> int:
-    """Open HTTP/2 connections of the connection pools a gateway holds (as attributes, or in a
-    dict attribute), for ``pushflow_gateway_connections``: sampled by the runtime, so neither
-    the gateways nor the shared HTTP/2 client carry metric code."""
-    total = 0
-    for value in vars(gateway).values():
-        for pool in value.values() if isinstance(value, dict) else (value,):
-            if isinstance(pool, ConnectionPool):
-                total += pool.open_connections()
-    return total

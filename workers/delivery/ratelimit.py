@@ -1,10 +1,12 @@
-"""A token bucket per (app, gateway) in Redis, shared by every worker process on every machine.
+"""A token bucket per (app, gateway, lane) in Redis, shared by every worker process on every
+machine. Each lane has the app's whole rate for itself: a campaign on the bulk lane never spends
+the budget of that app's transactional pushes (2FA codes).
 
-Celery's ``rate_limit`` is per worker instance (field notes), so it cannot cap an app across a
-fleet. One Lua call takes up to ``n`` tokens at once (a worker asks for a whole batch of one
-app's jobs) with time from Redis ``TIME`` (no clock skew between machines), and says how long
-until the next token: the worker parks the rest of that app's jobs for that long on its event
-loop while other apps' jobs keep flowing.
+Celery's ``rate_limit`` is per worker instance, so it cannot cap an app across a fleet. One
+Lua call takes up to ``n`` tokens at once (a worker asks for a whole batch of one app's jobs)
+with time from Redis ``TIME`` (no clock skew between machines), and says how long until the next
+token: the worker parks the rest of that app's jobs for that long on its event loop while other
+apps' jobs keep flowing.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+
+from shared.queues import Lane
 
 BUCKET = "pushflow:bucket:"
 
@@ -51,10 +55,10 @@ class RateLimiter:
         self.burst_seconds = burst_seconds
         self._take = redis.register_script(_TAKE)
 
-    async def take(self, app_id: int, gateway: str, rate: float, want: int) -> Grant:
+    async def take(self, app_id: int, gateway: str, lane: Lane, rate: float, want: int) -> Grant:
         if rate <= 0:  # 0 means unlimited
             return Grant(want, 0.0)
         burst = max(1.0, rate * self.burst_seconds)
         granted, wait = await self._take(
-            keys=[f"{BUCKET}{gateway}:{app_id}"], args=[rate, burst, want])
+            keys=[f"{BUCKET}{gateway}:{lane}:{app_id}"], args=[rate, burst, want])
         return Grant(int(granted), float(wait))

@@ -97,10 +97,12 @@ class ReliableQueue:
             pipe.sadd(WORKERS, self.worker_id)
             await pipe.execute()
 
-    async def take(self, n: int) -> list[Taken]:
-        if n <= 0:
+    async def take(self, n: int, queues: list[str] | None = None) -> list[Taken]:
+        """Up to ``n`` messages from ``queues`` (default: all of this consumer's), in order."""
+        names = self.queues if queues is None else queues
+        if n <= 0 or not names:
             return []
-        flat = await self._take(keys=[self.inflight, *self.queues], args=[n, self._seq])
+        flat = await self._take(keys=[self.inflight, *names], args=[n, self._seq])
         out = []
         for i in range(0, len(flat), 2):
             field = flat[i].decode()

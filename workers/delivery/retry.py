@@ -1,11 +1,14 @@
-"""Retry delays: exponential backoff with jitter, never zero, honouring Retry-After and floors,
-always below the broker's visibility timeout (a longer countdown would be redelivered by Redis
-while it still waits and run twice: see field notes)."""
+"""Retry delays of the send path: the project's backoff (``shared.backoff``) on the attempt that
+failed, raised to a gateway's Retry-After and to a floor, and always below the broker's
+visibility timeout (a longer countdown would be redelivered by Redis while it still waits and
+run twice)."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+
+from shared.backoff import backoff_seconds
 
 # Celery's Redis transport redelivers unacked messages after this long (workers/celery_app.py);
 # a retry must come due well before that for a plain Celery worker holding it with an ETA.
@@ -22,13 +25,8 @@ def retry_delay(
     floor: float = 0.0,
     rng: random.Random | None = None,
 ) -> float:
-    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` is the one that just failed).
-
-    "Equal jitter": half the exponential step fixed, half random, so the delay is never 0 (plain
-    full jitter, like Celery's ``retry_jitter``, can draw 0 and hammer a struggling gateway).
-    """
-    step = min(cap, base * 2 ** max(0, attempt - 1))
-    delay = step / 2 + (rng or random).random() * step / 2
+    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` is the one that just failed)."""
+    delay = backoff_seconds(attempt, base=base, cap=cap, rng=rng)
     if retry_after is not None and retry_after > 0:
         delay = max(delay, retry_after)
     delay = max(delay, floor, 0.001)

@@ -20,18 +20,20 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from shared.jobs import SendJob
+from shared.queues import lane_of
 from shared.settings import Settings
 from shared.taskmessage import decode_message
 from workers.delivery.appconfig import AppConfigCache
 from workers.delivery.committer import Committer
-from workers.delivery.engine import Engine, Gateway, Work
-from workers.delivery.metrics import default_metrics, open_connections
+from workers.delivery.engine import Engine, Work
+from workers.delivery.gateway import GatewayFactory
+from workers.delivery.metrics import default_metrics
 from workers.delivery.reliable_queue import ReliableQueue, Taken
 from workers.delivery.retry import parse_eta
 
@@ -54,7 +56,7 @@ class DeliveryRuntime:
     def __init__(
         self,
         settings: Settings,
-        gateway_factory: Callable[[Settings, Redis[bytes]], Gateway],
+        gateway_factory: GatewayFactory,
         provider: str,
         visibility_timeout: float,
         max_in_flight: int | None = None,
@@ -149,8 +151,14 @@ class DeliveryRuntime:
                 self._wake.clear()  # wait for sends to finish before taking more
                 await self._wait_wake(1.0)
                 continue
+            full = self.engine.full_lanes()
+            open_queues = [q for q in self.queue.queues if lane_of(q) not in full]
+            if not open_queues:
+                self._wake.clear()  # every lane is parked to its bound: wait for some to go
+                await self._wait_wake(1.0)
+                continue
             try:
-                taken = await self.queue.take(min(room, self.batch_size))
+                taken = await self.queue.take(min(room, self.batch_size), open_queues)
             except Exception as exc:  # Redis hiccup: keep going
                 log.warning("taking from %s failed: %s", self.queue.queues, exc)
                 await asyncio.sleep(0.5)
@@ -199,7 +207,7 @@ class DeliveryRuntime:
                 log.warning("heartbeat failed: %s", exc)
             default_metrics().in_flight.labels(self.provider).set(self.engine.active)
             default_metrics().connections.labels(self.provider).set(
-                open_connections(self.gateway))
+                self.gateway.open_connections())
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     # --- stop ------------------------------------------------------------------------------

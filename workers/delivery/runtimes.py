@@ -10,6 +10,7 @@ import os
 import threading
 
 from shared.settings import get_settings
+from workers.delivery.registry import gateway_factory
 from workers.delivery.runtime import DeliveryRuntime
 
 _CREATE = threading.Lock()  # Celery's thread pool may ask from many threads at once
@@ -22,11 +23,4 @@ def runtime_for(gateway: str, visibility_timeout: float) -> DeliveryRuntime:
 
 @functools.cache
 def _runtime(gateway: str, visibility_timeout: float, pid: int) -> DeliveryRuntime:
-    settings = get_settings()
-    if gateway == "apns":
-        from workers.apns.gateway import ApnsGateway
-
-        return DeliveryRuntime(settings, ApnsGateway, "apns", visibility_timeout)
-    from workers.fcm.gateway import FcmGateway
-
-    return DeliveryRuntime(settings, FcmGateway, "fcm", visibility_timeout)
+    return DeliveryRuntime(get_settings(), gateway_factory(gateway), gateway, visibility_timeout)

@@ -1,4 +1,5 @@
-"""The send tasks as ordinary Celery tasks (the per-task path).
+"""The send tasks as ordinary Celery tasks (the per-task path): ``pushflow.send.<gateway>`` for
+every gateway of the registry (``workers.delivery.registry``).
 
 The batched consumer (bootstep.py) normally takes these messages off the lists itself; these
 definitions keep every message consumable by any plain Celery worker (``PUSHFLOW_DELIVERY_BATCH_
@@ -12,8 +13,8 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from shared import queues
 from shared.jobs import SendJob
+from workers.delivery.registry import GATEWAYS
 from workers.delivery.runtimes import runtime_for
 
 
@@ -29,13 +30,14 @@ def _run(gateway: str, task: Task, job: SendJob) -> None:
                                                            timeout=visibility_timeout(task))
 
 
-@shared_task(name=queues.TASK_SEND_APNS, bind=True, acks_late=True,  # type: ignore[untyped-decorator]
-             ignore_result=True)
-def send_apns(self: Task, job: SendJob) -> None:
-    _run("apns", self, job)
+def _send_task(gateway: str) -> Task:
+    @shared_task(name=f"pushflow.send.{gateway}", bind=True, acks_late=True,  # type: ignore[untyped-decorator]
+                 ignore_result=True)
+    def send(self: Task, job: SendJob) -> None:
+        _run(gateway, self, job)
+
+    task: Task = send
+    return task
 
 
-@shared_task(name=queues.TASK_SEND_FCM, bind=True, acks_late=True,  # type: ignore[untyped-decorator]
-             ignore_result=True)
-def send_fcm(self: Task, job: SendJob) -> None:
-    _run("fcm", self, job)
+SEND_TASKS = {gateway: _send_task(gateway) for gateway in GATEWAYS}

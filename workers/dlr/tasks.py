@@ -15,6 +15,7 @@ import psycopg
 from celery import Task
 
 from domain.dispatches.record import record_query, valid_outcomes
+from shared.backoff import backoff_seconds
 from shared.queues import TASK_RECORD_RESULT
 from shared.settings import get_settings
 from workers import app
@@ -22,8 +23,9 @@ from workers import app
 log = logging.getLogger(__name__)
 
 # A deadlock between two DLR processes updating overlapping dispatches is resolved by PostgreSQL
-# aborting one; retrying at once is the normal answer. Unreachable database: back off, 2 s
-# doubling to a minute (each wait well under the broker visibility timeout), and never give up:
+# aborting one; retrying at once is the normal answer. Unreachable database: back off
+# (shared.backoff: 2 s doubling to a minute, jittered, each wait well under the broker
+# visibility timeout), and never give up:
 # a result dropped after N retries would leave its dispatch "queued" and its webhook unsent
 # forever, however long the outage.
 _DEADLOCK_TRIES = 5
@@ -32,8 +34,9 @@ _DB_RETRY_MAX_SECONDS = 60.0
 
 
 def db_retry_countdown(retries: int) -> float:
-    """Seconds before the ``retries``-th retry of a batch the database could not take."""
-    return float(min(_DB_RETRY_SECONDS * 2 ** min(retries, 10), _DB_RETRY_MAX_SECONDS))
+    """Seconds before the next retry of a batch the database could not take, ``retries`` times
+    retried already (Celery's ``request.retries``)."""
+    return backoff_seconds(retries + 1, base=_DB_RETRY_SECONDS, cap=_DB_RETRY_MAX_SECONDS)
 
 
 class RecordTask(Task):  # type: ignore[misc]

@@ -1,26 +1,23 @@
-"""The FCM gateway the engine calls: one FCM v1 ``messages:send`` request per token over the
-shared raw-h2 client (workers/h2client), all of a batch in flight at once on long-lived
-connections, each answer classified by the FCM error table.
+"""The FCM gateway (``workers.delivery.gateway.Gateway``): one FCM v1 ``messages:send`` request
+per token over the shared raw-h2 client (workers/h2client), many in flight at once on
+long-lived connections, each answer classified by the FCM error table.
 
 firebase-admin supplies what it is good at: the service-account credential and its OAuth2 tokens
-(workers/fcm/oauth.py) and the message encoding (workers/fcm/request.py). Its own sending path
+(workers/fcm/oauth.py) and the SDK's request headers (workers/fcm/request.py). Its own sending path
 (``send_each_async``, httpx) is not used: it cost ~2.2 ms of CPU per token against ~0.4 ms here
 (docs/delivery.md).
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 from redis.asyncio import Redis
 
 from shared.credentials import FcmServiceAccount
-from shared.jobs import GatewayResponse
+from shared.jobs import GatewayResponse, SendJob
 from shared.settings import Settings
 from workers.delivery.appconfig import AppConfig
 from workers.delivery.classes import Kind, outcome_for
-from workers.delivery.engine import Work
 from workers.delivery.outcomes import Accepted, Outcome, Retry
 from workers.fcm.errors import QUOTA_FLOOR_CODES, classify, error_details
 from workers.fcm.oauth import AccessTokens, OAuthFailed
@@ -33,22 +30,15 @@ class FcmGateway:
 
     def __init__(self, settings: Settings, redis: Redis[bytes]) -> None:
         self.settings = settings
-        self.tokens = AccessTokens()
+        self.tokens = AccessTokens(settings.gateway_ca_file)  # the token endpoint too
         # Every app shares the connections to the origin: the OAuth token travels per request.
         self.pool = ConnectionPool(settings.fcm_url, tls_context(settings.gateway_ca_file),
                                    settings.fcm_connections, settings.send_timeout_seconds)
 
-    async def send(self, config: AppConfig, works: list[Work]) -> list[Outcome]:
+    async def send(self, config: AppConfig, job: SendJob) -> Outcome:
         cred = config.credential
         assert isinstance(cred, FcmServiceAccount)
-        return list(await asyncio.gather(*(self._send_one(cred, w) for w in works)))
-
-    async def _send_one(self, cred: FcmServiceAccount, work: Work) -> Outcome:
-        try:
-            body = request_body(work.job)
-        except ValueError as exc:  # firebase-admin's encoder refused a field
-            return outcome_for(Kind.BAD_MESSAGE, GatewayResponse(
-                status=0, reason="InvalidMessage", detail=str(exc)[:500]))
+        body = request_body(job)
         try:
             access_token = await self.tokens.token(cred)
         except OAuthFailed as exc:
@@ -82,6 +72,9 @@ class FcmGateway:
             response["retryAfter"] = retry_after
         floor = self.settings.quota_retry_floor_seconds if code in QUOTA_FLOOR_CODES else 0.0
         return outcome_for(kind, response, retry_after=retry_after, floor=floor)
+
+    def open_connections(self) -> int:
+        return self.pool.open_connections()
 
     async def close(self) -> None:
         await self.pool.close()

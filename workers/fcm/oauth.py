@@ -1,9 +1,12 @@
 """OAuth2 access tokens for FCM v1, per service account, from firebase-admin's credential.
 
-``firebase_admin.credentials.Certificate(info).get_access_token()`` signs the JWT assertion and
-exchanges it at the account's ``token_uri`` (Google's; the sandbox's in development) through
-google-auth — a blocking ``requests`` call. So it runs in the loop's default executor, never on
-the event loop; at most one refresh per account is under way (the others wait for its result);
+``firebase_admin.credentials.Certificate(info).get_credential()`` is google-auth's service-account
+credential; refreshing it signs the JWT assertion and exchanges it at the account's ``token_uri``
+(Google's; the sandbox's in development) — a blocking ``requests`` call, made here through our
+own session so the token endpoint is trusted like every other connection to a gateway: the
+system CAs plus ``PUSHFLOW_GATEWAY_CA_FILE``. It runs in the loop's default executor, never on
+the event loop; at most one refresh per account is under way (``shared.singleflight``: the others
+wait for its result);
 and a token is reused until ``REFRESH_MARGIN_SECONDS`` before it expires (Google issues them for
 an hour), so a busy worker refreshes about once an hour per account, not per request.
 """
@@ -13,13 +16,20 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import requests
 from firebase_admin import credentials
 from google.auth import exceptions as auth_exceptions
+from google.auth.transport.requests import Request
+from requests.adapters import HTTPAdapter
 
 from shared.credentials import FcmServiceAccount
+from shared.singleflight import SingleFlight
 
 # google-auth refreshes 3 min 45 s early; a little more leaves room for a slow token endpoint.
 REFRESH_MARGIN_SECONDS = 300.0
@@ -43,7 +53,6 @@ class _Account:
     certificate: credentials.Certificate
     token: str = ""
     good_until: float = 0.0  # time.monotonic() after which the token is refreshed first
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failure: OAuthFailed | None = None
     failed_until: float = 0.0
 
@@ -51,9 +60,33 @@ class _Account:
         return bool(self.token) and time.monotonic() < self.good_until
 
 
+class _TrustingAdapter(HTTPAdapter):
+    """HTTPS with the system CAs plus ``ca_file`` (requests' ``verify`` takes one bundle only,
+    which would drop the system CAs)."""
+
+    def __init__(self, ca_file: Path) -> None:
+        self._context = ssl.create_default_context()
+        self._context.load_verify_locations(cafile=str(ca_file))
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+
+def token_session(ca_file: Path | None) -> requests.Session:
+    """The HTTP session of token requests, trusting ``ca_file`` too when given."""
+    session = requests.Session()
+    if ca_file is not None:
+        session.mount("https://", _TrustingAdapter(ca_file))
+    return session
+
+
 class AccessTokens:
-    def __init__(self) -> None:
+    def __init__(self, ca_file: Path | None = None) -> None:
+        self._request = Request(token_session(ca_file))
         self._accounts: dict[str, _Account] = {}
+        self._refreshes: SingleFlight[int, None] = SingleFlight()  # by id() of the _Account
         # Hashing the service account per send was 3 % of a worker's CPU: remember the entry of
         # each credential object (the app config cache reuses one for a minute); the object is
         # kept so its id cannot be reused by another, and the map is bounded.
@@ -74,21 +107,17 @@ class AccessTokens:
 
     async def token(self, account: FcmServiceAccount) -> str:
         entry = self._account(account)
-        if entry.fresh():
-            return entry.token
-        async with entry.lock:
-            if not entry.fresh():  # another send may have refreshed while we waited
-                await self._refresh(entry)
-            return entry.token
+        if not entry.fresh():
+            await self._refreshes.run(id(entry), lambda: self._refresh(entry))
+        return entry.token
 
     async def refresh(self, account: FcmServiceAccount, failed: str) -> str:
         """A new token after FCM refused ``failed`` (401): refreshed once however many sends
         saw the same refusal at the same time."""
         entry = self._account(account)
-        async with entry.lock:
-            if entry.token == failed or not entry.fresh():
-                await self._refresh(entry)
-            return entry.token
+        if entry.token == failed or not entry.fresh():
+            await self._refreshes.run(id(entry), lambda: self._refresh(entry))
+        return entry.token
 
     async def _refresh(self, entry: _Account) -> None:
         if entry.failure is not None and time.monotonic() < entry.failed_until:
@@ -96,7 +125,7 @@ class AccessTokens:
         loop = asyncio.get_running_loop()
         failure: OAuthFailed | None
         try:
-            info = await loop.run_in_executor(None, entry.certificate.get_access_token)
+            token, expiry = await loop.run_in_executor(None, self._fetch, entry.certificate)
         except auth_exceptions.RefreshError as exc:
             # google-auth marks 5xx and "temporarily unavailable" answers retryable.
             failure = OAuthFailed(f"token endpoint: {exc}", refused=not exc.retryable)
@@ -108,9 +137,16 @@ class AccessTokens:
             entry.failure, entry.failed_until = failure, time.monotonic() + FAILURE_MEMORY_SECONDS
             raise failure
         entry.failure = None
-        entry.token = str(info.access_token)
-        left = _seconds_left(info.expiry)
+        entry.token = token
+        left = _seconds_left(expiry)
         entry.good_until = time.monotonic() + left - min(REFRESH_MARGIN_SECONDS, left / 2)
+
+    def _fetch(self, certificate: credentials.Certificate
+               ) -> tuple[str, datetime.datetime | None]:
+        """A new token and its expiry (blocking: run in an executor)."""
+        google_credential = certificate.get_credential()
+        google_credential.refresh(self._request)
+        return str(google_credential.token), google_credential.expiry
 
     def forget(self) -> None:
         self._accounts.clear()

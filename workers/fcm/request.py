@@ -1,21 +1,21 @@
 """The FCM v1 ``messages:send`` request for one job: path, headers and JSON body, as firebase-admin
 7.7.0 would send them (https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send).
 
-The body is firebase-admin's own encoding of a ``messaging.Message`` (its ``MessageEncoder``
-validates every field and turns ``ttl`` into a duration), so our JSON stays the SDK's; the
-headers are the SDK's too. The seams are guarded by tests/workers/fcm/test_firebase_guard.py.
+The body is ``shared.gateway_payloads.fcm_message``, the one FCM encoder (the size rule measures
+the same function's output); the headers are the SDK's. That both still match what firebase-admin
+would send is checked by tests/workers/fcm/test_firebase_guard.py, the only place its private
+encoder is called.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from platform import python_version
 
 import firebase_admin
 import orjson
-from firebase_admin import _utils, messaging
 
+from shared.gateway_payloads import fcm_message
 from shared.jobs import SendJob
-from workers.fcm.message import build_message
 
 SEND_PATH = "/v1/projects/{0}/messages:send"
 
@@ -25,18 +25,14 @@ SEND_PATH = "/v1/projects/{0}/messages:send"
 SDK_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-goog-api-format-version", b"2"),
     (b"x-firebase-client", f"fire-admin-python/{firebase_admin.__version__}".encode()),
-    (b"x-goog-api-client", _utils.get_metrics_header().encode()),
+    (b"x-goog-api-client",
+     f"gl-python/{python_version()} fire-admin/{firebase_admin.__version__}".encode()),
 )
 
 
-def encode_message(message: messaging.Message) -> dict[str, Any]:
-    """firebase-admin's JSON for a message (raises ValueError on a field it would refuse)."""
-    encoded: dict[str, Any] = messaging._MessagingService.encode_message(message)
-    return encoded
-
-
 def request_body(job: SendJob, now: float | None = None) -> bytes:
-    return orjson.dumps({"message": encode_message(build_message(job, now))})
+    return orjson.dumps({"message": fcm_message(job["message"], token=job["token"],
+                                                ttl=job.get("ttl"), now=now)})
 
 
 def request_headers(authority: bytes, project_id: str, access_token: str,

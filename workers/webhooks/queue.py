@@ -10,12 +10,13 @@ sender with that app's work.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+
+from shared.backoff import backoff_seconds
 
 _CLAIM = """
 WITH picked AS (
@@ -108,13 +109,6 @@ async def claim(conn: psycopg.AsyncConnection[Any], *, total: int, per_app: int,
         claimed.append(Claimed(id_, app_id, body, rounds, retry_from, urls,
                                tuple(bytes(s) for s in secrets), request_id))
     return claimed
-
-
-def backoff_seconds(round_no: int, *, base: float, cap: float) -> float:
-    """Exponential with "equal jitter": half fixed, half random, so a delay is never ~0 (a full
-    jitter draw could retry at once) and retries of many events spread out."""
-    delay: float = min(cap, base * 2.0 ** min(round_no - 1, 40))
-    return delay / 2 + random.uniform(0, delay / 2)
 
 
 def after_failure(event: Claimed, now: float, *, window_seconds: float, base: float,

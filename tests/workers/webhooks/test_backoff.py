@@ -1,18 +1,9 @@
-"""Retry schedule of the webhook sender (pure functions)."""
+"""Retry schedule of the webhook sender (pure functions; the backoff itself is
+shared.backoff's, tested in tests/shared/test_backoff.py)."""
 
 from __future__ import annotations
 
-import pytest
-
-from workers.webhooks.queue import Claimed, after_failure, backoff_seconds
-
-
-@pytest.mark.parametrize(("round_no", "low", "high"), [
-    (1, 5, 10), (2, 10, 20), (5, 80, 160), (12, 1800, 3600), (400, 1800, 3600)])
-def test_backoff_is_exponential_capped_and_never_near_zero(round_no, low, high):
-    delays = [backoff_seconds(round_no, base=10, cap=3600) for _ in range(200)]
-    assert all(low <= d <= high for d in delays)
-    assert len(set(delays)) > 1  # jittered
+from workers.webhooks.queue import Claimed, after_failure
 
 
 def test_retried_until_the_window_has_passed_then_dead():

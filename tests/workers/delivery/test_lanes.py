@@ -1,0 +1,49 @@
+"""Lanes are real in a worker (real Redis, a real send worker, the sandbox over HTTP/2): an app's
+bulk backlog, rate-limited and parked past the parking bound, neither spends that app's
+transactional budget nor stops the worker from taking its transactional work."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import redis
+
+from sandbox.testing import SandboxProcess
+from tests.workers.conftest import wait_results
+from workers.delivery.reliable_queue import INFLIGHT, WORKERS
+from workers.delivery.testing import WorkerProcess, enqueue, fcm_token, make_job, wait_for
+
+
+def held(r: redis.Redis) -> int:
+    """Messages the send workers hold (taken, not finished)."""
+    return sum(r.hlen(k) for k in r.scan_iter(INFLIGHT + "*"))
+
+
+def test_a_tx_push_is_sent_within_a_second_behind_a_parked_bulk_backlog(
+        delivery_redis: redis.Redis, new_app: Callable[..., int], sandbox: SandboxProcess,
+        start_worker: Callable[..., WorkerProcess]) -> None:
+    in_flight, parked, batch = 20, 30, 10
+    app_id = new_app(send_rate=2.0)
+    delivery_redis.delete(WORKERS)
+    worker = start_worker(["fcm.tx", "fcm.bulk"], PUSHFLOW_DELIVERY_MAX_IN_FLIGHT=str(in_flight),
+                          PUSHFLOW_DELIVERY_MAX_PARKED=str(parked),
+                          PUSHFLOW_DELIVERY_BATCH_SIZE=str(batch))
+    wait_for(lambda: delivery_redis.scard(WORKERS) >= 1, 30, what="the worker registered")
+    backlog = [make_job(app_id, "android", fcm_token(), lane="bulk") for _ in range(400)]
+    enqueue(delivery_redis, backlog)
+    # The bucket's burst is spent at once; past that the worker parks bulk jobs up to (and past)
+    # the bound, 2 a second trickling out.
+    wait_for(lambda: held(delivery_redis) > parked, 30, what="bulk parked past the bound")
+    time.sleep(1.0)
+    assert delivery_redis.llen("fcm.bulk") > 0  # the backlog is still there
+
+    push = make_job(app_id, "android", fcm_token(), lane="tx")
+    enqueued = time.time()
+    enqueue(delivery_redis, [push])
+    [result] = wait_results(delivery_redis, {push["dispatchId"]}, 10).values()
+    assert result["status"] == "sent"
+    [request] = sandbox.requests("fcm", token=push["token"])
+    assert request["time"] - enqueued < 1.0, request["time"] - enqueued
+    worker.stop()  # hands its jobs back; the rest of the backlog is not this test's business
+    delivery_redis.delete("fcm.bulk")
