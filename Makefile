@@ -22,12 +22,13 @@ up: $(STAMP)
 ## Run the test suite against real PostgreSQL, Redis, Celery workers and sandbox gateways.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy pushflow producer workers shared sandbox
+	$(BIN)/mypy pushflow producer workers domain shared sandbox
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy pushflow producer workers shared sandbox
+	$(BIN)/mypy pushflow producer workers domain shared sandbox
 
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py --seconds 10

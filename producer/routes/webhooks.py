@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from domain.webhooks import config as admin
+from domain.webhooks.urls import UrlRejected, check_url
 from producer import openapi as oa
 from producer.auth import authenticate
 from producer.body import read_json
@@ -30,7 +31,6 @@ from producer.history import iso
 from producer.state import get_state
 from shared.observability import metrics
 from shared.statuses import EVENT_TYPES
-from workers.webhooks.addresses import UrlRejected, check_url
 
 SCOPE = "admin"
 MAX_OVERLAP_HOURS = 24 * 7

@@ -33,17 +33,12 @@ import psycopg
 from cryptography.fernet import Fernet
 
 from domain.webhooks.signing import Signer
+from domain.webhooks.urls import UrlRejected, check_shape, host_key
 from shared.observability import metrics
 from shared.observability.logs import job_log
 from shared.settings import Settings
 from workers.webhooks import queue
-from workers.webhooks.addresses import (
-    BlockedAddress,
-    UrlRejected,
-    check_shape,
-    host_key,
-    session,
-)
+from workers.webhooks.addresses import BlockedAddress, session
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,9 @@ import aiohttp
 import psycopg
 import pytest
 
+from domain.webhooks import config as webhook_config
+from domain.webhooks.urls import UrlRejected, check_shape, check_url
+from shared.addresses import blocked_reason
 from shared.settings import Settings, get_settings
 from tests.services import free_port
 from tests.workers.dlr.helpers import (
@@ -29,14 +32,8 @@ from tests.workers.dlr.helpers import (
 from tests.workers.webhooks.conftest import SENDER_ENV, configure_webhooks
 from tests.workers.webhooks.receiver import Receiver
 from workers.delivery.testing import wait_for
-from workers.webhooks import admin, queue
-from workers.webhooks.addresses import (
-    UrlRejected,
-    blocked_reason,
-    check_shape,
-    check_url,
-    session,
-)
+from workers.webhooks import queue
+from workers.webhooks.addresses import session
 from workers.webhooks.sender import (
     BAD_RESPONSE,
     BLOCKED_ADDRESS,
@@ -269,12 +266,12 @@ def _attempts(db: psycopg.Connection[Any], app_id: int) -> list[tuple[int | None
         (app_id,)).fetchall()]
 
 
-def _deliveries(app_id: int) -> list[dict[str, Any]]:
-    async def go() -> list[dict[str, Any]]:
+def _deliveries(app_id: int) -> list[webhook_config.Delivery]:
+    async def go() -> list[webhook_config.Delivery]:
         async with await psycopg.AsyncConnection.connect(get_settings().database_url,
                                                          autocommit=True) as conn:
-            return await admin.list_deliveries(conn, app_id, admin.DeliveryFilter(),
-                                               offset=0, limit=100)
+            return await webhook_config.list_deliveries(
+                conn, app_id, webhook_config.DeliveryFilter(), offset=0, limit=100)
     return asyncio.run(go())
 
 
@@ -304,8 +301,8 @@ def test_a_sender_never_delivers_to_a_host_that_normalises_to_loopback(
         word = INVALID_URL if host.startswith("a..") else BLOCKED_ADDRESS
         assert set(_attempts(db, app_id)) == {(None, word)}, host
         for event in _deliveries(app_id):  # what GET of webhook deliveries shows
-            assert event["lastError"] == word
-            assert {a["error"] for a in event["attemptLog"]} == {word}
+            assert event.last_error == word
+            assert {a.error for a in event.attempt_log} == {word}
     logged = [json.loads(line) for line in strict_sender.read_text().splitlines()
               if line.startswith("{")]
     assert any("blocked: 127.0.0.1 is loopback" in r["msg"] or
