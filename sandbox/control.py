@@ -4,6 +4,7 @@ POST   /faults    {"gateway", "kind", "match", "percent", "times", "retryAfter"}
 GET    /faults    -> {"faults": [...]}          DELETE /faults -> {"cleared": true}
 GET    /stats     -> per gateway counters       POST   /reset  -> counters, faults, records
 GET    /requests?gateway=apns&token=T&limit=N   POST   /latency {"ms": 50}
+POST   /streams   {"maxConcurrentStreams": 10, "strict": true}  (HTTP/2 connections opened later)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import orjson
 
 from sandbox import apns, fcm
 from sandbox.messages import Answer, Request, json_answer
-from sandbox.state import FaultError, Record, SandboxState
+from sandbox.state import FaultError, Record, SandboxState, stream_limit_json
 
 FAULT_KINDS = {"apns": apns.FAULT_KINDS, "fcm": fcm.FAULT_KINDS}
 _SECRET_HEADERS = frozenset({"authorization"})
@@ -46,6 +47,9 @@ class ControlApi:
                 return json_answer(200, {"reset": True})
             if route == ("POST", "/latency"):
                 return json_answer(200, {"ms": self._set_latency(_json_object(req.body))})
+            if route == ("POST", "/streams"):
+                limit = self._state.set_stream_limit(_json_object(req.body))
+                return json_answer(200, stream_limit_json(limit))
             if route == ("GET", "/health"):
                 return json_answer(200, {"ok": True})
         except FaultError as exc:

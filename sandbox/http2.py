@@ -24,11 +24,10 @@ import hpack
 import hpack.hpack
 from hyperframe.frame import GoAwayFrame
 
-from sandbox.messages import Answer, ConnInfo, Handler, Request, WireAction
+from sandbox.messages import Answer, ConnInfo, Handler, Request, StreamLimit, WireAction
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_STREAMS = 1000
 CONNECTION_WINDOW = 16 * 1024 * 1024  # big inbound window: payloads are small, streams many
 
 # Header validation is off: h2 re-checks every character of every header in Python (~15% of
@@ -43,15 +42,19 @@ _H2_CONFIG = h2.config.H2Configuration(
 
 
 class _LeanH2Connection(h2.connection.H2Connection):
-    """h2 counts open streams by scanning every stream on every new stream, O(streams in flight)
-    per request: at 1,000 concurrent streams that scan costs more than answering. Below the limit
-    the dict size is an upper bound that passes the same check; the full scan (which also
-    forgets closed streams) runs only when the dict reaches the limit."""
+    """h2 enforces SETTINGS_MAX_CONCURRENT_STREAMS by raising for the whole connection, which
+    leaves no way to refuse just the one stream: ``H2ServerProtocol`` enforces the limit itself,
+    so h2's check is told no stream is open. h2's count is also a scan of every stream it knows
+    (O(streams in flight) per request, more than answering costs at 1,000 in flight); the scan
+    is still needed because it forgets closed streams, so it runs once the dict holds
+    ``forget_at`` streams, which is twice the limit: amortised O(1) per stream."""
+
+    forget_at = 2000
 
     def _open_streams(self, remainder: int) -> int:
-        if len(self.streams) < MAX_CONCURRENT_STREAMS:
-            return len(self.streams)
-        return super()._open_streams(remainder)
+        if len(self.streams) >= self.forget_at:
+            super()._open_streams(remainder)
+        return 0
 
 
 class _PlainEncoder(hpack.Encoder):
@@ -102,12 +105,23 @@ class _Stream:
 
 
 class H2ServerProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, conn: ConnInfo, on_close: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        conn: ConnInfo,
+        on_close: Callable[[], None],
+        limit: StreamLimit,
+        on_over_limit: Callable[[bool], None],
+    ) -> None:
         self._handler = handler
         self._info = conn
         self._on_close = on_close
+        self._limit = limit
+        self._on_over_limit = on_over_limit  # told True when the connection is closed for it
+        self._settings_acked = False  # the client acknowledged our SETTINGS (and so the limit)
         self._conn = _LeanH2Connection(config=_H2_CONFIG)
         self._conn.encoder = _PlainEncoder()
+        self._conn.forget_at = 2 * limit.max_concurrent
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
         self._waiting = 0  # answers scheduled but not yet sent
@@ -123,7 +137,7 @@ class H2ServerProtocol(asyncio.Protocol):
         self._conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self._limit.max_concurrent
             },
         )
         self._conn.initiate_connection()
@@ -147,12 +161,17 @@ class H2ServerProtocol(asyncio.Protocol):
             self._abort_with(h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
         for event in events:
+            if self._transport is None:  # closed by one of these events (strict stream limit)
+                return
             self._on_event(event)
         self._flush()
 
     # -- h2 events ----------------------------------------------------------------------------
     def _on_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
+            if len(self._streams) >= self._limit.max_concurrent:
+                self._over_limit(event.stream_id)
+                return
             stream = _Stream(event.headers)  # type: ignore[arg-type]
             self._streams[event.stream_id] = stream
         elif isinstance(event, h2.events.DataReceived):
@@ -170,8 +189,21 @@ class H2ServerProtocol(asyncio.Protocol):
                 reset.abandon()
         elif isinstance(event, h2.events.WindowUpdated):
             self._send_pending()
+        elif isinstance(event, h2.events.SettingsAcknowledged):
+            self._settings_acked = True
         elif isinstance(event, h2.events.ConnectionTerminated) and self._transport is not None:
             self._transport.close()
+
+    def _over_limit(self, stream_id: int) -> None:
+        """A stream beyond SETTINGS_MAX_CONCURRENT_STREAMS: its request is not processed. Its
+        DATA frames, already parsed, find no stream here and are only acknowledged."""
+        if self._limit.strict and self._settings_acked:
+            self._on_over_limit(True)
+            last_processed = max(stream_id - 2, 0)
+            self._abort_with(h2.errors.ErrorCodes.PROTOCOL_ERROR, last_stream_id=last_processed)
+            return
+        self._on_over_limit(False)
+        self._conn.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
 
     def _dispatch(self, stream_id: int) -> None:
         st = self._streams.get(stream_id)
@@ -296,17 +328,21 @@ class H2ServerProtocol(asyncio.Protocol):
             if self._transport is not None:
                 self._transport.close()
 
-    def _abort_with(self, code: h2.errors.ErrorCodes) -> None:
-        """GOAWAY with an error, then close. Exceeding our MAX_CONCURRENT_STREAMS lands here too:
-        h2 raises before the stream exists, so a per-stream REFUSED_STREAM is not possible."""
+    def _abort_with(self, code: h2.errors.ErrorCodes, last_stream_id: int | None = None) -> None:
+        """GOAWAY with an error, then close: streams still waiting for their answer are not
+        answered (the client learns only that streams up to ``last_stream_id`` may have been
+        processed)."""
         try:
-            self._conn.close_connection(code)
+            self._conn.close_connection(code, last_stream_id=last_stream_id)
             self._flush()
         except h2.exceptions.ProtocolError:
             pass  # h2 already closed its side: just close the socket
         finally:
-            if self._transport is not None:
-                self._transport.close()
+            # Forget the transport now: answers still scheduled must find it gone (and settle
+            # as not written) rather than write on a connection h2 considers closed.
+            transport, self._transport = self._transport, None
+            if transport is not None:
+                transport.close()
 
     # -- writing ------------------------------------------------------------------------------
     def _schedule_flush(self) -> None:

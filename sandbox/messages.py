@@ -65,6 +65,18 @@ class Answer:
 Handler = Callable[[Request], Answer]
 
 
+@dataclass(frozen=True, slots=True)
+class StreamLimit:
+    """The SETTINGS_MAX_CONCURRENT_STREAMS an HTTP/2 connection announces and how it enforces
+    it. A stream opened beyond the limit is refused (RST_STREAM REFUSED_STREAM, as nginx and
+    Google's front ends do); ``strict`` closes the connection instead with GOAWAY
+    PROTOCOL_ERROR once the client has acknowledged the limit (as nghttp2 does; before the
+    acknowledgement the client cannot know it, so the stream is refused)."""
+
+    max_concurrent: int = 1000
+    strict: bool = False
+
+
 def json_answer(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Answer:
     body = orjson.dumps(obj)
     hdrs = [("content-type", "application/json; charset=UTF-8")]

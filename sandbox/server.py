@@ -4,6 +4,7 @@ TLS), the OAuth token endpoint and the control API (plain HTTP/1.1 on loopback).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import ssl
@@ -68,8 +69,13 @@ class _Connection(asyncio.Protocol):
         info = ConnInfo(srv.state.new_connection(srv.gateway), srv.gateway, protocol, peer)
         srv.transports.add(transport)
         on_close: Callable[[], None] = lambda: srv.transports.discard(transport)  # noqa: E731
-        cls = H2ServerProtocol if use_h2 else H1ServerProtocol
-        inner = cls(srv.handler, info, on_close)
+        inner: asyncio.Protocol
+        if use_h2:
+            over_limit = functools.partial(srv.state.over_stream_limit, srv.gateway)
+            limit = srv.state.stream_limit
+            inner = H2ServerProtocol(srv.handler, info, on_close, limit, over_limit)
+        else:
+            inner = H1ServerProtocol(srv.handler, info, on_close)
         transport.set_protocol(inner)
         inner.connection_made(transport)
 

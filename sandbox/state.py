@@ -15,7 +15,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.messages import Answer, Request
+from sandbox.messages import Answer, Request, StreamLimit
 
 GATEWAYS = ("apns", "fcm")
 RECORD_LIMIT = 20_000
@@ -54,6 +54,8 @@ class GatewayStats:
     rejected: int = 0
     abandoned: int = 0  # 2xx decided, but the client was gone before the answer went out
     connections: int = 0
+    refused_streams: int = 0  # streams over SETTINGS_MAX_CONCURRENT_STREAMS: REFUSED_STREAM
+    stream_limit_goaways: int = 0  # connections closed for it (strict mode)
     accepted_by_token: Counter[str] = field(default_factory=Counter)
     # APNs: provider JWT string -> its iat; FCM: OAuth access tokens seen.
     jwts: dict[str, int | None] = field(default_factory=dict)
@@ -66,6 +68,8 @@ class GatewayStats:
             "rejected": self.rejected,
             "abandoned": self.abandoned,
             "connections": self.connections,
+            "refusedStreams": self.refused_streams,
+            "streamLimitGoaways": self.stream_limit_goaways,
             "acceptedByToken": dict(self.accepted_by_token),
         }
         if gateway == "apns":
@@ -127,6 +131,7 @@ class Record:
 class SandboxState:
     def __init__(self, latency_ms: float = 0.0) -> None:
         self.latency = latency_ms / 1000.0
+        self.stream_limit = StreamLimit()  # for connections opened from now on
         self.stats = {g: GatewayStats() for g in GATEWAYS}
         self.records: deque[Record] = deque(maxlen=RECORD_LIMIT)
         self.oauth_tokens_issued = 0
@@ -140,6 +145,28 @@ class SandboxState:
         if gateway in self.stats:
             self.stats[gateway].connections += 1
         return next(self._conn_ids)
+
+    def set_stream_limit(self, body: dict[str, Any]) -> StreamLimit:
+        unknown = set(body) - {"maxConcurrentStreams", "strict"}
+        if unknown:
+            raise FaultError(f"unknown field(s): {sorted(unknown)}")
+        limit = body.get("maxConcurrentStreams", self.stream_limit.max_concurrent)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+            raise FaultError("maxConcurrentStreams must be an integer from 1 to 100000")
+        strict = body.get("strict", self.stream_limit.strict)
+        if not isinstance(strict, bool):
+            raise FaultError("strict must be true or false")
+        self.stream_limit = StreamLimit(limit, strict)
+        return self.stream_limit
+
+    def over_stream_limit(self, gateway: str, closed: bool) -> None:
+        """A client opened a stream beyond the limit: refused, or its connection ``closed``."""
+        if gateway in self.stats:
+            st = self.stats[gateway]
+            if closed:
+                st.stream_limit_goaways += 1
+            else:
+                st.refused_streams += 1
 
     # -- faults ---------------------------------------------------------------------------------
     def add_fault(self, rule: dict[str, Any], kinds: dict[str, frozenset[str]]) -> FaultRule:
@@ -222,12 +249,18 @@ class SandboxState:
         self.records.clear()
         self._faults.clear()
         self.oauth_tokens_issued = 0
+        self.stream_limit = StreamLimit()
 
     def stats_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {g: self.stats[g].to_json(g) for g in GATEWAYS}
         out["oauth"] = {"tokensIssued": self.oauth_tokens_issued}
         out["latencyMs"] = self.latency * 1000
+        out["streams"] = stream_limit_json(self.stream_limit)
         return out
+
+
+def stream_limit_json(limit: StreamLimit) -> dict[str, Any]:
+    return {"maxConcurrentStreams": limit.max_concurrent, "strict": limit.strict}
 
 
 def _optional_int(rule: dict[str, Any], name: str, minimum: int) -> int | None:

@@ -25,7 +25,8 @@ Usage::
                                  #   "latencyMs"}
         sbx.requests("apns", token=None)  # recorded requests, oldest first
         sbx.set_latency(50)      # ms, for every later answer
-        sbx.reset()              # counters, faults, recorded requests
+        sbx.set_stream_limit(10, strict=True)  # HTTP/2 connections opened later
+        sbx.reset()              # counters, faults, recorded requests, stream limit
 
 Ports are picked free (0) unless given; ``state_dir`` keeps the generated CA and keys so several
 sandboxes (or restarts) share them; ``credentials_dir`` defaults to ``state_dir/credentials``.
@@ -228,6 +229,9 @@ class SandboxProcess:
 
     def set_latency(self, ms: float) -> None:
         self._call("POST", "/latency", {"ms": ms})
+
+    def set_stream_limit(self, max_concurrent: int, *, strict: bool = False) -> None:
+        self._call("POST", "/streams", {"maxConcurrentStreams": max_concurrent, "strict": strict})
 
     def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
         if self._client is None:
