@@ -4,7 +4,7 @@ POST   /faults    {"gateway", "kind", "match", "percent", "times", "retryAfter"}
 GET    /faults    -> {"faults": [...]}          DELETE /faults -> {"cleared": true}
 GET    /stats     -> per gateway counters       POST   /reset  -> counters, faults, records
 GET    /requests?gateway=apns&token=T&limit=N   POST   /latency {"ms": 50}
-POST   /streams   {"maxConcurrentStreams": 10, "strict": true}  (HTTP/2 connections opened later)
+POST   /http2     {"maxConcurrentStreams": 10, "strict": true, "settingsDelayMs": 50}
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import orjson
 
 from sandbox import apns, fcm
 from sandbox.messages import Answer, Request, json_answer
-from sandbox.state import FaultError, Record, SandboxState, stream_limit_json
+from sandbox.state import FaultError, Record, SandboxState, checked_ms, http2_json
 
 FAULT_KINDS = {"apns": apns.FAULT_KINDS, "fcm": fcm.FAULT_KINDS}
 _SECRET_HEADERS = frozenset({"authorization"})
@@ -47,9 +47,8 @@ class ControlApi:
                 return json_answer(200, {"reset": True})
             if route == ("POST", "/latency"):
                 return json_answer(200, {"ms": self._set_latency(_json_object(req.body))})
-            if route == ("POST", "/streams"):
-                limit = self._state.set_stream_limit(_json_object(req.body))
-                return json_answer(200, stream_limit_json(limit))
+            if route == ("POST", "/http2"):  # for HTTP/2 connections opened from now on
+                return json_answer(200, http2_json(self._state.set_http2(_json_object(req.body))))
             if route == ("GET", "/health"):
                 return json_answer(200, {"ok": True})
         except FaultError as exc:
@@ -57,9 +56,7 @@ class ControlApi:
         return json_answer(404, {"error": f"no route {req.method} {path}"})
 
     def _set_latency(self, body: dict[str, Any]) -> float:
-        ms = body.get("ms")
-        if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms <= 60_000:
-            raise FaultError("ms must be a number from 0 to 60000")
+        ms = checked_ms(body.get("ms"), "ms", 60_000)
         self._state.latency = ms / 1000.0
         return float(ms)
 

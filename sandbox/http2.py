@@ -24,7 +24,7 @@ import hpack
 import hpack.hpack
 from hyperframe.frame import GoAwayFrame
 
-from sandbox.messages import Answer, ConnInfo, Handler, Request, StreamLimit, WireAction
+from sandbox.messages import Answer, ConnInfo, H2Behaviour, Handler, Request, WireAction
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +110,18 @@ class H2ServerProtocol(asyncio.Protocol):
         handler: Handler,
         conn: ConnInfo,
         on_close: Callable[[], None],
-        limit: StreamLimit,
+        behaviour: H2Behaviour,
         on_over_limit: Callable[[bool], None],
     ) -> None:
         self._handler = handler
         self._info = conn
         self._on_close = on_close
-        self._limit = limit
+        self._behaviour = behaviour
         self._on_over_limit = on_over_limit  # told True when the connection is closed for it
         self._settings_acked = False  # the client acknowledged our SETTINGS (and so the limit)
         self._conn = _LeanH2Connection(config=_H2_CONFIG)
         self._conn.encoder = _PlainEncoder()
-        self._conn.forget_at = 2 * limit.max_concurrent
+        self._conn.forget_at = 2 * behaviour.max_concurrent_streams
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
         self._waiting = 0  # answers scheduled but not yet sent
@@ -129,20 +129,36 @@ class H2ServerProtocol(asyncio.Protocol):
         self._closing = False
         self._goaway_from = 0  # streams from this id on were refused by our GOAWAY
         self._loop = asyncio.get_running_loop()
+        self._unread: bytearray | None = None  # what arrived while our SETTINGS were held back
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's SSL transport is no subclass
         self._transport = transport
+        if self._behaviour.settings_delay > 0:
+            self._unread = bytearray()
+            self._loop.call_later(self._behaviour.settings_delay, self._start)
+        else:
+            self._start()
+
+    def _start(self) -> None:
+        """Our SETTINGS (the stream limit) go out; then what the client sent is read."""
+        if self._transport is None:
+            return
         self._conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self._limit.max_concurrent
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: (
+                    self._behaviour.max_concurrent_streams
+                )
             },
         )
         self._conn.initiate_connection()
         self._conn.increment_flow_control_window(CONNECTION_WINDOW)
-        transport.write(self._conn.data_to_send())
+        self._transport.write(self._conn.data_to_send())
+        unread, self._unread = self._unread, None
+        if unread:
+            self.data_received(bytes(unread))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -153,6 +169,9 @@ class H2ServerProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._transport is None:
+            return
+        if self._unread is not None:
+            self._unread += data
             return
         try:
             events = self._conn.receive_data(data)
@@ -169,7 +188,7 @@ class H2ServerProtocol(asyncio.Protocol):
     # -- h2 events ----------------------------------------------------------------------------
     def _on_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
-            if len(self._streams) >= self._limit.max_concurrent:
+            if len(self._streams) >= self._behaviour.max_concurrent_streams:
                 self._over_limit(event.stream_id)
                 return
             stream = _Stream(event.headers)  # type: ignore[arg-type]
@@ -197,7 +216,7 @@ class H2ServerProtocol(asyncio.Protocol):
     def _over_limit(self, stream_id: int) -> None:
         """A stream beyond SETTINGS_MAX_CONCURRENT_STREAMS: its request is not processed. Its
         DATA frames, already parsed, find no stream here and are only acknowledged."""
-        if self._limit.strict and self._settings_acked:
+        if self._behaviour.strict and self._settings_acked:
             self._on_over_limit(True)
             last_processed = max(stream_id - 2, 0)
             self._abort_with(h2.errors.ErrorCodes.PROTOCOL_ERROR, last_stream_id=last_processed)

@@ -72,8 +72,8 @@ class _Connection(asyncio.Protocol):
         inner: asyncio.Protocol
         if use_h2:
             over_limit = functools.partial(srv.state.over_stream_limit, srv.gateway)
-            limit = srv.state.stream_limit
-            inner = H2ServerProtocol(srv.handler, info, on_close, limit, over_limit)
+            behaviour = srv.state.http2
+            inner = H2ServerProtocol(srv.handler, info, on_close, behaviour, over_limit)
         else:
             inner = H1ServerProtocol(srv.handler, info, on_close)
         transport.set_protocol(inner)

@@ -15,7 +15,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.messages import Answer, Request, StreamLimit
+from sandbox.messages import Answer, H2Behaviour, Request
 
 GATEWAYS = ("apns", "fcm")
 RECORD_LIMIT = 20_000
@@ -131,7 +131,7 @@ class Record:
 class SandboxState:
     def __init__(self, latency_ms: float = 0.0) -> None:
         self.latency = latency_ms / 1000.0
-        self.stream_limit = StreamLimit()  # for connections opened from now on
+        self.http2 = H2Behaviour()  # for connections opened from now on
         self.stats = {g: GatewayStats() for g in GATEWAYS}
         self.records: deque[Record] = deque(maxlen=RECORD_LIMIT)
         self.oauth_tokens_issued = 0
@@ -146,18 +146,22 @@ class SandboxState:
             self.stats[gateway].connections += 1
         return next(self._conn_ids)
 
-    def set_stream_limit(self, body: dict[str, Any]) -> StreamLimit:
-        unknown = set(body) - {"maxConcurrentStreams", "strict"}
+    def set_http2(self, body: dict[str, Any]) -> H2Behaviour:
+        unknown = set(body) - {"maxConcurrentStreams", "strict", "settingsDelayMs"}
         if unknown:
             raise FaultError(f"unknown field(s): {sorted(unknown)}")
-        limit = body.get("maxConcurrentStreams", self.stream_limit.max_concurrent)
+        old = self.http2
+        limit = body.get("maxConcurrentStreams", old.max_concurrent_streams)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
             raise FaultError("maxConcurrentStreams must be an integer from 1 to 100000")
-        strict = body.get("strict", self.stream_limit.strict)
+        strict = body.get("strict", old.strict)
         if not isinstance(strict, bool):
             raise FaultError("strict must be true or false")
-        self.stream_limit = StreamLimit(limit, strict)
-        return self.stream_limit
+        delay = checked_ms(
+            body.get("settingsDelayMs", old.settings_delay * 1000), "settingsDelayMs", 10_000
+        )
+        self.http2 = H2Behaviour(limit, strict, delay / 1000.0)
+        return self.http2
 
     def over_stream_limit(self, gateway: str, closed: bool) -> None:
         """A client opened a stream beyond the limit: refused, or its connection ``closed``."""
@@ -249,18 +253,29 @@ class SandboxState:
         self.records.clear()
         self._faults.clear()
         self.oauth_tokens_issued = 0
-        self.stream_limit = StreamLimit()
+        self.http2 = H2Behaviour()
 
     def stats_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {g: self.stats[g].to_json(g) for g in GATEWAYS}
         out["oauth"] = {"tokensIssued": self.oauth_tokens_issued}
         out["latencyMs"] = self.latency * 1000
-        out["streams"] = stream_limit_json(self.stream_limit)
+        out["http2"] = http2_json(self.http2)
         return out
 
 
-def stream_limit_json(limit: StreamLimit) -> dict[str, Any]:
-    return {"maxConcurrentStreams": limit.max_concurrent, "strict": limit.strict}
+def checked_ms(value: Any, name: str, most: int) -> float:
+    """A duration in milliseconds from the control API, from 0 to ``most``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= most:
+        raise FaultError(f"{name} must be a number from 0 to {most}")
+    return float(value)
+
+
+def http2_json(h2: H2Behaviour) -> dict[str, Any]:
+    return {
+        "maxConcurrentStreams": h2.max_concurrent_streams,
+        "strict": h2.strict,
+        "settingsDelayMs": h2.settings_delay * 1000,
+    }
 
 
 def _optional_int(rule: dict[str, Any], name: str, minimum: int) -> int | None:

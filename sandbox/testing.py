@@ -25,7 +25,7 @@ Usage::
                                  #   "latencyMs"}
         sbx.requests("apns", token=None)  # recorded requests, oldest first
         sbx.set_latency(50)      # ms, for every later answer
-        sbx.set_stream_limit(10, strict=True)  # HTTP/2 connections opened later
+        sbx.set_http2(max_concurrent_streams=10, strict=True, settings_delay_ms=20)  # new conns
         sbx.reset()              # counters, faults, recorded requests, stream limit
 
 Ports are picked free (0) unless given; ``state_dir`` keeps the generated CA and keys so several
@@ -230,8 +230,14 @@ class SandboxProcess:
     def set_latency(self, ms: float) -> None:
         self._call("POST", "/latency", {"ms": ms})
 
-    def set_stream_limit(self, max_concurrent: int, *, strict: bool = False) -> None:
-        self._call("POST", "/streams", {"maxConcurrentStreams": max_concurrent, "strict": strict})
+    def set_http2(self, **behaviour: Any) -> None:
+        """max_concurrent_streams, strict, settings_delay_ms: for connections opened later."""
+        names = {
+            "max_concurrent_streams": "maxConcurrentStreams",
+            "strict": "strict",
+            "settings_delay_ms": "settingsDelayMs",
+        }
+        self._call("POST", "/http2", {names.get(k, k): v for k, v in behaviour.items()})
 
     def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
         if self._client is None:

@@ -5,6 +5,7 @@ and exceeded it loses the connection (GOAWAY PROTOCOL_ERROR)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import h2.errors
 import pytest
@@ -26,7 +27,7 @@ async def _strict_burst(
 ) -> WireResult:
     """``n`` streams at once on one connection to a strict sandbox with a limit of 10, sent
     after the client acknowledged that limit."""
-    sandbox.set_stream_limit(10, strict=True)
+    sandbox.set_http2(max_concurrent_streams=10, strict=True)
     sandbox.set_latency(latency_ms)
     ctx = tls_context(sandbox)
     return await send_on_one_connection(
@@ -37,7 +38,7 @@ async def _strict_burst(
 async def test_streams_over_the_limit_are_refused_and_not_processed(
     sandbox: SandboxProcess, apns_headers: dict[str, str]
 ) -> None:
-    sandbox.set_stream_limit(10)
+    sandbox.set_http2(max_concurrent_streams=10)
     sandbox.set_latency(300)  # the first ten are still open when the others arrive
     result = await send_on_one_connection(
         sandbox.apns_url, tls_context(sandbox), _requests(25, apns_headers)
@@ -68,7 +69,7 @@ async def test_strict_mode_closes_a_connection_that_knew_the_limit(
 async def test_strict_mode_refuses_streams_sent_before_the_limit_was_known(
     sandbox: SandboxProcess, apns_headers: dict[str, str]
 ) -> None:
-    sandbox.set_stream_limit(10, strict=True)
+    sandbox.set_http2(max_concurrent_streams=10, strict=True)
     sandbox.set_latency(300)
     result = await send_on_one_connection(  # all leave before the server's SETTINGS are read
         sandbox.apns_url, tls_context(sandbox), _requests(12, apns_headers)
@@ -85,13 +86,32 @@ async def test_strict_mode_leaves_a_client_within_the_limit_alone(
     assert result.goaway is None and result.resets == {}
 
 
-def test_stream_limit_settings_are_checked_and_reset(sandbox: SandboxProcess) -> None:
+async def test_held_back_settings_arrive_late_and_requests_are_read_after_them(
+    sandbox: SandboxProcess, apns_headers: dict[str, str]
+) -> None:
+    sandbox.set_http2(max_concurrent_streams=10, settings_delay_ms=200)
+    started = time.monotonic()
+    result = await send_on_one_connection(
+        sandbox.apns_url, tls_context(sandbox), _requests(12, apns_headers), after_settings=True
+    )
+    assert time.monotonic() - started >= 0.2
+    assert result.remote_max_streams == 10 and list(result.statuses.values()) == [200] * 12
+
+
+def test_http2_settings_are_checked_and_reset(sandbox: SandboxProcess) -> None:
     for bad in (0, 100_001, "10", True):
         with pytest.raises(SandboxError, match="maxConcurrentStreams"):
-            sandbox.set_stream_limit(bad)  # type: ignore[arg-type]
+            sandbox.set_http2(max_concurrent_streams=bad)
+    with pytest.raises(SandboxError, match="settingsDelayMs"):
+        sandbox.set_http2(settings_delay_ms=-1)
+    with pytest.raises(SandboxError, match="strict"):
+        sandbox.set_http2(strict="yes")
     with pytest.raises(SandboxError, match="unknown field"):
-        sandbox._call("POST", "/streams", {"limit": 10})
-    sandbox.set_stream_limit(7, strict=True)
-    assert sandbox.stats()["streams"] == {"maxConcurrentStreams": 7, "strict": True}
+        sandbox.set_http2(limit=10)
+    sandbox.set_http2(max_concurrent_streams=7, strict=True)
+    sandbox.set_http2(settings_delay_ms=5)  # the others stay
+    expected = {"maxConcurrentStreams": 7, "strict": True, "settingsDelayMs": 5.0}
+    assert sandbox.stats()["http2"] == expected
     sandbox.reset()
-    assert sandbox.stats()["streams"] == {"maxConcurrentStreams": 1000, "strict": False}
+    expected = {"maxConcurrentStreams": 1000, "strict": False, "settingsDelayMs": 0.0}
+    assert sandbox.stats()["http2"] == expected
