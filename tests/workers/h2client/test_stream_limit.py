@@ -76,19 +76,25 @@ def fcm_request(sbx: SandboxProcess) -> Callable[[str], tuple[Headers, bytes]]:
 BUILDERS = {"apns": apns_request, "fcm": fcm_request}
 
 
-def burst(sbx: SandboxProcess, gateway: str, warm: bool) -> tuple[list[int | str], list[str]]:
-    """``BURST`` sends at once on a new pool (``warm``: after one send opened a connection);
-    each send's status or exception name, and the tokens used."""
+def new_tokens(n: int) -> list[str]:
+    """``n`` device tokens seen by no other test (APNs and FCM accept them both)."""
+    prefix = secrets.token_hex(8)
+    return [f"{prefix}{i:056x}" for i in range(n)]
+
+
+def burst(sbx: SandboxProcess, gateway: str, warm: bool,
+          tokens: list[str] | None = None) -> tuple[list[int | str], list[str]]:
+    """A send per token (``BURST`` new ones by default) at once on a new pool (``warm``: after
+    one send opened a connection); each send's status or exception name, and the tokens."""
     build = BUILDERS[gateway](sbx)
     url = sbx.apns_url if gateway == "apns" else sbx.fcm_url
-    prefix = secrets.token_hex(8)
-    tokens = [f"{prefix}{i:056x}" for i in range(BURST)]
+    tokens = tokens or new_tokens(BURST)
 
     async def main() -> list[int | str]:
         pool = ConnectionPool(url, tls_context(sbx.ca_file), POOL_SIZE, 5)
         try:
             if warm:
-                assert (await pool.request(*build(f"{prefix}{'f' * 56}"), 5)).status == 200
+                assert (await pool.request(*build(new_tokens(1)[0]), 5)).status == 200
             answers = await asyncio.gather(*(pool.request(*build(t), 10) for t in tokens),
                                            return_exceptions=True)
             return [a.status if isinstance(a, Response) else type(a).__name__ for a in answers]
@@ -113,3 +119,23 @@ def test_a_burst_stays_within_the_announced_stream_limit(
     assert after["refusedStreams"] == before["refusedStreams"]
     assert after["streamLimitGoaways"] == before["streamLimitGoaways"]
     assert after["connections"] - before["connections"] <= POOL_SIZE
+
+
+@pytest.mark.parametrize("gateway", ["apns", "fcm"])
+def test_a_goaway_mid_burst_loses_and_repeats_nothing(sandbox: SandboxProcess,
+                                                      gateway: str) -> None:
+    """The sandbox's ``goaway`` fault: streams below the GOAWAY are answered, the later ones
+    (the trigger included) were not processed and go out again on a new connection."""
+    tokens = new_tokens(100)
+    trigger = new_tokens(1)[0]
+    tokens[50] = trigger
+    sandbox.add_fault(gateway=gateway, kind="goaway", match=trigger[:16], times=1)
+    sandbox.set_latency(50)  # the streams before the trigger are still waiting for answers
+    try:
+        outcomes, _ = burst(sandbox, gateway, warm=False, tokens=tokens)
+    finally:
+        sandbox.set_latency(0)
+        sandbox.clear_faults()
+    assert outcomes == [200] * len(tokens)
+    accepted = sandbox.stats()[gateway]["acceptedByToken"]
+    assert [accepted.get(t) for t in tokens] == [1] * len(tokens)
