@@ -59,8 +59,9 @@ class ServerStats:
     # On the first connection, once this stream id arrives: GOAWAY with the stream before it
     # as last_stream_id; the streams up to there are answered, then the connection closes.
     goaway_at: int | None = None
-    # On the first connection, the first answers leave together with a malformed frame.
-    break_after_answers: bool = False
+    # On the first connection, this many answers, the last together with a malformed frame.
+    break_after_answers: int | None = None
+    lower_to: int | None = None  # new SETTINGS with this limit on the first request
     connections: int = 0
     open_now: int = 0
     most_open: int = 0
@@ -97,6 +98,11 @@ class H2Server(asyncio.Protocol):
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
                 first = self.number == 1
+                if self.stats.lower_to is not None and event.stream_id == 1:
+                    # h2 enforces the new limit from the client's ACK on: a stream over it
+                    # is a protocol error (``errors``).
+                    self.conn.update_settings(
+                        {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.stats.lower_to})
                 if self.stats.goaway_first and first:
                     self.conn.close_connection(last_stream_id=0)  # processed nothing
                     break
@@ -129,21 +135,14 @@ class H2Server(asyncio.Protocol):
         self.stats.processed[path] += 1
         self.conn.send_headers(stream_id, [(":status", "200")], end_stream=True)
         data = self.conn.data_to_send()
-        if self.stats.break_after_answers and self.number == 1:
+        if self.stats.answered == self.stats.break_after_answers and self.number == 1:
             # A PING must be 8 bytes long: this one (4) is a protocol error for the client,
-            # arriving in the same read as the answers before it.
-            loop = asyncio.get_running_loop()
-            loop.call_soon(self.break_connection)
-            self.transport.write(data)
+            # arriving in the same read as the answer before it.
+            self.transport.write(data + b"\x00\x00\x04\x06\x00\x00\x00\x00\x00" + b"\x00" * 4)
+            self.transport.close()
             return
         self.transport.write(data)
         if self.goaway_sent and self.stats.open_now == 0:
-            self.transport.close()
-
-    def break_connection(self) -> None:
-        assert self.transport is not None
-        if not self.transport.is_closing():
-            self.transport.write(b"\x00\x00\x04\x06\x00\x00\x00\x00\x00" + b"\x00" * 4)
             self.transport.close()
 
 
@@ -204,6 +203,13 @@ def test_opens_another_connection_when_all_are_full(tmp_path: Path) -> None:
     assert stats.connections == 2 and stats.most_open == 6
 
 
+def test_follows_the_server_lowering_its_stream_limit(tmp_path: Path) -> None:
+    stats = ServerStats(max_streams=10, lower_to=2)
+    statuses = with_server(tmp_path, stats, lambda pool: send_all(pool, 30), size=1)
+    assert statuses == [200] * 30 and not stats.errors
+    assert stats.connections == 1
+
+
 def test_a_request_above_goaways_last_stream_goes_out_on_a_new_connection(
     tmp_path: Path,
 ) -> None:
@@ -256,9 +262,9 @@ def test_after_goaway_the_streams_below_it_are_answered_and_the_rest_resent(
 def test_answers_that_arrived_survive_the_connection_breaking_right_after(
     tmp_path: Path,
 ) -> None:
-    stats = ServerStats(max_streams=100, break_after_answers=True)
+    stats = ServerStats(max_streams=100, break_after_answers=5)
     outcomes = with_server(tmp_path, stats, lambda pool: send_numbered(pool, 5), size=1)
-    # All five are answered in one write that ends with a malformed frame: every answer is
-    # delivered, none is reported lost (which would send it again).
+    # The fifth answer comes in one write with a malformed frame: it is delivered like the
+    # others, not reported lost (which would send it again).
     assert outcomes == [200] * 5
     assert stats.processed == Counter(f"/send/{i}".encode() for i in range(5))
