@@ -20,8 +20,9 @@ from sandbox.apns import ApnsGateway
 from sandbox.control import ControlApi
 from sandbox.credentials import SandboxCredentials, load_or_create, write_credentials
 from sandbox.fcm import FcmGateway
+from sandbox.h2tuning import install_huffman_cache
 from sandbox.http1 import H1ServerProtocol
-from sandbox.http2 import H2ServerProtocol, install_huffman_cache
+from sandbox.http2 import H2ServerProtocol
 from sandbox.messages import ConnInfo, Handler
 from sandbox.oauth import AccessTokens, OAuthEndpoint
 from sandbox.state import SandboxState

@@ -223,27 +223,6 @@ def test_a_request_above_goaways_last_stream_goes_out_on_a_new_connection(
     assert stats.connections == 2 and stats.answered == 6
 
 
-def test_lean_stream_count_still_hooks_into_h2() -> None:
-    """The connection overrides h2's private ``_open_streams`` (an O(streams) scan it runs on
-    every new stream): a new h2 that stops calling it would silently bring the cost back."""
-    import h2.connection as h2_connection
-
-    from workers.h2client.connection import _CONFIG, _LeanH2Connection
-
-    assert "_open_streams" in vars(h2_connection.H2Connection)
-    calls: list[int] = []
-
-    class Counting(_LeanH2Connection):
-        def _open_streams(self, remainder: int) -> int:
-            calls.append(remainder)
-            return super()._open_streams(remainder)
-
-    conn = Counting(_CONFIG)
-    conn.initiate_connection()
-    conn.send_headers(1, HEADERS, end_stream=True)
-    assert calls and conn.open_outbound_streams == 1
-
-
 def test_refused_streams_are_sent_again_without_failing(tmp_path: Path) -> None:
     stats = ServerStats(max_streams=100, refuse=8)
     assert with_server(tmp_path, stats, lambda pool: send_numbered(pool, 20), size=1) == [200] * 20
