@@ -15,6 +15,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from sandbox.messages import Answer, H2Behaviour, Request
 
 GATEWAYS = ("apns", "fcm")
@@ -54,9 +56,11 @@ class GatewayStats:
     rejected: int = 0
     abandoned: int = 0  # 2xx decided, but the client was gone before the answer went out
     connections: int = 0
+    duplicates: int = 0  # accepted sends of a push already accepted (see ``push_identity``)
     refused_streams: int = 0  # streams over SETTINGS_MAX_CONCURRENT_STREAMS: REFUSED_STREAM
     stream_limit_goaways: int = 0  # connections closed for it (strict mode)
     accepted_by_token: Counter[str] = field(default_factory=Counter)
+    accepted_pushes: set[int] = field(default_factory=set)  # hashes of push_identity
     # APNs: provider JWT string -> its iat; FCM: OAuth access tokens seen.
     jwts: dict[str, int | None] = field(default_factory=dict)
     access_tokens: set[str] = field(default_factory=set)
@@ -67,6 +71,7 @@ class GatewayStats:
             "accepted": self.accepted,
             "rejected": self.rejected,
             "abandoned": self.abandoned,
+            "duplicates": self.duplicates,
             "connections": self.connections,
             "refusedStreams": self.refused_streams,
             "streamLimitGoaways": self.stream_limit_goaways,
@@ -238,6 +243,11 @@ class SandboxState:
             st.accepted += 1
             if rec.delivered:
                 st.accepted_by_token[rec.token] += 1
+                identity = hash(push_identity(rec))
+                if identity in st.accepted_pushes:
+                    st.duplicates += 1
+                else:
+                    st.accepted_pushes.add(identity)
         else:
             rec.abandoned = True
             st.abandoned += 1
@@ -261,6 +271,17 @@ class SandboxState:
         out["latencyMs"] = self.latency * 1000
         out["http2"] = http2_json(self.http2)
         return out
+
+
+def push_identity(rec: Record) -> str:
+    """What makes two accepted sends the same push. APNs: the apns-id, which a client keeps
+    across retries (else the token and payload). FCM messages carry no id and ``android.ttl``
+    shrinks on every retry, so: the token with the message's data and notification."""
+    if rec.gateway == "apns":
+        return rec.headers.get("apns-id") or rec.token + rec.body.decode("utf-8", "replace")
+    message = orjson.loads(rec.body).get("message") or {}
+    content = [message.get("data"), message.get("notification")]
+    return rec.token + orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def checked_ms(value: Any, name: str, most: int) -> float:

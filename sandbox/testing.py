@@ -20,9 +20,10 @@ Usage::
         sbx.add_fault(gateway="fcm", kind="quota_exceeded", percent=50, retryAfter=7)
         sbx.clear_faults()
         sbx.stats()              # {"apns": {"requests", "accepted", "rejected", "abandoned",
-                                 #   "connections", "acceptedByToken", "jwts", "jwtIats"},
+                                 #   "duplicates", "connections", "refusedStreams",
+                                 #   "streamLimitGoaways", "acceptedByToken", "jwts", "jwtIats"},
                                  #   "fcm": {..., "accessTokens"}, "oauth": {"tokensIssued"},
-                                 #   "latencyMs"}
+                                 #   "latencyMs", "http2"}
         sbx.requests("apns", token=None)  # recorded requests, oldest first
         sbx.set_latency(50)      # ms, for every later answer
         sbx.set_http2(max_concurrent_streams=10, strict=True, settings_delay_ms=20)  # new conns

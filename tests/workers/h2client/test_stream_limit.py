@@ -116,6 +116,7 @@ def test_a_burst_stays_within_the_announced_stream_limit(
     assert outcomes == [200] * BURST  # none refused, none lost
     accepted = after["acceptedByToken"]
     assert [accepted.get(t) for t in tokens] == [1] * BURST  # none sent twice
+    assert after["duplicates"] == before["duplicates"]
     assert after["refusedStreams"] == before["refusedStreams"]
     assert after["streamLimitGoaways"] == before["streamLimitGoaways"]
     assert after["connections"] - before["connections"] <= POOL_SIZE
