@@ -254,6 +254,14 @@ class H2ServerProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
+    def shut_down(self, action: WireAction) -> None:
+        """Closed from the control API, as a gateway going away: a drop, or a GOAWAY whose last
+        stream id covers every stream received so far (they are answered, then it closes)."""
+        if action is WireAction.DROP or self._unread is not None:
+            self._drop()  # (before our SETTINGS went out nothing was read: just close)
+        else:
+            self._goaway(self._conn.highest_inbound_stream_id + 2)
+
     def _goaway(self, stream_id: int) -> None:
         """GOAWAY as a server going down: this stream and later ones were not processed
         (``last_stream_id`` is below them), earlier streams still get their answers, then the

@@ -27,6 +27,7 @@ Usage::
         sbx.requests("apns", token=None)  # recorded requests, oldest first
         sbx.set_latency(50)      # ms, for every later answer
         sbx.set_http2(max_concurrent_streams=10, strict=True, settings_delay_ms=20)  # new conns
+        sbx.close_connections("apns", "goaway")  # or "drop"; None: both gateways
         sbx.reset()              # counters, faults, recorded requests, stream limit
 
 Ports are picked free (0) unless given; ``state_dir`` keeps the generated CA and keys so several
@@ -239,6 +240,11 @@ class SandboxProcess:
             "settings_delay_ms": "settingsDelayMs",
         }
         self._call("POST", "/http2", {names.get(k, k): v for k, v in behaviour.items()})
+
+    def close_connections(self, gateway: str | None = None, action: str = "goaway") -> int:
+        """GOAWAY (every stream received so far is answered) or drop open HTTP/2 connections."""
+        body = {"gateway": gateway, "action": action}
+        return int(self._call("POST", "/connections/close", body)["closed"])
 
     def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
         if self._client is None:

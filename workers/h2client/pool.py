@@ -85,8 +85,8 @@ class ConnectionPool:
         on another stream or connection, a few times at most."""
         why = ""
         for _ in range(_NOT_SENT_TRIES):
-            conn = await self.connection()
-            try:
+            try:  # a new connection closed before its SETTINGS arrived raises NotSent too
+                conn = await self.connection()
                 return await conn.request(headers, body, timeout)
             except NotSent as exc:
                 why = str(exc)

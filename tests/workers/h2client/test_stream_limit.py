@@ -82,10 +82,11 @@ def new_tokens(n: int) -> list[str]:
     return [f"{prefix}{i:056x}" for i in range(n)]
 
 
-def burst(sbx: SandboxProcess, gateway: str, warm: bool,
-          tokens: list[str] | None = None) -> tuple[list[int | str], list[str]]:
+def burst(sbx: SandboxProcess, gateway: str, warm: bool, tokens: list[str] | None = None,
+          during: Callable[[], object] | None = None) -> tuple[list[int | str], list[str]]:
     """A send per token (``BURST`` new ones by default) at once on a new pool (``warm``: after
-    one send opened a connection); each send's status or exception name, and the tokens."""
+    one send opened a connection), calling ``during`` 0.1 s into it; each send's status or
+    exception name, and the tokens."""
     build = BUILDERS[gateway](sbx)
     url = sbx.apns_url if gateway == "apns" else sbx.fcm_url
     tokens = tokens or new_tokens(BURST)
@@ -95,8 +96,12 @@ def burst(sbx: SandboxProcess, gateway: str, warm: bool,
         try:
             if warm:
                 assert (await pool.request(*build(new_tokens(1)[0]), 5)).status == 200
-            answers = await asyncio.gather(*(pool.request(*build(t), 10) for t in tokens),
-                                           return_exceptions=True)
+            sending = asyncio.gather(*(pool.request(*build(t), 10) for t in tokens),
+                                     return_exceptions=True)
+            if during is not None:
+                await asyncio.sleep(0.1)
+                await asyncio.to_thread(during)
+            answers = await sending
             return [a.status if isinstance(a, Response) else type(a).__name__ for a in answers]
         finally:
             await pool.close()
@@ -140,3 +145,20 @@ def test_a_goaway_mid_burst_loses_and_repeats_nothing(sandbox: SandboxProcess,
     assert outcomes == [200] * len(tokens)
     accepted = sandbox.stats()[gateway]["acceptedByToken"]
     assert [accepted.get(t) for t in tokens] == [1] * len(tokens)
+
+
+@pytest.mark.parametrize("gateway", ["apns", "fcm"])
+def test_a_gateway_going_away_mid_burst_loses_and_repeats_nothing(
+    limited: SandboxProcess, gateway: str
+) -> None:
+    """Every connection gets a GOAWAY covering the streams it received: those are answered
+    (h2 alone would drop the answers), the rest go out on new connections."""
+    before = limited.stats()[gateway]
+    outcomes, tokens = burst(limited, gateway, warm=False,
+                             during=lambda: limited.close_connections(gateway))
+    after = limited.stats()[gateway]
+    assert outcomes == [200] * BURST
+    accepted = after["acceptedByToken"]
+    assert [accepted.get(t) for t in tokens] == [1] * BURST
+    assert after["duplicates"] == before["duplicates"]
+    assert after["connections"] - before["connections"] > POOL_SIZE  # new ones were opened
