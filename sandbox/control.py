@@ -4,26 +4,34 @@ POST   /faults    {"gateway", "kind", "match", "percent", "times", "retryAfter"}
 GET    /faults    -> {"faults": [...]}          DELETE /faults -> {"cleared": true}
 GET    /stats     -> per gateway counters       POST   /reset  -> counters, faults, records
 GET    /requests?gateway=apns&token=T&limit=N   POST   /latency {"ms": 50}
+POST   /http2     {"maxConcurrentStreams": 10, "strict": true, "settingsDelayMs": 50}
+POST   /connections/close {"gateway": "apns" | "fcm" | null, "action": "goaway" | "drop"}
 """
 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from sandbox import apns, fcm
-from sandbox.messages import Answer, Request, json_answer
-from sandbox.state import FaultError, Record, SandboxState
+from sandbox.messages import Answer, Request, WireAction, json_answer
+from sandbox.state import FaultError, Record, SandboxState, checked_ms, http2_json
 
 FAULT_KINDS = {"apns": apns.FAULT_KINDS, "fcm": fcm.FAULT_KINDS}
 _SECRET_HEADERS = frozenset({"authorization"})
 
 
+CloseConnections = Callable[[str | None, WireAction], int]
+_CLOSE_ACTIONS = {"goaway": WireAction.GOAWAY, "drop": WireAction.DROP}
+
+
 class ControlApi:
-    def __init__(self, state: SandboxState) -> None:
+    def __init__(self, state: SandboxState, close_connections: CloseConnections) -> None:
         self._state = state
+        self._close_connections = close_connections
 
     def __call__(self, req: Request) -> Answer:
         path, _, query = req.path.partition("?")
@@ -46,16 +54,28 @@ class ControlApi:
                 return json_answer(200, {"reset": True})
             if route == ("POST", "/latency"):
                 return json_answer(200, {"ms": self._set_latency(_json_object(req.body))})
+            if route == ("POST", "/http2"):  # for HTTP/2 connections opened from now on
+                return json_answer(200, http2_json(self._state.set_http2(_json_object(req.body))))
+            if route == ("POST", "/connections/close"):
+                return json_answer(200, {"closed": self._close(_json_object(req.body))})
             if route == ("GET", "/health"):
                 return json_answer(200, {"ok": True})
         except FaultError as exc:
             return json_answer(400, {"error": str(exc)})
         return json_answer(404, {"error": f"no route {req.method} {path}"})
 
+    def _close(self, body: dict[str, Any]) -> int:
+        gateway, action = body.get("gateway"), body.get("action", "goaway")
+        if gateway is not None and gateway not in FAULT_KINDS:
+            raise FaultError(f"gateway must be one of {sorted(FAULT_KINDS)} or null")
+        if action not in _CLOSE_ACTIONS:
+            raise FaultError(f"action must be one of {sorted(_CLOSE_ACTIONS)}")
+        if set(body) - {"gateway", "action"}:
+            raise FaultError(f"unknown field(s): {sorted(set(body) - {'gateway', 'action'})}")
+        return self._close_connections(gateway, _CLOSE_ACTIONS[action])
+
     def _set_latency(self, body: dict[str, Any]) -> float:
-        ms = body.get("ms")
-        if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms <= 60_000:
-            raise FaultError("ms must be a number from 0 to 60000")
+        ms = checked_ms(body.get("ms"), "ms", 60_000)
         self._state.latency = ms / 1000.0
         return float(ms)
 

@@ -19,6 +19,7 @@ MAX_MESSAGE_BYTES = 4096
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_\-:.]{1,4096}")
 _TOPIC_RE = re.compile(r"[a-zA-Z0-9\-_.~%]{1,900}")
 _DURATION_RE = re.compile(r"\d{1,12}(\.\d{1,9})?s")
+MAX_ANDROID_TTL_SECONDS = 2_419_200  # 28 days: FCM refuses a longer android.ttl
 _RESERVED_DATA_KEYS = frozenset({"from", "notification", "message_type"})
 INVALID_TOKEN = "The registration token is not a valid FCM registration token"
 
@@ -156,6 +157,13 @@ def parse_send_body(body: bytes) -> SendRequest:
     for key in message.get("data", {}):
         if key in _RESERVED_DATA_KEYS or key.startswith(("google", "gcm")):
             raise MessageError("message.data", f"Invalid data key (reserved word): {key}")
+    ttl = message.get("android", {}).get("ttl")
+    if ttl is not None and float(ttl[:-1]) > MAX_ANDROID_TTL_SECONDS:
+        raise MessageError(
+            "message.android.ttl",
+            f"Invalid value at 'message.android.ttl': {ttl!r} is longer than the maximum "
+            f"time to live of {MAX_ANDROID_TTL_SECONDS}s (28 days).",
+        )
     sized = {k: message[k] for k in ("data", "notification", "android") if k in message}
     if len(orjson.dumps(sized)) > MAX_MESSAGE_BYTES:
         raise MessageError("message", "Message is too big")

@@ -9,82 +9,22 @@ all frames produced in one loop iteration leave in one ``transport.write``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
-import h2.config
-import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-import hpack
-import hpack.hpack
 from hyperframe.frame import GoAwayFrame
 
-from sandbox.messages import Answer, ConnInfo, Handler, Request, WireAction
+from sandbox.h2tuning import H2_CONFIG, LeanH2Connection, PlainEncoder
+from sandbox.messages import Answer, ConnInfo, H2Behaviour, Handler, Request, WireAction
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_STREAMS = 1000
 CONNECTION_WINDOW = 16 * 1024 * 1024  # big inbound window: payloads are small, streams many
-
-# Header validation is off: h2 re-checks every character of every header in Python (~15% of
-# the sandbox's CPU), and the clients under test are h2/httpx, which validate what they send.
-_H2_CONFIG = h2.config.H2Configuration(
-    client_side=False,
-    header_encoding="utf-8",
-    validate_inbound_headers=False,
-    validate_outbound_headers=False,
-    normalize_outbound_headers=False,
-)
-
-
-class _LeanH2Connection(h2.connection.H2Connection):
-    """h2 counts open streams by scanning every stream on every new stream, O(streams in flight)
-    per request: at 1,000 concurrent streams that scan costs more than answering. Below the limit
-    the dict size is an upper bound that passes the same check; the full scan (which also
-    forgets closed streams) runs only when the dict reaches the limit."""
-
-    def _open_streams(self, remainder: int) -> int:
-        if len(self.streams) < MAX_CONCURRENT_STREAMS:
-            return len(self.streams)
-        return super()._open_streams(remainder)
-
-
-class _PlainEncoder(hpack.Encoder):
-    """HPACK without Huffman coding for answers: our values (apns-id, ids) are unique, so the
-    pure-Python Huffman encoder would cost CPU on every answer for a few bytes of loopback."""
-
-    def encode(self, headers: Any, huffman: bool = True) -> bytes:
-        return super().encode(headers, huffman=False)
-
-
-def install_huffman_cache() -> None:
-    """Memoise hpack's pure-Python Huffman decoder in this process.
-
-    h2 clients send ``authorization`` as a never-indexed literal (RFC 7541 section 7.1.3), so the
-    ~200-character provider JWT arrives Huffman-coded on every request and decoding it was over
-    half of the sandbox's CPU per request. The same JWT repeats for up to an hour, so a small
-    cache turns that into a dict lookup. Only the sandbox process calls this.
-    """
-    original: Callable[[bytes], bytes] | None = getattr(hpack.hpack, "decode_huffman", None)
-    if original is None or getattr(original, "cache_info", None) is not None:
-        return  # another hpack layout (only slower), or already installed
-
-    decode = original
-
-    @functools.lru_cache(maxsize=4096)
-    def cached(data: bytes) -> bytes:
-        return decode(data)
-
-    def decode_huffman(data: bytes | memoryview) -> bytes:
-        return cached(bytes(data))
-
-    decode_huffman.cache_info = cached.cache_info  # type: ignore[attr-defined]
-    setattr(hpack.hpack, "decode_huffman", decode_huffman)  # noqa: B010
 
 
 class _Stream:
@@ -102,12 +42,23 @@ class _Stream:
 
 
 class H2ServerProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, conn: ConnInfo, on_close: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        conn: ConnInfo,
+        on_close: Callable[[], None],
+        behaviour: H2Behaviour,
+        on_over_limit: Callable[[bool], None],
+    ) -> None:
         self._handler = handler
         self._info = conn
         self._on_close = on_close
-        self._conn = _LeanH2Connection(config=_H2_CONFIG)
-        self._conn.encoder = _PlainEncoder()
+        self._behaviour = behaviour
+        self._on_over_limit = on_over_limit  # told True when the connection is closed for it
+        self._settings_acked = False  # the client acknowledged our SETTINGS (and so the limit)
+        self._conn = LeanH2Connection(config=H2_CONFIG)
+        self._conn.encoder = PlainEncoder()
+        self._conn.forget_at = 2 * behaviour.max_concurrent_streams
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
         self._waiting = 0  # answers scheduled but not yet sent
@@ -115,20 +66,36 @@ class H2ServerProtocol(asyncio.Protocol):
         self._closing = False
         self._goaway_from = 0  # streams from this id on were refused by our GOAWAY
         self._loop = asyncio.get_running_loop()
+        self._unread: bytearray | None = None  # what arrived while our SETTINGS were held back
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's SSL transport is no subclass
         self._transport = transport
+        if self._behaviour.settings_delay > 0:
+            self._unread = bytearray()
+            self._loop.call_later(self._behaviour.settings_delay, self._start)
+        else:
+            self._start()
+
+    def _start(self) -> None:
+        """Our SETTINGS (the stream limit) go out; then what the client sent is read."""
+        if self._transport is None:
+            return
         self._conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: (
+                    self._behaviour.max_concurrent_streams
+                )
             },
         )
         self._conn.initiate_connection()
         self._conn.increment_flow_control_window(CONNECTION_WINDOW)
-        transport.write(self._conn.data_to_send())
+        self._transport.write(self._conn.data_to_send())
+        unread, self._unread = self._unread, None
+        if unread:
+            self.data_received(bytes(unread))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -140,6 +107,9 @@ class H2ServerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._transport is None:
             return
+        if self._unread is not None:
+            self._unread += data
+            return
         try:
             events = self._conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -147,12 +117,17 @@ class H2ServerProtocol(asyncio.Protocol):
             self._abort_with(h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
         for event in events:
+            if self._transport is None:  # closed by one of these events (strict stream limit)
+                return
             self._on_event(event)
         self._flush()
 
     # -- h2 events ----------------------------------------------------------------------------
     def _on_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
+            if len(self._streams) >= self._behaviour.max_concurrent_streams:
+                self._over_limit(event.stream_id)
+                return
             stream = _Stream(event.headers)  # type: ignore[arg-type]
             self._streams[event.stream_id] = stream
         elif isinstance(event, h2.events.DataReceived):
@@ -170,8 +145,21 @@ class H2ServerProtocol(asyncio.Protocol):
                 reset.abandon()
         elif isinstance(event, h2.events.WindowUpdated):
             self._send_pending()
+        elif isinstance(event, h2.events.SettingsAcknowledged):
+            self._settings_acked = True
         elif isinstance(event, h2.events.ConnectionTerminated) and self._transport is not None:
             self._transport.close()
+
+    def _over_limit(self, stream_id: int) -> None:
+        """A stream beyond SETTINGS_MAX_CONCURRENT_STREAMS: its request is not processed. Its
+        DATA frames, already parsed, find no stream here and are only acknowledged."""
+        if self._behaviour.strict and self._settings_acked:
+            self._on_over_limit(True)
+            last_processed = max(stream_id - 2, 0)
+            self._abort_with(h2.errors.ErrorCodes.PROTOCOL_ERROR, last_stream_id=last_processed)
+            return
+        self._on_over_limit(False)
+        self._conn.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
 
     def _dispatch(self, stream_id: int) -> None:
         st = self._streams.get(stream_id)
@@ -266,6 +254,14 @@ class H2ServerProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
+    def shut_down(self, action: WireAction) -> None:
+        """Closed from the control API, as a gateway going away: a drop, or a GOAWAY whose last
+        stream id covers every stream received so far (they are answered, then it closes)."""
+        if action is WireAction.DROP or self._unread is not None:
+            self._drop()  # (before our SETTINGS went out nothing was read: just close)
+        else:
+            self._goaway(self._conn.highest_inbound_stream_id + 2)
+
     def _goaway(self, stream_id: int) -> None:
         """GOAWAY as a server going down: this stream and later ones were not processed
         (``last_stream_id`` is below them), earlier streams still get their answers, then the
@@ -296,17 +292,21 @@ class H2ServerProtocol(asyncio.Protocol):
             if self._transport is not None:
                 self._transport.close()
 
-    def _abort_with(self, code: h2.errors.ErrorCodes) -> None:
-        """GOAWAY with an error, then close. Exceeding our MAX_CONCURRENT_STREAMS lands here too:
-        h2 raises before the stream exists, so a per-stream REFUSED_STREAM is not possible."""
+    def _abort_with(self, code: h2.errors.ErrorCodes, last_stream_id: int | None = None) -> None:
+        """GOAWAY with an error, then close: streams still waiting for their answer are not
+        answered (the client learns only that streams up to ``last_stream_id`` may have been
+        processed)."""
         try:
-            self._conn.close_connection(code)
+            self._conn.close_connection(code, last_stream_id=last_stream_id)
             self._flush()
         except h2.exceptions.ProtocolError:
             pass  # h2 already closed its side: just close the socket
         finally:
-            if self._transport is not None:
-                self._transport.close()
+            # Forget the transport now: answers still scheduled must find it gone (and settle
+            # as not written) rather than write on a connection h2 considers closed.
+            transport, self._transport = self._transport, None
+            if transport is not None:
+                transport.close()
 
     # -- writing ------------------------------------------------------------------------------
     def _schedule_flush(self) -> None:

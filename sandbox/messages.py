@@ -65,6 +65,21 @@ class Answer:
 Handler = Callable[[Request], Answer]
 
 
+@dataclass(frozen=True, slots=True)
+class H2Behaviour:
+    """How an HTTP/2 connection announces and enforces SETTINGS_MAX_CONCURRENT_STREAMS. A stream
+    opened beyond the limit is refused (RST_STREAM REFUSED_STREAM, as nginx and Google's front
+    ends do); ``strict`` closes the connection instead with GOAWAY PROTOCOL_ERROR once the
+    client has acknowledged the limit (as nghttp2 does; before the acknowledgement the client
+    cannot know it, so the stream is refused). ``settings_delay`` (seconds) holds the server's
+    SETTINGS back, and reads nothing meanwhile: what a client sees of a server one round trip
+    away, whose SETTINGS leave only once the client's TLS handshake reached it."""
+
+    max_concurrent_streams: int = 1000
+    strict: bool = False
+    settings_delay: float = 0.0
+
+
 def json_answer(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Answer:
     body = orjson.dumps(obj)
     hdrs = [("content-type", "application/json; charset=UTF-8")]

@@ -4,6 +4,7 @@ TLS), the OAuth token endpoint and the control API (plain HTTP/1.1 on loopback).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import ssl
@@ -19,9 +20,10 @@ from sandbox.apns import ApnsGateway
 from sandbox.control import ControlApi
 from sandbox.credentials import SandboxCredentials, load_or_create, write_credentials
 from sandbox.fcm import FcmGateway
+from sandbox.h2tuning import install_huffman_cache
 from sandbox.http1 import H1ServerProtocol
-from sandbox.http2 import H2ServerProtocol, install_huffman_cache
-from sandbox.messages import ConnInfo, Handler
+from sandbox.http2 import H2ServerProtocol
+from sandbox.messages import ConnInfo, Handler, WireAction
 from sandbox.oauth import AccessTokens, OAuthEndpoint
 from sandbox.state import SandboxState
 
@@ -67,9 +69,20 @@ class _Connection(asyncio.Protocol):
         protocol = "h2" if use_h2 else "http/1.1"
         info = ConnInfo(srv.state.new_connection(srv.gateway), srv.gateway, protocol, peer)
         srv.transports.add(transport)
-        on_close: Callable[[], None] = lambda: srv.transports.discard(transport)  # noqa: E731
-        cls = H2ServerProtocol if use_h2 else H1ServerProtocol
-        inner = cls(srv.handler, info, on_close)
+        inner: asyncio.Protocol
+        if use_h2:
+            over_limit = functools.partial(srv.state.over_stream_limit, srv.gateway)
+            behaviour = srv.state.http2
+
+            def on_h2_close() -> None:
+                srv.transports.discard(transport)
+                srv.h2_connections.pop(h2_inner, None)
+
+            h2_inner = H2ServerProtocol(srv.handler, info, on_h2_close, behaviour, over_limit)
+            srv.h2_connections[h2_inner] = srv.gateway
+            inner = h2_inner
+        else:
+            inner = H1ServerProtocol(srv.handler, info, lambda: srv.transports.discard(transport))
         transport.set_protocol(inner)
         inner.connection_made(transport)
 
@@ -82,6 +95,7 @@ class _Listener:
     tls: ssl.SSLContext | None
     h2_only: bool
     transports: set[asyncio.Transport]
+    h2_connections: dict[H2ServerProtocol, str]  # open HTTP/2 connections -> their gateway
 
 
 def _tls_context(creds: SandboxCredentials, alpn: list[str], client_certs: bool) -> ssl.SSLContext:
@@ -103,6 +117,7 @@ class Sandbox:
         self.state = SandboxState(config.latency_ms)
         tokens = AccessTokens(self.creds.token_secret)
         self._transports: set[asyncio.Transport] = set()
+        self._h2_connections: dict[H2ServerProtocol, str] = {}
         self._listeners = {
             "apns": _Listener(
                 "apns",
@@ -111,6 +126,7 @@ class Sandbox:
                 _tls_context(self.creds, ["h2"], True),
                 True,
                 self._transports,
+                self._h2_connections,
             ),
             "fcm": _Listener(
                 "fcm",
@@ -119,6 +135,7 @@ class Sandbox:
                 _tls_context(self.creds, ["h2", "http/1.1"], False),
                 False,
                 self._transports,
+                self._h2_connections,
             ),
             "oauth": _Listener(
                 "oauth",
@@ -127,9 +144,16 @@ class Sandbox:
                 None,
                 False,
                 self._transports,
+                self._h2_connections,
             ),
             "control": _Listener(
-                "control", ControlApi(self.state), self.state, None, False, self._transports
+                "control",
+                ControlApi(self.state, self.close_connections),
+                self.state,
+                None,
+                False,
+                self._transports,
+                self._h2_connections,
             ),
         }
         self._servers: list[asyncio.Server] = []
@@ -162,6 +186,13 @@ class Sandbox:
             ready["credentialsDir"] = str(c.credentials_dir.resolve())
             ready["caFile"] = str(c.credentials_dir.resolve() / "ca.pem")
         return ready
+
+    def close_connections(self, gateway: str | None, action: WireAction) -> int:
+        """GOAWAY or drop every open HTTP/2 connection (of one gateway): how many."""
+        chosen = [c for c, g in self._h2_connections.items() if gateway in (None, g)]
+        for conn in chosen:
+            conn.shut_down(action)
+        return len(chosen)
 
     async def stop(self) -> None:
         for server in self._servers:

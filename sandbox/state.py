@@ -15,7 +15,9 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.messages import Answer, Request
+import orjson
+
+from sandbox.messages import Answer, H2Behaviour, Request
 
 GATEWAYS = ("apns", "fcm")
 RECORD_LIMIT = 20_000
@@ -54,7 +56,11 @@ class GatewayStats:
     rejected: int = 0
     abandoned: int = 0  # 2xx decided, but the client was gone before the answer went out
     connections: int = 0
+    duplicates: int = 0  # accepted sends of a push already accepted (see ``push_identity``)
+    refused_streams: int = 0  # streams over SETTINGS_MAX_CONCURRENT_STREAMS: REFUSED_STREAM
+    stream_limit_goaways: int = 0  # connections closed for it (strict mode)
     accepted_by_token: Counter[str] = field(default_factory=Counter)
+    accepted_pushes: set[int] = field(default_factory=set)  # hashes of push_identity
     # APNs: provider JWT string -> its iat; FCM: OAuth access tokens seen.
     jwts: dict[str, int | None] = field(default_factory=dict)
     access_tokens: set[str] = field(default_factory=set)
@@ -65,7 +71,10 @@ class GatewayStats:
             "accepted": self.accepted,
             "rejected": self.rejected,
             "abandoned": self.abandoned,
+            "duplicates": self.duplicates,
             "connections": self.connections,
+            "refusedStreams": self.refused_streams,
+            "streamLimitGoaways": self.stream_limit_goaways,
             "acceptedByToken": dict(self.accepted_by_token),
         }
         if gateway == "apns":
@@ -127,6 +136,7 @@ class Record:
 class SandboxState:
     def __init__(self, latency_ms: float = 0.0) -> None:
         self.latency = latency_ms / 1000.0
+        self.http2 = H2Behaviour()  # for connections opened from now on
         self.stats = {g: GatewayStats() for g in GATEWAYS}
         self.records: deque[Record] = deque(maxlen=RECORD_LIMIT)
         self.oauth_tokens_issued = 0
@@ -140,6 +150,32 @@ class SandboxState:
         if gateway in self.stats:
             self.stats[gateway].connections += 1
         return next(self._conn_ids)
+
+    def set_http2(self, body: dict[str, Any]) -> H2Behaviour:
+        unknown = set(body) - {"maxConcurrentStreams", "strict", "settingsDelayMs"}
+        if unknown:
+            raise FaultError(f"unknown field(s): {sorted(unknown)}")
+        old = self.http2
+        limit = body.get("maxConcurrentStreams", old.max_concurrent_streams)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+            raise FaultError("maxConcurrentStreams must be an integer from 1 to 100000")
+        strict = body.get("strict", old.strict)
+        if not isinstance(strict, bool):
+            raise FaultError("strict must be true or false")
+        delay = checked_ms(
+            body.get("settingsDelayMs", old.settings_delay * 1000), "settingsDelayMs", 10_000
+        )
+        self.http2 = H2Behaviour(limit, strict, delay / 1000.0)
+        return self.http2
+
+    def over_stream_limit(self, gateway: str, closed: bool) -> None:
+        """A client opened a stream beyond the limit: refused, or its connection ``closed``."""
+        if gateway in self.stats:
+            st = self.stats[gateway]
+            if closed:
+                st.stream_limit_goaways += 1
+            else:
+                st.refused_streams += 1
 
     # -- faults ---------------------------------------------------------------------------------
     def add_fault(self, rule: dict[str, Any], kinds: dict[str, frozenset[str]]) -> FaultRule:
@@ -207,6 +243,11 @@ class SandboxState:
             st.accepted += 1
             if rec.delivered:
                 st.accepted_by_token[rec.token] += 1
+                identity = hash(push_identity(rec))
+                if identity in st.accepted_pushes:
+                    st.duplicates += 1
+                else:
+                    st.accepted_pushes.add(identity)
         else:
             rec.abandoned = True
             st.abandoned += 1
@@ -222,12 +263,40 @@ class SandboxState:
         self.records.clear()
         self._faults.clear()
         self.oauth_tokens_issued = 0
+        self.http2 = H2Behaviour()
 
     def stats_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {g: self.stats[g].to_json(g) for g in GATEWAYS}
         out["oauth"] = {"tokensIssued": self.oauth_tokens_issued}
         out["latencyMs"] = self.latency * 1000
+        out["http2"] = http2_json(self.http2)
         return out
+
+
+def push_identity(rec: Record) -> str:
+    """What makes two accepted sends the same push. APNs: the apns-id, which a client keeps
+    across retries (else the token and payload). FCM messages carry no id and ``android.ttl``
+    shrinks on every retry, so: the token with the message's data and notification."""
+    if rec.gateway == "apns":
+        return rec.headers.get("apns-id") or rec.token + rec.body.decode("utf-8", "replace")
+    message = orjson.loads(rec.body).get("message") or {}
+    content = [message.get("data"), message.get("notification")]
+    return rec.token + orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def checked_ms(value: Any, name: str, most: int) -> float:
+    """A duration in milliseconds from the control API, from 0 to ``most``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= most:
+        raise FaultError(f"{name} must be a number from 0 to {most}")
+    return float(value)
+
+
+def http2_json(h2: H2Behaviour) -> dict[str, Any]:
+    return {
+        "maxConcurrentStreams": h2.max_concurrent_streams,
+        "strict": h2.strict,
+        "settingsDelayMs": h2.settings_delay * 1000,
+    }
 
 
 def _optional_int(rule: dict[str, Any], name: str, minimum: int) -> int | None:

@@ -20,12 +20,15 @@ Usage::
         sbx.add_fault(gateway="fcm", kind="quota_exceeded", percent=50, retryAfter=7)
         sbx.clear_faults()
         sbx.stats()              # {"apns": {"requests", "accepted", "rejected", "abandoned",
-                                 #   "connections", "acceptedByToken", "jwts", "jwtIats"},
+                                 #   "duplicates", "connections", "refusedStreams",
+                                 #   "streamLimitGoaways", "acceptedByToken", "jwts", "jwtIats"},
                                  #   "fcm": {..., "accessTokens"}, "oauth": {"tokensIssued"},
-                                 #   "latencyMs"}
+                                 #   "latencyMs", "http2"}
         sbx.requests("apns", token=None)  # recorded requests, oldest first
         sbx.set_latency(50)      # ms, for every later answer
-        sbx.reset()              # counters, faults, recorded requests
+        sbx.set_http2(max_concurrent_streams=10, strict=True, settings_delay_ms=20)  # new conns
+        sbx.close_connections("apns", "goaway")  # or "drop"; None: both gateways
+        sbx.reset()              # counters, faults, recorded requests, stream limit
 
 Ports are picked free (0) unless given; ``state_dir`` keeps the generated CA and keys so several
 sandboxes (or restarts) share them; ``credentials_dir`` defaults to ``state_dir/credentials``.
@@ -228,6 +231,20 @@ class SandboxProcess:
 
     def set_latency(self, ms: float) -> None:
         self._call("POST", "/latency", {"ms": ms})
+
+    def set_http2(self, **behaviour: Any) -> None:
+        """max_concurrent_streams, strict, settings_delay_ms: for connections opened later."""
+        names = {
+            "max_concurrent_streams": "maxConcurrentStreams",
+            "strict": "strict",
+            "settings_delay_ms": "settingsDelayMs",
+        }
+        self._call("POST", "/http2", {names.get(k, k): v for k, v in behaviour.items()})
+
+    def close_connections(self, gateway: str | None = None, action: str = "goaway") -> int:
+        """GOAWAY (every stream received so far is answered) or drop open HTTP/2 connections."""
+        body = {"gateway": gateway, "action": action}
+        return int(self._call("POST", "/connections/close", body)["closed"])
 
     def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> dict[str, Any]:
         if self._client is None:

@@ -13,9 +13,17 @@ import h2.events
 from hyperframe.frame import Frame, HeadersFrame
 
 
+class _Unchecked(h2.connection.H2Connection):
+    """h2 refuses to open more streams than the server allows; these tests must be able to."""
+
+    def _open_streams(self, remainder: int) -> int:
+        return 0
+
+
 @dataclass
 class WireResult:
     statuses: dict[int, int] = field(default_factory=dict)  # stream id -> :status
+    resets: dict[int, int] = field(default_factory=dict)  # stream id -> RST_STREAM error code
     goaway: h2.events.ConnectionTerminated | None = None
     closed: bool = False  # the server closed the TCP connection
     remote_max_streams: int | None = None  # the server's SETTINGS_MAX_CONCURRENT_STREAMS
@@ -28,14 +36,17 @@ async def send_on_one_connection(
     requests: list[tuple[str, dict[str, str], bytes]],
     gap: float = 0.0,
     timeout: float = 10.0,
+    after_settings: bool = False,
 ) -> WireResult:
     """Send each (path, headers, body) as a stream on ONE connection, ``gap`` seconds apart,
-    and read until every stream ended or the server closed the connection. Answers that arrive
-    after a GOAWAY are still recorded (h2 itself would refuse them)."""
+    and read until every stream ended or was reset, or the server closed the connection.
+    Answers that arrive after a GOAWAY are still recorded (h2 itself would refuse them). With
+    ``after_settings``, nothing is sent before the server's SETTINGS arrived and were
+    acknowledged; otherwise the requests leave at once, as a client that does not wait."""
     host, port = url.removeprefix("https://").rsplit(":", 1)
     ctx.set_alpn_protocols(["h2"])
     reader, writer = await asyncio.open_connection(host, int(port), ssl=ctx)
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn = _Unchecked(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     result = WireResult()
     pending: set[int] = set()
@@ -51,8 +62,12 @@ async def send_on_one_connection(
                     pending.discard(ev.stream_id)
                 elif isinstance(ev, h2.events.ConnectionTerminated):
                     result.goaway = ev
+                elif isinstance(ev, h2.events.StreamReset):
+                    result.resets[ev.stream_id] = int(ev.error_code)
+                    pending.discard(ev.stream_id)
                 elif isinstance(ev, h2.events.RemoteSettingsChanged):
                     result.remote_max_streams = conn.remote_settings.max_concurrent_streams
+                    settings.set()
             writer.write(conn.data_to_send())
             return
         raw.extend(data)
@@ -78,11 +93,15 @@ async def send_on_one_connection(
                 done.set()
                 return
             on_bytes(data)
-            if not pending and len(result.statuses) == len(requests):
+            if not pending and len(result.statuses) + len(result.resets) == len(requests):
                 done.set()
 
     done = asyncio.Event()
+    settings = asyncio.Event()
     reading = asyncio.create_task(read_until(done))
+    if after_settings:
+        await asyncio.wait_for(settings.wait(), timeout)
+        await writer.drain()  # our SETTINGS ACK left with the read loop's write
     for i, (path, headers, body) in enumerate(requests):
         if i and gap:
             await asyncio.sleep(gap)

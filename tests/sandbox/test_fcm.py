@@ -120,6 +120,11 @@ INVALID = [
     ),
     pytest.param({"token": "t", "android": {"ttl": "1 hour"}}, "message.android.ttl", id="ttl"),
     pytest.param(
+        {"token": "t", "android": {"ttl": "2419200.5s"}},
+        "message.android.ttl",
+        id="ttl-over-28-days",
+    ),
+    pytest.param(
         {"token": "t", "notification": {"title": 5}}, "message.notification.title", id="title-type"
     ),
     pytest.param({"token": "t", "data": {"big": "x" * 5000}}, "message", id="too-big"),
@@ -132,6 +137,13 @@ def test_invalid_messages(
 ) -> None:
     resp = send(fcm_client, sandbox, message)
     assert error_of(resp) == (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", field)
+
+
+def test_ttl_of_exactly_28_days_is_accepted(
+    sandbox: SandboxProcess, fcm_client: httpx.Client
+) -> None:
+    resp = send(fcm_client, sandbox, {"token": "t", "android": {"ttl": "2419200s"}})
+    assert resp.status_code == 200, resp.text
 
 
 def test_body_that_is_not_json(sandbox: SandboxProcess, fcm_client: httpx.Client) -> None:

@@ -4,9 +4,15 @@ Both gateways (APNs and FCM v1) send through it.
 Why not httpx: measured on this machine, httpx costs ~1.2 ms of CPU per request and caps local
 streams at 100; ``h2`` driven directly costs ~0.2 ms (docs/delivery.md). This module does only what
 a push gateway needs: POST with a small body, many concurrent streams within the server's
-SETTINGS_MAX_CONCURRENT_STREAMS (followed as it changes: APNs lowers it to 1 after a rejected
-token and raises it again), flow control, and GOAWAY — after which no new stream is opened here,
-the streams the server will not process fail as retryable, and the pool opens a new connection.
+SETTINGS_MAX_CONCURRENT_STREAMS, flow control, and GOAWAY.
+
+The stream limit is known only once the server's SETTINGS frame has arrived (until then h2
+reports "unlimited"), so no stream is opened before it; later changes are followed (APNs lowers
+the limit to 1 after a rejected token and raises it again). What a failed request may have done
+decides how it fails: ``NotSent`` when the server cannot have processed it (refused with
+REFUSED_STREAM, above a GOAWAY's last stream id, or never completely written), so it may go out
+again at once; ``ConnectionLost`` when it may have been processed. An answer already received
+is delivered to its caller whatever happens to the connection afterwards.
 """
 
 from __future__ import annotations
@@ -16,41 +22,18 @@ import contextlib
 import ssl
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
-import h2.config
-import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-import hpack
 
-# Measured (cProfile, 5,000 pushes): h2's outbound header normalisation/validation and HPACK's
-# Huffman coding were over half of the client's CPU. Our headers are built lowercase and valid by
-# the gateways' request modules, so both checks are skipped; header values go out as literals.
-_CONFIG = h2.config.H2Configuration(
-    client_side=True, header_encoding=None, validate_outbound_headers=False,
-    normalize_outbound_headers=False, validate_inbound_headers=False)
+from workers.h2client.h2state import CONFIG, LeanH2Connection, PlainEncoder
 
-
-class _PlainEncoder(hpack.Encoder):
-    """HPACK without Huffman: a few more bytes per request, a fraction of the CPU."""
-
-    def encode(self, headers: Any, huffman: bool = False) -> bytes:
-        return super().encode(headers, huffman=False)
-
-
-class _LeanH2Connection(h2.connection.H2Connection):
-    """h2 counts open streams by scanning every stream it knows on each new stream: O(streams in
-    flight) per request. Profiled at 1,000 in flight it was a quarter of a worker's CPU. Below
-    the server's limit the dict's size (open plus not yet forgotten closed streams) is an upper
-    bound that passes the same check; the full scan (which also forgets the closed streams) runs
-    only when the dict reaches the limit."""
-
-    def _open_streams(self, remainder: int) -> int:
-        if len(self.streams) < (self.remote_settings.max_concurrent_streams or 0):
-            return len(self.streams)
-        return super()._open_streams(remainder)
+# A server whose SETTINGS name no stream limit allows "unlimited"; RFC 9113 recommends servers
+# allow at least 100, so that many is what we open on it.
+UNANNOUNCED_STREAM_LIMIT = 100
 
 
 class ConnectionLost(Exception):
@@ -58,7 +41,8 @@ class ConnectionLost(Exception):
 
 
 class NotSent(ConnectionLost):
-    """The connection closed before this request was written: safe to send elsewhere now."""
+    """The gateway cannot have processed this request (refused stream, not covered by a
+    GOAWAY, or not completely written): safe to send elsewhere now, no attempt spent."""
 
 
 @dataclass
@@ -83,18 +67,22 @@ class _Stream:
     headers: dict[bytes, bytes] = field(default_factory=dict)
     body: bytearray = field(default_factory=bytearray)
     pending: bytes = b""  # request body not yet sent for want of flow-control window
+    written: bool = False  # the request's last frame was handed to the transport
 
 
 class H2ClientProtocol(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.h2 = _LeanH2Connection(_CONFIG)
-        self.h2.encoder = _PlainEncoder()
+        self.h2 = LeanH2Connection(CONFIG)
+        self.h2.encoder = PlainEncoder()
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, _Stream] = {}
         self.closed = False  # no new streams (GOAWAY received or connection lost)
+        self.settings_known = False  # the server's first SETTINGS frame has arrived
+        self.settings_received: asyncio.Future[None] = loop.create_future()
         self._capacity_waiters: deque[asyncio.Future[None]] = deque()
         self._flush_scheduled = False
+        self._unwritten: list[_Stream] = []  # requests complete in h2's buffer, not yet written
 
     # --- asyncio callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -105,19 +93,24 @@ class H2ClientProtocol(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
+        self.h2.received.clear()
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
-            self._fail_all(ConnectionLost(f"HTTP/2 protocol error: {exc}"))
+            for event in self.h2.received:  # answers that came before the bad frame
+                self._on_event(event)
+            self._fail_all(f"HTTP/2 protocol error: {exc}")
             if self.transport:
                 self.transport.close()
             return
         for event in events:
             self._on_event(event)
         self._flush()
+        if self.closed and not self.streams and self.transport:  # GOAWAY'd and drained
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail_all(ConnectionLost(f"connection lost: {exc or 'closed by peer'}"))
+        self._fail_all(f"connection lost: {exc or 'closed by peer'}")
 
     # --- h2 events -----------------------------------------------------------------------
     def _on_event(self, event: h2.events.Event) -> None:
@@ -133,7 +126,8 @@ class H2ClientProtocol(asyncio.Protocol):
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.body += event.data
-            self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            with contextlib.suppress(h2.exceptions.ProtocolError):  # h2 closed after an error
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded):
             stream = self.streams.pop(event.stream_id, None)
             if stream is not None and not stream.future.done():
@@ -141,21 +135,28 @@ class H2ClientProtocol(asyncio.Protocol):
                                                   bytes(stream.body)))
             self._wake_one()
         elif isinstance(event, h2.events.StreamReset):
-            self._fail_stream(event.stream_id, ConnectionLost(
-                f"stream reset by server (error {event.error_code})"))
+            if event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM:  # RFC 9113 section 8.7
+                self._fail_stream(event.stream_id, NotSent("stream refused by the server"))
+            else:
+                self._fail_stream(event.stream_id, ConnectionLost(
+                    f"stream reset by server (error {event.error_code})"))
         elif isinstance(event, h2.events.WindowUpdated):
             self._send_pending()
         elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self.settings_known = True
+            if not self.settings_received.done():
+                self.settings_received.set_result(None)
             self._wake_all()
         elif isinstance(event, h2.events.ConnectionTerminated):
             # GOAWAY: streams above last_stream_id were not processed; the rest may finish.
             self.closed = True
             last = event.last_stream_id or 0
-            for sid in [s for s in self.streams if s > last]:
-                self._fail_stream(sid, ConnectionLost("GOAWAY: not processed by the server"))
+            why = f"GOAWAY (error {event.error_code}, last stream {last}): not processed"
+            unwritten = {id(stream) for stream in self._unwritten}  # h2 dropped their frames
+            for sid in [s for s, st in self.streams.items() if s > last or id(st) in unwritten]:
+                self._fail_stream(sid, NotSent(why))
+            self._unwritten.clear()
             self._wake_all()
-            if not self.streams and self.transport:
-                self.transport.close()
 
     def _fail_stream(self, stream_id: int, exc: Exception) -> None:
         stream = self.streams.pop(stream_id, None)
@@ -163,16 +164,25 @@ class H2ClientProtocol(asyncio.Protocol):
             stream.future.set_exception(exc)
         self._wake_one()
 
-    def _fail_all(self, exc: Exception) -> None:
+    def _fail_all(self, why: str) -> None:
+        """The connection is gone: requests not completely written cannot have been processed;
+        the others may have been."""
         self.closed = True
-        for sid in list(self.streams):
-            self._fail_stream(sid, exc)
+        if not self.settings_received.done():
+            self.settings_received.set_exception(NotSent(why))
+        for sid, stream in list(self.streams.items()):
+            unsent = stream.pending or not stream.written
+            self._fail_stream(sid, NotSent(why) if unsent else ConnectionLost(why))
         self._wake_all()
 
     # --- capacity --------------------------------------------------------------------------
     @property
     def max_streams(self) -> int:
-        return int(self.h2.remote_settings.max_concurrent_streams or 100)
+        """How many streams the server allows now: none before its SETTINGS arrived."""
+        if not self.settings_known:
+            return 0
+        limit = self.h2.remote_settings.max_concurrent_streams
+        return UNANNOUNCED_STREAM_LIMIT if limit > 2**31 - 1 else limit
 
     def has_capacity(self) -> bool:
         return not self.closed and len(self.streams) < self.max_streams
@@ -209,6 +219,8 @@ class H2ClientProtocol(asyncio.Protocol):
         self.h2.send_headers(sid, headers, end_stream=not body)
         if body:
             self._send_body(sid, stream)
+        if not stream.pending:
+            self._unwritten.append(stream)
         self._schedule_flush()
         timer = self.loop.call_later(timeout, self._timeout, sid)
         try:
@@ -239,6 +251,8 @@ class H2ClientProtocol(asyncio.Protocol):
                     self._send_body(sid, stream)
                 except h2.exceptions.H2Error as exc:
                     self._fail_stream(sid, ConnectionLost(str(exc)))
+                if not stream.pending:
+                    self._unwritten.append(stream)
 
     def _schedule_flush(self) -> None:
         # Coalesce: one transport write per loop iteration however many requests were started.
@@ -251,6 +265,9 @@ class H2ClientProtocol(asyncio.Protocol):
         data = self.h2.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+            for stream in self._unwritten:
+                stream.written = True
+            self._unwritten.clear()
 
     def close(self) -> None:
         self.closed = True
@@ -265,9 +282,14 @@ class H2ClientProtocol(asyncio.Protocol):
 
 async def open_connection(host: str, port: int, ssl_context: ssl.SSLContext,
                           timeout: float) -> H2ClientProtocol:
+    """Connect and wait for the server's SETTINGS (its stream limit), all within ``timeout``."""
     loop = asyncio.get_running_loop()
-    _transport, protocol = await asyncio.wait_for(
-        loop.create_connection(lambda: H2ClientProtocol(loop), host, port, ssl=ssl_context,
-                               server_hostname=host),
-        timeout)
+    async with asyncio.timeout(timeout):
+        _transport, protocol = await loop.create_connection(
+            lambda: H2ClientProtocol(loop), host, port, ssl=ssl_context, server_hostname=host)
+        try:
+            await protocol.settings_received
+        except BaseException:
+            protocol.close()
+            raise
     return protocol

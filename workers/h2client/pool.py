@@ -3,7 +3,8 @@
 APNs token-auth apps and every FCM app share the connections to an origin (the JWT / OAuth token
 travels per request); an APNs certificate-auth app needs its own pool, since the certificate is
 the TLS identity. Each pool keeps up to ``size`` connections, opened on demand, replaced when
-closed (GOAWAY, loss), and picks the one with the most free streams.
+closed (GOAWAY, loss), and picks the one with the most free streams. A connection joins the pool
+only once the server's SETTINGS arrived, so a burst is spread within the announced limits.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from workers.h2client.connection import (
     Response,
     open_connection,
 )
+
+_NOT_SENT_TRIES = 3  # a server refusing or closing again and again: NotSent to the caller
 
 
 def tls_context(ca_file: Path | None, client_pem: str | None = None) -> ssl.SSLContext:
@@ -76,14 +79,18 @@ class ConnectionPool:
 
     async def request(self, headers: list[tuple[bytes, bytes]], body: bytes,
                       timeout: float) -> Response:
-        """One request; raises ConnectionLost (maybe processed) or TimeoutError."""
-        for _ in range(3):  # a request never written (GOAWAY before it) goes on a new connection
-            conn = await self.connection()
-            try:
+        """One request; raises NotSent (not processed), ConnectionLost (maybe processed) or
+        TimeoutError. A request the server cannot have processed (refused stream, above a
+        GOAWAY's last stream, connection closed before it was written) goes out again at once
+        on another stream or connection, a few times at most."""
+        why = ""
+        for _ in range(_NOT_SENT_TRIES):
+            try:  # a new connection closed before its SETTINGS arrived raises NotSent too
+                conn = await self.connection()
                 return await conn.request(headers, body, timeout)
-            except NotSent:
-                continue
-        raise ConnectionLost(f"{self.host} kept closing connections before the request was sent")
+            except NotSent as exc:
+                why = str(exc)
+        raise NotSent(f"{self.host} did not take the request in {_NOT_SENT_TRIES} tries: {why}")
 
     async def _open(self) -> H2ClientProtocol:
         if self._opening is None:  # many requests at once need one connect, not many

@@ -13,7 +13,7 @@ import hpack.hpack
 import pytest
 from hpack.struct import NeverIndexedHeaderTuple
 
-from sandbox.http2 import MAX_CONCURRENT_STREAMS, _LeanH2Connection, install_huffman_cache
+from sandbox.h2tuning import LeanH2Connection, install_huffman_cache
 
 
 def test_huffman_cache_decodes_never_indexed_jwt_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,12 +32,14 @@ def test_huffman_cache_decodes_never_indexed_jwt_once(monkeypatch: pytest.Monkey
 
 
 def test_stream_count_shortcut_hooks_into_h2() -> None:
-    # h2 must still count inbound streams through the method the sandbox overrides.
+    # h2 must still count inbound streams through the method the sandbox overrides, and check
+    # them only in the place H2ServerProtocol takes over (a new HEADERS frame).
     source = inspect.getsource(vars(h2.connection.H2Connection)["open_inbound_streams"].fget)
     assert "self._open_streams(" in source
-    conn = _LeanH2Connection(h2.config.H2Configuration(client_side=False))
-    conn.streams = dict.fromkeys(range(1, 2 * MAX_CONCURRENT_STREAMS, 2))  # type: ignore[assignment]
-    with pytest.raises(AttributeError):  # at the limit the real scan runs (None has no .open)
+    conn = LeanH2Connection(h2.config.H2Configuration(client_side=False))
+    conn.forget_at = 20
+    conn.streams = dict.fromkeys(range(1, 2 * conn.forget_at, 2))  # type: ignore[assignment]
+    with pytest.raises(AttributeError):  # at forget_at the real scan runs (None has no .open)
         _ = conn.open_inbound_streams
     conn.streams = dict.fromkeys(range(1, 21, 2))  # type: ignore[assignment]
-    assert conn.open_inbound_streams == 10  # below it, the dict size without a scan
+    assert conn.open_inbound_streams == 0  # below it no scan, and h2's own limit never trips
