@@ -11,7 +11,6 @@ carry ``registered_at = epoch`` and are shown with ``registeredAt: null``.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,16 +20,15 @@ from starlette.routing import BaseRoute, Route
 
 from producer import openapi as oa
 from producer.auth import authenticate
-from producer.body import read_json
-from producer.envelope import ApiError, error_item, respond
+from producer.body import read_model
+from producer.envelope import ApiError, respond
 from producer.history import QueryParams as Query
+from producer.schemas import MAX_TAG, MAX_TOKEN, MAX_USER_ID, DeviceBody
 from producer.state import get_state
-from shared.tokens import PLATFORMS, detect_platform, is_valid_for
+from shared.tokens import PLATFORMS
 
 WRITE_SCOPE, READ_SCOPE = "push:send", "push:read"
-MAX_TOKEN, MAX_USER_ID, MAX_TAGS, MAX_TAG = 4096, 256, 100, 64
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _COLUMNS = ("token, platform, user_id, language, tags, registered_at, invalidated_at,"
@@ -56,50 +54,11 @@ def _device(row: Any) -> dict[str, Any]:
             "valid": invalidated is None or invalidated <= registered}
 
 
-def _validate(body: Any) -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
-    errors: list[dict[str, Any]] = []
-
-    def fail(code: str, name: str, message: str, value: Any = None) -> None:
-        errors.append(error_item(code, message, parameter=name, value=value))
-
-    if not isinstance(body, dict):
-        fail("INVALID_FORMAT", "body", "The body must be a JSON object", body)
-        return errors, ()
-    token, platform = body.get("token"), body.get("platform")
-    user_id, language, tags = body.get("userId"), body.get("language"), body.get("tags", [])
-    if platform not in PLATFORMS:
-        fail("REQUIRED" if platform is None else "INVALID_FORMAT", "platform",
-             "'platform' must be 'ios' or 'android'", platform)
-    if not isinstance(token, str) or not token:
-        fail("REQUIRED", "token", "'token' is required", token)
-    elif len(token) > MAX_TOKEN:
-        fail("TOO_LONG", "token", f"'token' exceeds {MAX_TOKEN} characters")
-    elif platform in PLATFORMS:
-        detected = detect_platform(token)
-        if detected not in (None, platform) or not (detected or is_valid_for(token, platform)):
-            fail("INVALID_DEVICE_TOKEN", "token", f"Not a valid {platform} device token", token)
-    if user_id is not None and (not isinstance(user_id, str) or not 0 < len(user_id)
-                                <= MAX_USER_ID):
-        fail("INVALID_FORMAT", "userId", f"'userId' must be a string of 1-{MAX_USER_ID} chars",
-             user_id)
-    if language is not None and (not isinstance(language, str)
-                                 or not _LANGUAGE.fullmatch(language)):
-        fail("INVALID_FORMAT", "language", "'language' must be a language tag like 'en-GB'",
-             language)
-    if (not isinstance(tags, list) or len(tags) > MAX_TAGS
-            or any(not isinstance(t, str) or not 0 < len(t) <= MAX_TAG for t in tags)):
-        fail("INVALID_FORMAT", "tags",
-             f"'tags' must be a list of at most {MAX_TAGS} strings of 1-{MAX_TAG} chars", tags)
-        tags = []
-    return errors, (token, platform, user_id, language, list(dict.fromkeys(tags)))
-
-
 async def register_device(request: Request) -> Response:
     caller = await authenticate(request, WRITE_SCOPE)
     state = get_state(request)
-    errors, values = _validate(await read_json(request, state.settings.max_body_bytes))
-    if errors:
-        raise ApiError.validation(errors)
+    d = await read_model(request, DeviceBody, whole_fields=True)
+    values = (d.token, d.platform, d.user_id, d.language, list(dict.fromkeys(d.tags)))
     async with state.pool.connection() as conn:
         row = await (await conn.execute(_UPSERT, (caller.app_id, *values))).fetchone()
     assert row is not None
@@ -156,10 +115,7 @@ openapi: dict[str, Any] = {"paths": {
         "post": oa.operation(
             "Register (or re-register) a device token", scope=WRITE_SCOPE, ok=201,
             ok_schema=_DEVICE, errors=(400, 401, 403, 422),
-            body={"type": "object", "required": ["token", "platform"], "properties": {
-                "token": {"type": "string"}, "platform": _DEVICE["properties"]["platform"],
-                "userId": {"type": "string"}, "language": {"type": "string"},
-                "tags": {"type": "array", "items": {"type": "string"}}}},
+            body=oa.body_schema(DeviceBody),
             description="201 when new, 200 when it existed. Re-registering a token that a "
                         "gateway reported dead makes it valid again."),
         "get": oa.operation(
