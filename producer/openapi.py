@@ -29,8 +29,8 @@ ERROR_STATUS = {
     404: "No such object for this app (`NOT_FOUND`)",
     409: "Idempotency-Key reused with another body (`IDEMPOTENCY_CONFLICT`)",
     413: "Request body too large (`PAYLOAD_TOO_LARGE`)",
-    422: "Invalid request (`VALIDATION_ERROR` with one entry per field; unknown fields are "
-         "refused)",
+    422: "Invalid request (`VALIDATION_ERROR` with one entry per offending field or "
+         "parameter)",
     429: "Rate limited (`RATE_LIMITED`, with `Retry-After`)",
     503: "A backing service is down; nothing was accepted (`UNAVAILABLE`, with `Retry-After`)",
 }
@@ -119,14 +119,15 @@ def _answer(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def operation(summary: str, *, scope: str | None, ok: int = 200,
+def operation(summary: str, *, scope: str | None, ok: int | tuple[int, ...] = 200,
               ok_schema: Mapping[str, Any] | None = None, errors: Iterable[int] = (401, 403),
               parameters: Sequence[Mapping[str, Any]] = (),
               body: Mapping[str, Any] | None = None, description: str = "") -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "description": description + (
         f"\n\nRequired scope: `{scope}`." if scope else ""),
         "parameters": list(parameters),
-        "responses": {str(ok): _answer("Success", envelope_of(ok_schema))}}
+        "responses": {str(status): _answer("Success", envelope_of(ok_schema))
+                      for status in (ok if isinstance(ok, tuple) else (ok,))}}
     for status in sorted({*errors, 503}):
         op["responses"][str(status)] = _answer(ERROR_STATUS.get(status, "Error"),
                                                envelope_of(None))

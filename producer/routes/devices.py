@@ -113,7 +113,7 @@ _DEVICE: dict[str, Any] = {"type": "object", "properties": {
 openapi: dict[str, Any] = {"paths": {
     "/v2.1/devices": {
         "post": oa.operation(
-            "Register (or re-register) a device token", scope=WRITE_SCOPE, ok=201,
+            "Register (or re-register) a device token", scope=WRITE_SCOPE, ok=(201, 200),
             ok_schema=_DEVICE, errors=(400, 401, 403, 422),
             body=oa.body_schema(DeviceBody),
             description="201 when new, 200 when it existed. Re-registering a token that a "

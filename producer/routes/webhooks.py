@@ -181,7 +181,7 @@ _CONFIG: dict[str, Any] = {"type": "object", "properties": {
     "previousSecretValidUntil": {"type": ["string", "null"]}}}
 _ADMIN_ERRORS = (401, 403, 404, 422)
 _SAVE = oa.operation(
-    "Create or replace the webhook configuration", scope=SCOPE, ok_schema=_CONFIG,
+    "Create or replace the webhook configuration", scope=SCOPE, ok=(201, 200), ok_schema=_CONFIG,
     errors=(400, 401, 403, 422), body=oa.body_schema(WebhooksBody),
     description="201 with `secret` (shown once) when created; 200 when replaced. PUT and POST "
                 "are the same.")

@@ -79,3 +79,11 @@ async def test_per_app_limits_are_named_not_hard_coded(api: httpx.AsyncClient) -
         assert _bounds(props[name]) == [], f"{name} states a number that is per app"
         assert "per app" in props[name]["description"] or limit in props[name]["description"]
     assert "max_title_ios" in props["title"]["description"] and _bounds(props["title"]) == []
+
+
+async def test_both_success_statuses_are_documented(api: httpx.AsyncClient) -> None:
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    # A first registration or configuration answers 201, a repeated one 200.
+    for path, method in (("/v2.1/devices", "post"), ("/v2.1/webhooks", "put"),
+                         ("/v2.1/webhooks", "post")):
+        assert {"200", "201"} <= set(paths[path][method]["responses"]), (path, method)
