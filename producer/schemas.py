@@ -66,7 +66,7 @@ class DeviceBody(BaseModel):
             if detected not in (None, platform) or not (detected or is_valid_for(token,
                                                                                  platform)):
                 refuse("INVALID_DEVICE_TOKEN", f"Not a valid {platform} device token",
-                       parameter="token")
+                       parameter="token", value=token)
         return platform
 
 

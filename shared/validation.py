@@ -39,10 +39,13 @@ class FieldError:
     value: Any = None
 
 
-def refuse(code: str, message: str, *, at: str = "", parameter: str = "") -> NoReturn:
+def refuse(code: str, message: str, *, at: str = "", parameter: str = "",
+           value: Any = None) -> NoReturn:
     """Fail a validator with a contract code. ``at`` is appended to the field's name (an item's
-    index, ``[2]``); ``parameter`` replaces it (for a rule a model validator checks)."""
-    raise PydanticCustomError(code, message, {"at": at, "parameter": parameter})
+    index, ``[2]``); ``parameter`` and ``value`` replace the field's name and input (for a rule
+    one field's validator checks on another)."""
+    raise PydanticCustomError(code, message, {"at": at, "parameter": parameter,
+                                              "value": value})
 
 
 def per_app(limit: str, text: str) -> dict[str, Any]:
@@ -85,14 +88,15 @@ def _field_error(error: ErrorDetails, model: type[BaseModel], prefix: str) -> Fi
     kind, ctx = error["type"], error.get("ctx") or {}
     name = str(ctx.get("parameter") or parameter_of(error["loc"]) + str(ctx.get("at", "")))
     parameter = prefix + name or "body"
-    value = error.get("input")
+    value = ctx.get("value") if ctx.get("parameter") else error.get("input")
     if kind == "missing":
         value, message = None, f"'{parameter}' is required"
     elif kind == "extra_forbidden":
         known = [f.alias or field for field, f in model.model_fields.items()]
         message = f"Unknown field '{parameter}'" + suggestion(name, known)
     elif kind == "model_type":
-        message = "The body must be a JSON object" if not name else f"'{name}' must be an object"
+        message = ("The body must be a JSON object" if parameter == "body" else
+                   f"'{parameter.rstrip('.')}' must be a JSON object")
     elif kind.isupper():  # refuse(): the message is the contract's own
         message = error["msg"]
     elif error["msg"].startswith("Input should be"):

@@ -282,3 +282,30 @@ async def test_deeply_nested_json_is_4xx_with_an_envelope(
     response = await api.post(path, json=body, headers=make_app().headers())
     assert 400 <= response.status_code < 500, response.text
     assert assert_envelope(response)["errors"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "parameter"), [
+    ("POST", "/v2.1/devices", {"token": IOS, "platform": "ios", "user_id": "u"}, "user_id"),
+    ("POST", "/v2.1/push/receipts",
+     [{"dispatchId": "01a21bca-14b1-723f-b684-36b791a482aa", "evnt": "opened"}], "[0].evnt"),
+    ("PUT", "/v2.1/webhooks", {"primary_url": "https://hooks.example.com/x"}, "primary_url"),
+    ("POST", "/v2.1/webhooks/secret/rotate", {"overlap_hours": 1}, "overlap_hours"),
+])
+async def test_every_body_refuses_unknown_fields(api: httpx.AsyncClient, make_app: Any,
+                                                 method: str, path: str, body: Any,
+                                                 parameter: str) -> None:
+    response = await api.request(method, path, json=body, headers=make_app().headers())
+    assert response.status_code in (404, 422), response.text
+    errors = assert_envelope(response)["errors"]
+    assert ("INVALID_FORMAT", parameter) in error_codes({"errors": errors}), errors
+    (error,) = [e for e in errors if e["meta"]["parameter"] == parameter]
+    assert "did you mean" in error["message"]
+
+
+async def test_a_token_of_the_wrong_platform_is_echoed(api: httpx.AsyncClient,
+                                                       make_app: Any) -> None:
+    response = await api.post("/v2.1/devices", json={"token": "abc", "platform": "ios"},
+                              headers=make_app().headers())
+    (error,) = assert_envelope(response)["errors"]
+    assert (error["code"], error["meta"]["parameter"], error["meta"]["value"]) == (
+        "INVALID_DEVICE_TOKEN", "token", "abc")
