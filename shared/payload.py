@@ -272,6 +272,12 @@ class PushBody(BaseModel):
         return url
 
 
+# The message content's keys (the contract's names) and the PushBody fields they come from.
+_CONTENT_FIELDS = {"title": "title", "content": "content", "image": "image", "data": "data",
+                   "sound": "sound", "silent": "silent", "badge": "badge",
+                   "priority": "priority", "collapseKey": "collapse_key"}
+
+
 def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: bool = False,
                allow_private_webhook: bool = False
                ) -> tuple[PushRequest | None, list[FieldError]]:
@@ -282,13 +288,12 @@ def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: boo
     if push is None:
         return None, errors
     content: MessageContent = {}
-    for key, value in (("title", push.title), ("content", push.content), ("image", push.image),
-                       ("data", push.data), ("sound", push.sound), ("silent", push.silent),
-                       ("badge", push.badge), ("priority", push.priority),
-                       ("collapseKey", push.collapse_key)):
+    for key in body:  # the fields sent (a few), not every field the model declares
+        name = _CONTENT_FIELDS.get(key)
+        value = getattr(push, name) if name is not None else None
         if value is not None:
             content[key] = value  # type: ignore[literal-required]  # keys are the literals
-    return PushRequest(list(push.device_tokens), content, push.platform, push.ttl,
+    return PushRequest(push.device_tokens, content, push.platform, push.ttl,
                        push.schedule_time, push.external_id, push.webhook_url), []
 
 
