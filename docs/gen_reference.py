@@ -45,6 +45,9 @@ def fetch_openapi(url: str | None) -> dict[str, Any]:
 def _schema_summary(schema: dict[str, Any], doc: dict[str, Any]) -> str:
     if "$ref" in schema:
         return "`" + str(schema["$ref"]).rsplit("/", 1)[-1] + "`"
+    variants = schema.get("anyOf") or schema.get("oneOf")
+    if variants:  # ``X | None`` is an optional X: the table's Required column says so
+        return " or ".join(_schema_summary(v, doc) for v in variants if v.get("type") != "null")
     kind = schema.get("type", "object")
     if kind == "array":
         return f"array of {_schema_summary(schema.get('items', {}), doc)}"
@@ -61,6 +64,10 @@ def _fields(schema: dict[str, Any], doc: dict[str, Any]) -> list[str]:
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         schema = doc.get("components", {}).get("schemas", {}).get(name, {})
+    for variant in schema.get("anyOf") or schema.get("oneOf") or ():
+        if variant.get("properties"):  # one object or a list of them: the object's fields
+            schema = variant
+            break
     props = schema.get("properties", {})
     if not props:
         return []

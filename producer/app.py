@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 from domain.messages.outbox import OutboxAcks
 from producer import openapi as openapi_doc
 from producer.auth import KeyCache, watch_key_changes
+from producer.body import RefuseNul
 from producer.envelope import install_handlers
 from producer.hotpath import PushflowApp
 from producer.outbox import run_sweeper
@@ -122,7 +123,8 @@ def create_app(settings: Settings | None = None) -> PushflowApp:
     # recorder without the stack (producer/hotpath.py).
     recorder = RequestRecorder(settings.access_log_successes)
     app = PushflowApp(recorder=recorder, routes=routes, lifespan=lifespan,
-                      middleware=[Middleware(RequestObservabilityMiddleware, recorder=recorder)])
+                      middleware=[Middleware(RequestObservabilityMiddleware, recorder=recorder),
+                                  Middleware(RefuseNul)])
     install_handlers(app)
     return app
 

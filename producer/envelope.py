@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.ids import request_id as new_request_id
+from shared.validation import FieldError
 
 log = logging.getLogger("pushflow.api")
 
@@ -93,7 +94,10 @@ def header(request: Request, name: bytes) -> str | None:
 def _safe_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    try:
+        text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    except orjson.JSONEncodeError:  # nested past orjson's depth limit: an echo never fails
+        text = f"({type(value).__name__} too deeply nested to show)"
     return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "…"
 
 
@@ -113,6 +117,11 @@ def error_item(
         "code": code,
         "meta": {"parameter": parameter, "value": _safe_value(value), "source": source},
     }
+
+
+def field_items(errors: Iterable[FieldError]) -> list[dict[str, Any]]:
+    """The ``errors`` entries of a body's validation errors (``shared.validation``)."""
+    return [error_item(e.code, e.message, parameter=e.parameter, value=e.value) for e in errors]
 
 
 def envelope(

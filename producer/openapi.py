@@ -2,11 +2,13 @@
 with the ``openapi`` dict of every route module (``{"paths": ..., "components": ...}``).
 
 Route modules describe their paths with the helpers here so every operation documents the same
-envelope and error answers::
+envelope and error answers; request bodies are generated from the pydantic models that validate
+them (``body_schema``), so the document and the validation cannot disagree::
 
     from producer import openapi as oa
-    openapi = {"paths": {"/v2.1/things": {"get": oa.operation(
-        "List things", scope="push:read", ok=200, errors=(401, 403, 422),
+    openapi = {"paths": {"/v2.1/things": {"post": oa.operation(
+        "Add a thing", scope="push:send", ok=200, errors=(401, 403, 422),
+        body=oa.body_schema(ThingBody),
         parameters=[oa.query_param("limit", {"type": "integer"})])}}}
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter
 
 from producer.envelope import TITLES
 
@@ -26,7 +29,8 @@ ERROR_STATUS = {
     404: "No such object for this app (`NOT_FOUND`)",
     409: "Idempotency-Key reused with another body (`IDEMPOTENCY_CONFLICT`)",
     413: "Request body too large (`PAYLOAD_TOO_LARGE`)",
-    422: "Invalid request (`VALIDATION_ERROR` with one entry per field)",
+    422: "Invalid request (`VALIDATION_ERROR` with one entry per offending field or "
+         "parameter)",
     429: "Rate limited (`RATE_LIMITED`, with `Retry-After`)",
     503: "A backing service is down; nothing was accepted (`UNAVAILABLE`, with `Retry-After`)",
 }
@@ -82,6 +86,26 @@ _BASE: dict[str, Any] = {
 }
 
 
+def _inline(schema: Any, defs: Mapping[str, Any]) -> Any:
+    """``schema`` with its ``$defs`` references replaced by their definitions (the bodies are
+    small and not recursive), so every operation's body stands alone in the document."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.rsplit("/", 1)[-1]], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def body_schema(declared: Any) -> dict[str, Any]:
+    """The JSON schema of a request body from its model (or any type pydantic validates), by
+    the field names of the contract (aliases)."""
+    schema = TypeAdapter(declared).json_schema(by_alias=True, mode="validation")
+    return dict(_inline(schema, schema.get("$defs", {})))
+
+
 def envelope_of(item_schema: Mapping[str, Any] | None) -> dict[str, Any]:
     """The Envelope schema whose ``data`` items are ``item_schema``."""
     if item_schema is None:
@@ -95,14 +119,15 @@ def _answer(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def operation(summary: str, *, scope: str | None, ok: int = 200,
+def operation(summary: str, *, scope: str | None, ok: int | tuple[int, ...] = 200,
               ok_schema: Mapping[str, Any] | None = None, errors: Iterable[int] = (401, 403),
               parameters: Sequence[Mapping[str, Any]] = (),
               body: Mapping[str, Any] | None = None, description: str = "") -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "description": description + (
         f"\n\nRequired scope: `{scope}`." if scope else ""),
         "parameters": list(parameters),
-        "responses": {str(ok): _answer("Success", envelope_of(ok_schema))}}
+        "responses": {str(status): _answer("Success", envelope_of(ok_schema))
+                      for status in (ok if isinstance(ok, tuple) else (ok,))}}
     for status in sorted({*errors, 503}):
         op["responses"][str(status)] = _answer(ERROR_STATUS.get(status, "Error"),
                                                envelope_of(None))

@@ -1,9 +1,10 @@
-"""Validation of a push request body (the contract's ``POST /v2.1/push`` fields) against an app's
-limits, without I/O: the intake calls ``parse_push`` first, decides each token's platform
-(``shared.tokens`` + registered devices), then ``check_platform_limits`` for the limits that
-depend on the platform (title length, gateway payload size).
+"""The push request (the contract's ``POST /v2.1/push`` body): its declared model, ``PushBody``,
+checked against an app's limits without I/O. The intake calls ``parse_push`` first, decides each
+token's platform (``shared.tokens`` + registered devices), then ``check_platform_limits`` for the
+limits that depend on the platform (title length, gateway payload size).
 
-Errors are ``FieldError`` values with the contract's per-field codes; the caller renders them.
+Errors are ``FieldError`` values with the contract's per-field codes (``shared.validation``);
+the caller renders them. ``/openapi.json`` describes the body from ``PushBody``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from shared.addresses import webhook_url_problem
 from shared.gateway_payloads import payload_size
 from shared.jobs import MessageContent
 from shared.settings import Settings
-from shared.tokens import PLATFORMS, Platform
+from shared.tokens import Platform
+from shared.validation import FieldError as FieldError  # re-exported: the intake's errors
+from shared.validation import context_of, per_app, refuse, validate
 
 # Upper bound of what a gateway payload adds to the message's own JSON
 # (shared.gateway_payloads: "aps", "alert", "mutable-content", "android", "notification",
@@ -61,14 +74,6 @@ class Limits:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class FieldError:
-    code: str  # REQUIRED, TOO_LONG, TOO_MANY, INVALID_FORMAT, INVALID_IMAGE, ...
-    parameter: str
-    message: str
-    value: Any = None
-
-
 @dataclass
 class PushRequest:
     tokens: list[str]
@@ -91,179 +96,204 @@ def parse_time(value: str) -> datetime:
     return parsed
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _limits(info: ValidationInfo) -> Limits:
+    limits = context_of(info).get("limits")
+    return limits if isinstance(limits, Limits) else Limits()
 
 
-class _Checker:
-    def __init__(self, body: Mapping[str, Any], limits: Limits) -> None:
-        self.body = body
-        self.limits = limits
-        self.errors: list[FieldError] = []
+def _at_most(value: str, limit: str, name: str, info: ValidationInfo) -> str:
+    bound = getattr(_limits(info), limit)
+    if len(value) > bound:
+        refuse("TOO_LONG", f"'{name}' exceeds {bound} characters")
+    return value
 
-    def fail(self, code: str, parameter: str, message: str, value: Any = None) -> None:
-        self.errors.append(FieldError(code, parameter, message, value))
 
-    def string(self, name: str, max_chars: int | None = None, *, max_bytes: int | None = None
-               ) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.fail("INVALID_FORMAT", name, f"'{name}' must be a string", value)
-            return None
-        if max_chars is not None and len(value) > max_chars:
-            self.fail("TOO_LONG", name, f"'{name}' exceeds {max_chars} characters", value)
-            return None
-        if max_bytes is not None and len(value.encode()) > max_bytes:
-            self.fail("TOO_LONG", name, f"'{name}' exceeds {max_bytes} bytes", value)
-            return None
-        return value
+def _url(value: str, name: str, *, allow_http: bool = False) -> str:
+    try:
+        parts = urlsplit(value)
+        ok = bool(parts.hostname) and not any(c.isspace() for c in value)
+    except ValueError:
+        ok = False
+    if not ok:
+        refuse("INVALID_FORMAT", f"'{name}' must be an absolute URL")
+    if parts.scheme not in (("https", "http") if allow_http else ("https",)):
+        refuse("INVALID_IMAGE" if name == "image" else "INVALID_FORMAT",
+               f"'{name}' must be an https URL")
+    return value
 
-    def tokens(self) -> list[str]:
-        raw = self.body.get("device_tokens")
-        if raw is None or raw == []:
-            self.fail("REQUIRED", "device_tokens", "'device_tokens' needs at least one token")
-            return []
-        if not isinstance(raw, list):
-            self.fail("INVALID_FORMAT", "device_tokens", "'device_tokens' must be a list", raw)
-            return []
-        if len(raw) > self.limits.max_tokens_per_request:
-            self.fail("TOO_MANY", "device_tokens",
-                      f"at most {self.limits.max_tokens_per_request} tokens per request",
-                      len(raw))
-            return []
-        seen: dict[str, int] = {}
-        for i, token in enumerate(raw):
-            if not isinstance(token, str):
-                self.fail("INVALID_FORMAT", f"device_tokens[{i}]", "a token must be a string",
-                          token)
-            elif token in seen:
-                self.fail("INVALID_FORMAT", f"device_tokens[{i}]",
-                          f"duplicate of device_tokens[{seen[token]}]", token)
-            else:
+
+def _schedule_time(value: Any) -> datetime:
+    try:
+        return parse_time(value)
+    except (ValueError, TypeError):
+        refuse("INVALID_FORMAT", "'scheduleTime' must be RFC 3339 or 'YYYY-MM-DD hh:mm:ss'")
+
+
+def _data_key(key: str) -> str:
+    if not key or key in _RESERVED_DATA_KEYS or key.startswith(_RESERVED_DATA_PREFIXES):
+        refuse("INVALID_FORMAT", f"'{key}' is a reserved key")
+    return key
+
+
+DataKey = Annotated[str, AfterValidator(_data_key)]
+ScheduleTime = Annotated[datetime, PlainValidator(_schedule_time),
+                         WithJsonSchema({"type": "string"})]
+
+
+class PushBody(BaseModel):
+    """A transactional push: one message to one or more device tokens."""
+
+    # Validated by ``parse_push`` with the context {"limits": Limits, "now": float,
+    # "allow_http_webhook": bool, "allow_private_webhook": bool}.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    device_tokens: list[str] = Field(**per_app("max_tokens_per_request",
+                                               "Unique APNs or FCM tokens, at least one."))
+    title: str | None = Field(None, description=(
+        "At most the app's `max_title_ios` (default 35) characters for iOS tokens and "
+        "`max_title_android` (default 46) for Android tokens."))
+    silent: bool | None = Field(None, description="A background push: no alert, no sound.")
+    content: str | None = Field(None, validate_default=True, **per_app(
+        "max_content", "The text shown; required (not empty) unless `silent` is true."))
+    image: str | None = Field(None, **per_app("max_image_url",
+                                              "https URL of a JPG, PNG or GIF."))
+    data: dict[DataKey, str] | None = Field(None, description=(
+        "String values for the app; keys reserved by FCM (`from`, `google.*`, ...) are refused. "
+        "The whole gateway payload must fit the app's `max_payload_bytes` (default 4096)."))
+    sound: str | None = Field(None, **per_app("max_sound", "A sound file name, or `default`."))
+    badge: int | None = Field(None, ge=0, le=MAX_BADGE, description="The app icon's badge.")
+    priority: Literal["high", "normal"] | None = Field(None, description="Default `high`.")
+    schedule_time: ScheduleTime | None = Field(None, alias="scheduleTime", description=(
+        "RFC 3339, or 'YYYY-MM-DD hh:mm:ss' in UTC. When later than now, the push is stored "
+        "and sent at that time."))
+    ttl: int | None = Field(None, ge=0, lt=2**40, description=(
+        "Absolute unix time in seconds (not a duration) after which the push is not delivered; "
+        "in the future, and after `scheduleTime`."))
+    collapse_key: str | None = Field(None, alias="collapseKey", description=(
+        "Replaces an undelivered push with the same key. At most the app's "
+        "`max_collapse_key_bytes` (default 64) UTF-8 bytes."),
+        json_schema_extra={"x-pushflow-limit": "max_collapse_key_bytes"})
+    platform: Literal["ios", "android"] | None = Field(None, description=(
+        "The platform of tokens whose shape is neither APNs' nor FCM's (unregistered)."))
+    external_id: str | None = Field(None, alias="externalId",
+                                    **per_app("max_external_id", "Your id for the message."))
+    webhook_url: str | None = Field(None, alias="webhookUrl", max_length=MAX_WEBHOOK_URL,
+                                    description=(
+        "https URL that replaces the app's primary webhook URL for this message; an address "
+        "that is not public (IP literal, localhost) is refused."))
+
+    @field_validator("device_tokens")
+    @classmethod
+    def _tokens(cls, tokens: list[str], info: ValidationInfo) -> list[str]:
+        bound = _limits(info).max_tokens_per_request
+        if not tokens:
+            refuse("REQUIRED", "'device_tokens' needs at least one token")
+        if len(tokens) > bound:
+            refuse("TOO_MANY", f"at most {bound} tokens per request")
+        if len(set(tokens)) < len(tokens):
+            seen: dict[str, int] = {}
+            for i, token in enumerate(tokens):
+                if token in seen:
+                    refuse("INVALID_FORMAT", f"duplicate of device_tokens[{seen[token]}]",
+                           at=f"[{i}]")
                 seen[token] = i
-        return list(raw)
+        return tokens
 
-    def https_url(self, name: str, max_chars: int, *, allow_http: bool = False) -> str | None:
-        value = self.string(name, max_chars)
-        if value is None:
-            return None
-        try:
-            parts = urlsplit(value)
-            ok_host = bool(parts.hostname)
-        except ValueError:
-            parts, ok_host = None, False
-        schemes = ("https", "http") if allow_http else ("https",)
-        if parts is None or not ok_host or any(c.isspace() for c in value):
-            self.fail("INVALID_FORMAT", name, f"'{name}' must be an absolute URL", value)
-            return None
-        if parts.scheme not in schemes:
-            code = "INVALID_IMAGE" if name == "image" else "INVALID_FORMAT"
-            self.fail(code, name, f"'{name}' must be an https URL", value)
-            return None
-        return value
+    @field_validator("title")
+    @classmethod
+    def _title(cls, title: str | None, info: ValidationInfo) -> str | None:
+        limits = _limits(info)
+        bound = max(limits.max_title_ios, limits.max_title_android)
+        if title is not None and len(title) > bound:
+            refuse("TOO_LONG", f"'title' exceeds {bound} characters")
+        return title
 
-    def image(self) -> str | None:
-        value = self.https_url("image", self.limits.max_image_url)
-        if value is not None and not urlsplit(value).path.lower().endswith(IMAGE_EXTENSIONS):
-            self.fail("INVALID_IMAGE", "image", "'image' must be a JPG, PNG or GIF URL", value)
-            return None
-        return value
+    @field_validator("content")
+    @classmethod
+    def _content(cls, content: str | None, info: ValidationInfo) -> str | None:
+        if content:
+            return _at_most(content, "max_content", "content", info)
+        if not info.data.get("silent"):
+            refuse("REQUIRED", "'content' is required (and not empty) unless 'silent' is true")
+        return None
 
-    def data(self) -> dict[str, str] | None:
-        value = self.body.get("data")
-        if value is None:
+    @field_validator("image")
+    @classmethod
+    def _image(cls, image: str | None, info: ValidationInfo) -> str | None:
+        if image is None:
             return None
-        if not isinstance(value, dict):
-            self.fail("INVALID_FORMAT", "data", "'data' must be an object of strings", value)
-            return None
-        ok = True
-        for key, item in value.items():
-            if key in _RESERVED_DATA_KEYS or key.startswith(_RESERVED_DATA_PREFIXES) or not key:
-                self.fail("INVALID_FORMAT", f"data.{key}", f"'{key}' is a reserved key", key)
-                ok = False
-            elif not isinstance(item, str):
-                self.fail("INVALID_FORMAT", f"data.{key}", "data values must be strings", item)
-                ok = False
-        return value if ok else None
+        _url(_at_most(image, "max_image_url", "image", info), "image")
+        if not urlsplit(image).path.lower().endswith(IMAGE_EXTENSIONS):
+            refuse("INVALID_IMAGE", "'image' must be a JPG, PNG or GIF URL")
+        return image
 
-    def flag(self, name: str) -> bool | None:
-        value = self.body.get(name)
-        if value is not None and not isinstance(value, bool):
-            self.fail("INVALID_FORMAT", name, f"'{name}' must be true or false", value)
-            return None
-        return value
+    @field_validator("sound", "external_id")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        limit, name = {"sound": ("max_sound", "sound"),
+                       "external_id": ("max_external_id", "externalId")}[info.field_name or ""]
+        return None if value is None else _at_most(value, limit, name, info)
 
-    def choice(self, name: str, options: Iterable[str]) -> str | None:
-        value = self.body.get(name)
-        if value is not None and value not in tuple(options):
-            self.fail("INVALID_FORMAT", name,
-                      f"'{name}' must be one of {', '.join(options)}", value)
+    @field_validator("collapse_key")
+    @classmethod
+    def _collapse_key(cls, key: str | None, info: ValidationInfo) -> str | None:
+        bound = _limits(info).max_collapse_key_bytes
+        if key is not None and len(key.encode()) > bound:
+            refuse("TOO_LONG", f"'collapseKey' exceeds {bound} bytes")
+        return key
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, ttl: int | None, info: ValidationInfo) -> int | None:
+        if ttl is None:
             return None
-        return value
+        now = int(context_of(info).get("now", 0))
+        if ttl <= now:
+            refuse("TTL_IN_PAST", f"'ttl' is in the past: it is an absolute unix time in "
+                                  f"seconds (now is {now}), not a number of seconds from now")
+        schedule = info.data.get("schedule_time")
+        if schedule is not None and ttl <= schedule.timestamp():
+            refuse("TTL_IN_PAST", "'ttl' is before 'scheduleTime'")
+        return ttl
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        if url is None:
+            return None
+        context = context_of(info)
+        _url(url, "webhookUrl", allow_http=bool(context.get("allow_http_webhook")))
+        # Checked again against every resolved address when the webhook is sent; refused here
+        # when the URL alone shows it (no DNS look-up on the intake's hot path).
+        why = webhook_url_problem(url, allow_private=bool(context.get("allow_private_webhook")))
+        if why:
+            refuse("INVALID_FORMAT", f"'webhookUrl' {why}")
+        return url
+
+
+# The message content's keys (the contract's names) and the PushBody fields they come from.
+_CONTENT_FIELDS = {"title": "title", "content": "content", "image": "image", "data": "data",
+                   "sound": "sound", "silent": "silent", "badge": "badge",
+                   "priority": "priority", "collapseKey": "collapse_key"}
 
 
 def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: bool = False,
                allow_private_webhook: bool = False
                ) -> tuple[PushRequest | None, list[FieldError]]:
     """The request, or the per-field errors that make the whole request invalid (422)."""
-    if not isinstance(body, dict):
-        return None, [FieldError("INVALID_FORMAT", "body", "the body must be a JSON object")]
-    c = _Checker(body, limits)
-    tokens = c.tokens()
+    push, errors = validate(PushBody, body, {
+        "limits": limits, "now": now, "allow_http_webhook": allow_http_webhook,
+        "allow_private_webhook": allow_private_webhook})
+    if push is None:
+        return None, errors
     content: MessageContent = {}
-    title = c.string("title", max(limits.max_title_ios, limits.max_title_android))
-    text = c.string("content", limits.max_content)
-    silent = c.flag("silent")
-    if text is None and not silent and not any(e.parameter == "content" for e in c.errors):
-        c.fail("REQUIRED", "content", "'content' is required unless 'silent' is true")
-    image = c.image()
-    data = c.data()
-    sound = c.string("sound", limits.max_sound)
-    badge = body.get("badge")
-    if badge is not None and (not _is_int(badge) or not 0 <= badge <= MAX_BADGE):
-        c.fail("INVALID_FORMAT", "badge", "'badge' must be a non-negative integer", badge)
-        badge = None
-    priority = c.choice("priority", ("high", "normal"))
-    collapse = c.string("collapseKey", max_bytes=limits.max_collapse_key_bytes)
-    platform = c.choice("platform", PLATFORMS)
-    external_id = c.string("externalId", limits.max_external_id)
-    webhook = c.https_url("webhookUrl", MAX_WEBHOOK_URL, allow_http=allow_http_webhook)
-    if webhook is not None:
-        # Checked again against every resolved address when the webhook is sent; refused here
-        # when the URL alone shows it (no DNS look-up on the intake's hot path).
-        why = webhook_url_problem(webhook, allow_private=allow_private_webhook)
-        if why:
-            c.fail("INVALID_FORMAT", "webhookUrl", f"'webhookUrl' {why}", webhook)
-            webhook = None
-    ttl = body.get("ttl")
-    if ttl is not None:
-        if not _is_int(ttl) or not 0 <= ttl < 2**40:
-            c.fail("INVALID_FORMAT", "ttl", "'ttl' must be a unix timestamp in seconds", ttl)
-            ttl = None
-        elif ttl <= now:
-            c.fail("TTL_IN_PAST", "ttl", "'ttl' is in the past", ttl)
-            ttl = None
-    schedule: datetime | None = None
-    raw_schedule = body.get("scheduleTime")
-    if raw_schedule is not None:
-        try:
-            schedule = parse_time(raw_schedule)
-        except (ValueError, TypeError):
-            c.fail("INVALID_FORMAT", "scheduleTime",
-                   "'scheduleTime' must be RFC 3339 or 'YYYY-MM-DD hh:mm:ss'", raw_schedule)
-    if schedule is not None and ttl is not None and ttl <= schedule.timestamp():
-        c.fail("TTL_IN_PAST", "ttl", "'ttl' is before 'scheduleTime'", ttl)
-    if c.errors:
-        return None, c.errors
-    for key, value in (("title", title), ("content", text), ("image", image), ("data", data),
-                       ("sound", sound), ("silent", silent), ("badge", badge),
-                       ("priority", priority), ("collapseKey", collapse)):
+    for key in body:  # the fields sent (a few), not every field the model declares
+        name = _CONTENT_FIELDS.get(key)
+        value = getattr(push, name) if name is not None else None
         if value is not None:
             content[key] = value  # type: ignore[literal-required]  # keys are the literals
-    hint: Platform | None = "ios" if platform == "ios" else "android" if platform else None
-    return PushRequest(tokens, content, hint, ttl, schedule, external_id, webhook), []
+    return PushRequest(push.device_tokens, content, push.platform, push.ttl,
+                       push.schedule_time, push.external_id, push.webhook_url), []
 
 
 def check_platform_limits(content: MessageContent, platforms: Iterable[Platform],

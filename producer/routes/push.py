@@ -11,6 +11,7 @@ from producer import openapi as oa
 from producer.cancel import cancel_message
 from producer.history import DEFAULT_LIMIT, MAX_LIMIT, get_message, search
 from producer.intake import accept_push
+from shared.payload import PushBody
 
 routes: list[BaseRoute] = [
     Route("/v2.1/push", accept_push, methods=["POST"]),
@@ -24,33 +25,6 @@ _TIME = {"type": "string", "description": "RFC 3339 or 'YYYY-MM-DD hh:mm:ss' (UT
 _PLATFORM = {"type": "string", "enum": ["ios", "android"]}
 _STATUS = {"type": "string", "enum": list(STATUSES)}
 
-_PUSH_BODY: dict[str, Any] = {
-    "type": "object", "required": ["device_tokens"],
-    "properties": {
-        "device_tokens": {"type": "array", "items": _STR, "minItems": 1, "maxItems": 1000,
-                          "uniqueItems": True,
-                          "description": "1..1000 tokens (the app's limit)"},
-        "title": {"type": "string", "description": "max 35 chars for iOS, 46 for Android"},
-        "content": {"type": "string", "maxLength": 171,
-                    "description": "required unless silent is true"},
-        "image": {"type": "string", "format": "uri", "maxLength": 250,
-                  "description": "https URL of a JPG, PNG or GIF"},
-        "data": {"type": "object", "additionalProperties": _STR,
-                 "description": "the whole gateway payload must fit 4096 bytes"},
-        "sound": {"type": "string", "maxLength": 250},
-        "silent": {"type": "boolean"},
-        "badge": {"type": "integer", "minimum": 0},
-        "priority": {"type": "string", "enum": ["high", "normal"], "default": "high"},
-        "ttl": {"type": "integer", "description": "unix timestamp in the future"},
-        "collapseKey": {"type": "string", "description": "max 64 bytes"},
-        "platform": {**_PLATFORM, "description": "for unregistered tokens of no known shape"},
-        "externalId": {"type": "string", "maxLength": 64},
-        "webhookUrl": {"type": "string", "format": "uri",
-                       "description": "https; replaces the app's primary webhook URL for this "
-                                      "message. A non-public IP literal or localhost is 422"},
-        "scheduleTime": _TIME,
-    },
-}
 _DISPATCH: dict[str, Any] = {"type": "object", "properties": {
     "dispatchId": _STR, "deviceToken": _STR, "platform": _PLATFORM, "status": _STATUS}}
 _ACCEPTED = {"type": "object", "properties": {
@@ -81,7 +55,7 @@ openapi: dict[str, Any] = {"paths": {
     "/v2.1/push": {
         "post": oa.operation(
             "Send a transactional push", scope="push:send", ok=202, ok_schema=_ACCEPTED,
-            errors=(400, 401, 403, 409, 413, 422), body=_PUSH_BODY,
+            errors=(400, 401, 403, 409, 413, 422), body=oa.body_schema(PushBody),
             parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
                          "schema": {"type": "string", "maxLength": 255}}],
             description="Stored, then one task per token is queued. Bad tokens are listed in "

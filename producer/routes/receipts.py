@@ -10,9 +10,7 @@ dispatch is unknown); 200 when at least one receipt was valid, else 422 (404 whe
 
 from __future__ import annotations
 
-import contextlib
 import time
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -23,45 +21,22 @@ from domain.dispatches.record import Outcome, record_receipts
 from producer import openapi as oa
 from producer.auth import authenticate
 from producer.body import read_json
-from producer.envelope import ApiError, error_item, respond
+from producer.envelope import ApiError, error_item, field_items, respond
+from producer.schemas import MAX_RECEIPTS, ReceiptBody, Receipts
 from producer.state import get_state
-from shared.payload import parse_time
+from shared.validation import validate
 
 SCOPE = "receipts:write"
-EVENTS = ("delivered", "opened")
-MAX_RECEIPTS = 1000
+
 
 def _parse_item(item: Any, prefix: str, app_id: int, now: float,
                 errors: list[dict[str, Any]]) -> Outcome | None:
-    def fail(code: str, name: str, message: str, value: Any = None) -> None:
-        errors.append(error_item(code, message, parameter=prefix + name, value=value))
-
-    if not isinstance(item, dict):
-        fail("INVALID_FORMAT", "", "A receipt must be an object", item)
+    receipt, problems = validate(ReceiptBody, item, prefix=prefix)
+    errors.extend(field_items(problems))
+    if receipt is None:
         return None
-    raw_id, event, raw_at = item.get("dispatchId"), item.get("event"), item.get("at")
-    before = len(errors)
-    dispatch_id = None
-    if raw_id is None:
-        fail("REQUIRED", "dispatchId", "'dispatchId' is required")
-    else:
-        with contextlib.suppress(ValueError):
-            dispatch_id = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) else None
-        if dispatch_id is None:
-            fail("INVALID_FORMAT", "dispatchId", "'dispatchId' must be a UUID", raw_id)
-    if event is None:
-        fail("REQUIRED", "event", "'event' is required")
-    elif event not in EVENTS:
-        fail("INVALID_FORMAT", "event", "'event' must be 'delivered' or 'opened'", event)
-    at = now
-    if raw_at is not None:
-        try:
-            at = min(now, parse_time(raw_at).timestamp())
-        except (ValueError, TypeError):
-            fail("INVALID_FORMAT", "at", "'at' must be RFC 3339", raw_at)
-    if len(errors) > before or dispatch_id is None:
-        return None
-    return Outcome(dispatch_id=dispatch_id, app_id=app_id, status=str(event), at=at)
+    at = now if receipt.at is None else min(now, receipt.at.timestamp())
+    return Outcome(dispatch_id=receipt.dispatch_id, app_id=app_id, status=receipt.event, at=at)
 
 
 async def post_receipts(request: Request) -> Response:
@@ -103,13 +78,9 @@ async def post_receipts(request: Request) -> Response:
 
 routes: list[BaseRoute] = [Route("/v2.1/push/receipts", post_receipts, methods=["POST"])]
 
-_RECEIPT = {"type": "object", "required": ["dispatchId", "event"], "properties": {
-    "dispatchId": {"type": "string", "format": "uuid"},
-    "event": {"type": "string", "enum": list(EVENTS)},
-    "at": {"type": "string", "format": "date-time"}}}
 openapi: dict[str, Any] = {"paths": {"/v2.1/push/receipts": {"post": oa.operation(
     "Record device receipts (delivered / opened)", scope=SCOPE, errors=(400, 401, 403, 404, 422),
-    body={"oneOf": [_RECEIPT, {"type": "array", "items": _RECEIPT, "maxItems": MAX_RECEIPTS}]},
+    body=oa.body_schema(Receipts),
     ok_schema={"type": "object", "properties": {
         "dispatchId": {"type": "string"}, "event": {"type": "string"},
         "status": {"type": "string"}, "changed": {"type": "boolean"}}},

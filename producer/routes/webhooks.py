@@ -24,16 +24,16 @@ from domain.webhooks import config as admin
 from domain.webhooks.urls import UrlRejected, check_url
 from producer import openapi as oa
 from producer.auth import authenticate
-from producer.body import read_json
+from producer.body import read_model
 from producer.envelope import ApiError, error_item, respond
 from producer.history import QueryParams as Query
 from producer.history import iso
+from producer.schemas import RotateBody, WebhooksBody
 from producer.state import get_state
 from shared.observability import metrics
 from shared.statuses import EVENT_TYPES
 
 SCOPE = "admin"
-MAX_OVERLAP_HOURS = 24 * 7
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 
 
@@ -58,26 +58,12 @@ def _fernet(request: Request) -> Fernet:
     return Fernet(get_state(request).settings.fernet_key())
 
 
-async def _object_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
-    settings = get_state(request).settings
-    if optional and request.headers.get("content-length") in (None, "0"):
-        return {}
-    body = await read_json(request, settings.max_body_bytes)
-    if not isinstance(body, dict):
-        raise ApiError.validation([error_item("INVALID_FORMAT", "The body must be a JSON object",
-                                              parameter="body", value=body)])
-    return body
-
-
-async def _url(request: Request, body: dict[str, Any], name: str,
+async def _url(request: Request, value: str | None, name: str,
                errors: list[dict[str, Any]]) -> str | None:
-    value = body.get(name)
     if value is None:
         return None
     s = get_state(request).settings
     try:
-        if not isinstance(value, str):
-            raise UrlRejected("must be a string")
         await check_url(value, allow_http=s.webhook_allow_http,
                         allow_private=s.webhook_allow_private)
     except UrlRejected as exc:
@@ -87,27 +73,13 @@ async def _url(request: Request, body: dict[str, Any], name: str,
     return value
 
 
-def _event_types(body: dict[str, Any], errors: list[dict[str, Any]]) -> list[str]:
-    raw = body.get("eventTypes", list(EVENT_TYPES))
-    if (not isinstance(raw, list) or not raw or len(raw) > len(EVENT_TYPES)
-            or any(t not in EVENT_TYPES for t in raw)):
-        errors.append(error_item(
-            "INVALID_FORMAT", f"'eventTypes' must be a non-empty list of {', '.join(EVENT_TYPES)}",
-            parameter="eventTypes", value=raw))
-        return []
-    return list(dict.fromkeys(raw))
-
-
 async def save_webhooks(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
-    body = await _object_body(request)
+    body = await read_model(request, WebhooksBody, whole_fields=True)
     errors: list[dict[str, Any]] = []
-    unknown = sorted(set(body) - {"primaryUrl", "secondaryUrl", "eventTypes"})
-    for name in unknown:
-        errors.append(error_item("INVALID_FORMAT", f"Unknown field '{name}'", parameter=name))
-    primary = await _url(request, body, "primaryUrl", errors)
-    secondary = await _url(request, body, "secondaryUrl", errors)
-    events = _event_types(body, errors)
+    primary = await _url(request, body.primary_url, "primaryUrl", errors)
+    secondary = await _url(request, body.secondary_url, "secondaryUrl", errors)
+    events = list(dict.fromkeys(body.event_types))
     if errors:
         raise ApiError.validation(errors)
     async with get_state(request).pool.connection() as conn:
@@ -140,13 +112,10 @@ async def delete_webhooks(request: Request) -> Response:
 
 async def rotate_secret(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
-    body = await _object_body(request, optional=True)
-    overlap = body.get("overlapHours", get_state(request).settings.webhook_secret_overlap_hours)
-    if (isinstance(overlap, bool) or not isinstance(overlap, int | float)
-            or not 0 <= overlap <= MAX_OVERLAP_HOURS):
-        raise ApiError.validation([error_item(
-            "INVALID_FORMAT", f"'overlapHours' must be a number from 0 to {MAX_OVERLAP_HOURS}",
-            parameter="overlapHours", value=overlap)])
+    body = await read_model(request, RotateBody, empty={})
+    overlap = body.overlap_hours
+    if overlap is None:
+        overlap = get_state(request).settings.webhook_secret_overlap_hours
     async with get_state(request).pool.connection() as conn:
         rotation = await admin.rotate_secret(conn, caller.app_id, overlap_hours=float(overlap),
                                              fernet=_fernet(request))
@@ -228,10 +197,8 @@ _CONFIG: dict[str, Any] = {"type": "object", "properties": {
     "previousSecretValidUntil": {"type": ["string", "null"]}}}
 _ADMIN_ERRORS = (401, 403, 404, 422)
 _SAVE = oa.operation(
-    "Create or replace the webhook configuration", scope=SCOPE, ok_schema=_CONFIG,
-    errors=(400, 401, 403, 422), body={"type": "object", "properties": {
-        "primaryUrl": _URL, "secondaryUrl": _URL,
-        "eventTypes": _CONFIG["properties"]["eventTypes"]}},
+    "Create or replace the webhook configuration", scope=SCOPE, ok=(201, 200), ok_schema=_CONFIG,
+    errors=(400, 401, 403, 422), body=oa.body_schema(WebhooksBody),
     description="201 with `secret` (shown once) when created; 200 when replaced. PUT and POST "
                 "are the same.")
 openapi: dict[str, Any] = {"paths": {
@@ -245,7 +212,7 @@ openapi: dict[str, Any] = {"paths": {
     },
     "/v2.1/webhooks/secret/rotate": {"post": oa.operation(
         "Rotate the signing secret", scope=SCOPE, errors=_ADMIN_ERRORS,
-        body={"type": "object", "properties": {"overlapHours": {"type": "number"}}},
+        body=oa.body_schema(RotateBody),
         description="Both secrets sign until `previousSecretValidUntil`.")},
     "/v2.1/webhooks/deliveries": {"get": oa.operation(
         "Webhook deliveries and their attempts", scope=SCOPE, errors=(401, 403, 422),

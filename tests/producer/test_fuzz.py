@@ -3,6 +3,7 @@ so a failure replays), each answered with a well-formed envelope and a 2xx or 4x
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -96,3 +97,52 @@ async def test_random_requests_never_500(api: httpx.AsyncClient, make_app: Any,
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     # The generator reaches the interesting answers, not just one kind of refusal.
     assert {202, 400, 401, 422} <= set(statuses), statuses
+
+
+def _deep(rng: random.Random, depth: int) -> Any:
+    value: Any = rng.choice(["x", 1, None, "\u0000"])
+    for _ in range(depth):
+        value = [value] if rng.random() < 0.5 else {"k": value}
+    return value
+
+
+def _hostile_body(rng: random.Random, path: str) -> Any:
+    """A route's body with a NUL character or a deeply nested value put in a random place."""
+    bad = "a\u0000" if rng.random() < 0.5 else _deep(rng, rng.choice([40, 260, 600]))
+    body: dict[str, Any] = {
+        "/v2.1/push": {"device_tokens": [ios_token()], "content": "hi", "data": {"k": "v"}},
+        "/v2.1/devices": {"token": ios_token(), "platform": "ios", "tags": ["t"]},
+        "/v2.1/push/receipts": {"dispatchId": "01a21bca-14b1-723f-b684-36b791a482aa",
+                                "event": "opened"},
+        "/v2.1/webhooks": {"primaryUrl": "https://hooks.example.com/x"},
+    }[path]
+    field = rng.choice(list(body))
+    roll = rng.random()
+    if roll < 0.4:
+        body[field] = bad
+    elif roll < 0.7 and isinstance(body[field], list):
+        body[field] = [*body[field], bad]
+    elif roll < 0.85:
+        body[rng.choice(["k", "\u0000", "extra"])] = bad
+    else:
+        return [body, bad] if path == "/v2.1/push/receipts" else bad
+    return body
+
+
+async def test_nul_and_deep_nesting_never_500(api: httpx.AsyncClient, make_app: Any,
+                                              clean_queues: redis.Redis[bytes]) -> None:
+    rng = random.Random(SEED + 1)
+    app = make_app()
+    paths = ["/v2.1/push", "/v2.1/devices", "/v2.1/push/receipts", "/v2.1/webhooks"]
+    for i in range(ROUNDS // 4):
+        path = rng.choice(paths)
+        content = json.dumps(_hostile_body(rng, path)).encode()  # orjson stops at 254 levels
+        response = await api.request("PUT" if path == "/v2.1/webhooks" else "POST", path,
+                                     content=content, headers=app.headers())
+        assert 400 <= response.status_code < 500, (i, path, response.text)
+        assert_envelope(response)
+    for query in ("/v2.1/push?externalId=%00", "/v2.1/devices?tag=a%00",
+                  "/v2.1/webhooks/deliveries?messageId=%00", "/v2.1/push/a%00b"):
+        response = await api.get(query, headers=app.headers())
+        assert response.status_code == 422, (query, response.text)
+        assert_envelope(response)

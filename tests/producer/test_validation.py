@@ -163,3 +163,149 @@ async def test_limits_are_per_app(api: httpx.AsyncClient, make_app: Any,
         error_codes(refused.json()))
     accepted = await api.post("/v2.1/push", json=body, headers=default.headers())
     assert accepted.status_code == 202, accepted.text
+
+
+@pytest.mark.parametrize(("name", "suggested"), [
+    ("schedule_time", "scheduleTime"), ("titel", "title"), ("external_id", "externalId"),
+    ("deviceTokens", "device_tokens"), ("colour", None),
+])
+async def test_unknown_field_is_refused_naming_it(api: httpx.AsyncClient, make_app: Any,
+                                                  name: str, suggested: str | None) -> None:
+    # Without the refusal, a newcomer's schedule_time sends at once and titel without a title.
+    response = await api.post("/v2.1/push", json=base(**{name: "2099-01-01 00:00:00"}),
+                              headers=make_app().headers())
+    assert response.status_code == 422, response.text
+    (error,) = assert_envelope(response)["errors"]
+    assert (error["code"], error["meta"]["parameter"]) == ("INVALID_FORMAT", name)
+    if suggested:
+        assert f"did you mean '{suggested}'?" in error["message"]
+    else:
+        assert "did you mean" not in error["message"]
+
+
+async def test_empty_content_is_refused_like_a_missing_one(api: httpx.AsyncClient,
+                                                           make_app: Any) -> None:
+    response = await api.post("/v2.1/push", json=base(content=""), headers=make_app().headers())
+    assert response.status_code == 422, response.text
+    assert error_codes(assert_envelope(response)) == [("REQUIRED", "content")]
+
+
+async def test_ttl_in_the_past_explains_it_is_an_absolute_time(api: httpx.AsyncClient,
+                                                               make_app: Any) -> None:
+    before = int(time.time())
+    response = await api.post("/v2.1/push", json=base(ttl=3600), headers=make_app().headers())
+    (error,) = assert_envelope(response)["errors"]
+    assert error["code"] == "TTL_IN_PAST"
+    assert "absolute unix time" in error["message"]
+    shown = int(error["message"].split("now is ", 1)[1].split(")", 1)[0])
+    assert before <= shown <= time.time() + 1
+
+
+async def test_non_json_content_type_is_named(api: httpx.AsyncClient, make_app: Any) -> None:
+    response = await api.post("/v2.1/push", content=b"device_tokens=abc&content=hi", headers={
+        **make_app().headers(), "content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    (error,) = assert_envelope(response)["errors"]
+    assert error["code"] == "INVALID_JSON"
+    assert "application/x-www-form-urlencoded" in error["message"]
+
+
+async def test_strict_types_are_not_coerced(api: httpx.AsyncClient, make_app: Any) -> None:
+    response = await api.post("/v2.1/push", json=base(silent=1, ttl=float(time.time() + 60)),
+                              headers=make_app().headers())
+    assert {("INVALID_FORMAT", "silent"), ("INVALID_FORMAT", "ttl")} <= set(
+        error_codes(assert_envelope(response)))
+
+
+NUL = "a\u0000b"
+NUL_BODIES: list[tuple[str, Any, str]] = [
+    ("/v2.1/push", base(title=NUL), "title"),
+    ("/v2.1/push", base(data={"k": NUL}), "data.k"),
+    ("/v2.1/push", base(data={NUL: "v"}), "data"),
+    ("/v2.1/push", base(device_tokens=[IOS, NUL]), "device_tokens[1]"),
+    ("/v2.1/push", base(externalId=NUL), "externalId"),
+    ("/v2.1/devices", {"token": IOS, "platform": "ios", "userId": NUL}, "userId"),
+    ("/v2.1/devices", {"token": IOS, "platform": "ios", "tags": ["ok", NUL]}, "tags[1]"),
+    ("/v2.1/push/receipts", [{"dispatchId": NUL, "event": "opened"}], "[0].dispatchId"),
+    ("/v2.1/webhooks", {"primaryUrl": "https://hooks.example.com/" + NUL}, "primaryUrl"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "parameter"), NUL_BODIES,
+                         ids=[f"{p} {n}" for p, _, n in NUL_BODIES])
+async def test_nul_in_a_body_is_422_naming_the_field(
+    api: httpx.AsyncClient, make_app: Any, path: str, body: Any, parameter: str
+) -> None:
+    app = make_app()
+    response = await api.post(path, json=body, headers=app.headers())
+    assert response.status_code == 422, response.text
+    assert error_codes(assert_envelope(response)) == [("INVALID_FORMAT", parameter)]
+
+
+@pytest.mark.parametrize(("method", "path", "parameter", "source"), [
+    ("GET", "/v2.1/push?externalId=a%00b", "externalId", "query"),
+    ("GET", "/v2.1/push?q=%00", "q", "query"),
+    ("GET", "/v2.1/devices?userId=x%00", "userId", "query"),
+    ("GET", "/v2.1/webhooks/deliveries?state=%00", "state", "query"),
+    ("DELETE", "/v2.1/devices/ab%00cd", "token", "path"),
+    ("GET", "/v2.1/push/%00", "message_id", "path"),
+])
+async def test_nul_in_the_query_or_path_is_422_naming_it(
+    api: httpx.AsyncClient, make_app: Any, method: str, path: str, parameter: str, source: str
+) -> None:
+    response = await api.request(method, path, headers=make_app().headers())
+    assert response.status_code == 422, response.text
+    (error,) = assert_envelope(response)["errors"]
+    assert (error["code"], error["meta"]["parameter"], error["meta"]["source"]) == (
+        "INVALID_FORMAT", parameter, source)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "x"
+    for i in range(depth):
+        value = [value] if i % 2 else {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v2.1/devices", {"token": IOS, "platform": "ios", "tags": _nested(300)}),
+    ("/v2.1/devices", _nested(300)),
+    ("/v2.1/push/receipts", _nested(300)),
+    ("/v2.1/push/receipts", [{"dispatchId": _nested(300), "event": "opened"}]),
+    ("/v2.1/push", base(data=_nested(300))),
+    ("/v2.1/push", base(title=_nested(300))),
+    ("/v2.1/webhooks", {"eventTypes": _nested(300)}),
+])
+async def test_deeply_nested_json_is_4xx_with_an_envelope(
+    api: httpx.AsyncClient, make_app: Any, path: str, body: Any
+) -> None:
+    response = await api.post(path, json=body, headers=make_app().headers())
+    assert 400 <= response.status_code < 500, response.text
+    assert assert_envelope(response)["errors"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "parameter"), [
+    ("POST", "/v2.1/devices", {"token": IOS, "platform": "ios", "user_id": "u"}, "user_id"),
+    ("POST", "/v2.1/push/receipts",
+     [{"dispatchId": "01a21bca-14b1-723f-b684-36b791a482aa", "evnt": "opened"}], "[0].evnt"),
+    ("PUT", "/v2.1/webhooks", {"primary_url": "https://hooks.example.com/x"}, "primary_url"),
+    ("POST", "/v2.1/webhooks/secret/rotate", {"overlap_hours": 1}, "overlap_hours"),
+])
+async def test_every_body_refuses_unknown_fields(api: httpx.AsyncClient, make_app: Any,
+                                                 method: str, path: str, body: Any,
+                                                 parameter: str) -> None:
+    response = await api.request(method, path, json=body, headers=make_app().headers())
+    assert response.status_code in (404, 422), response.text
+    errors = assert_envelope(response)["errors"]
+    assert ("INVALID_FORMAT", parameter) in error_codes({"errors": errors}), errors
+    (error,) = [e for e in errors if e["meta"]["parameter"] == parameter]
+    assert "did you mean" in error["message"]
+
+
+async def test_a_token_of_the_wrong_platform_is_echoed(api: httpx.AsyncClient,
+                                                       make_app: Any) -> None:
+    response = await api.post("/v2.1/devices", json={"token": "abc", "platform": "ios"},
+                              headers=make_app().headers())
+    (error,) = assert_envelope(response)["errors"]
+    assert (error["code"], error["meta"]["parameter"], error["meta"]["value"]) == (
+        "INVALID_DEVICE_TOKEN", "token", "abc")

@@ -63,3 +63,41 @@ def test_structure_bound_holds_for_every_field_combination() -> None:
             for platform in ("ios", "android"):
                 assert payload_size(message, platform) <= (  # type: ignore[arg-type]
                     len(orjson.dumps(message)) + PAYLOAD_STRUCTURE_BOUND)
+
+
+def test_limits_come_from_the_app_not_the_model() -> None:
+    body = {"device_tokens": ["a", "b", "c"], "content": "c" * 11, "sound": "s" * 6}
+    strict = Limits(max_tokens_per_request=2, max_content=10, max_sound=5)
+    req, errors = parse_push(body, strict, 0.0)
+    assert req is None
+    assert {(e.code, e.parameter) for e in errors} == {
+        ("TOO_MANY", "device_tokens"), ("TOO_LONG", "content"), ("TOO_LONG", "sound")}
+    assert parse_push(body, Limits(), 0.0)[1] == []
+
+
+@pytest.mark.parametrize(("name", "suggested"), [
+    ("schedule_time", "scheduleTime"), ("titel", "title"), ("Content", "content"),
+    ("webhook_url", "webhookUrl"), ("zzz", None)])
+def test_unknown_fields_are_refused_with_a_suggestion(name: str, suggested: str | None) -> None:
+    req, errors = parse_push({"device_tokens": ["t"], "content": "c", name: 1}, Limits(), 0.0)
+    assert req is None
+    (error,) = errors
+    assert (error.code, error.parameter) == ("INVALID_FORMAT", name)
+    assert ("did you mean" in error.message) == (suggested is not None)
+    if suggested:
+        assert error.message.endswith(f"did you mean '{suggested}'?")
+
+
+def test_the_request_keeps_its_shape() -> None:
+    body = {"device_tokens": ["t1", "t2"], "title": "T", "content": "c", "silent": False,
+            "badge": 0, "priority": "normal", "collapseKey": "k", "data": {"a": "b"},
+            "platform": "android", "externalId": "e", "ttl": 4_000_000_000,
+            "scheduleTime": "2030-01-01 00:00:00", "webhookUrl": "https://hooks.example.com/x"}
+    req, errors = parse_push(body, Limits(), 0.0)
+    assert errors == [] and req is not None
+    assert req.tokens == ["t1", "t2"] and req.platform == "android"
+    assert req.content == {"title": "T", "content": "c", "silent": False, "badge": 0,
+                           "priority": "normal", "collapseKey": "k", "data": {"a": "b"}}
+    assert (req.ttl, req.external_id, req.webhook_url) == (
+        4_000_000_000, "e", "https://hooks.example.com/x")
+    assert req.schedule_time == datetime(2030, 1, 1, tzinfo=UTC)
