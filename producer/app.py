@@ -1,7 +1,7 @@
 """The intake API's ASGI application: ``create_app()`` (served by ``pushflow api`` through uvicorn
 with ``factory=True``).
 
-Adding endpoints: write a module listed in ``ROUTE_MODULES`` that exposes
+Adding endpoints: write a module in ``producer/routes/``, add it to ``ROUTE_MODULES``; it exposes
 
     routes: list[starlette.routing.BaseRoute]        # required, e.g. [Route("/v2.1/x", handler)]
     openapi: dict[str, Any]                          # optional: {"paths": {...},
@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import ModuleType
 
 from starlette.applications import Starlette
@@ -37,6 +36,7 @@ from producer.body import RefuseNul
 from producer.envelope import install_handlers
 from producer.hotpath import PushflowApp
 from producer.outbox import run_sweeper
+from producer.routes import devices, ops, push, receipts, webhooks
 from producer.state import AppState, make_pool, make_redis
 from producer.writer import IntakeWriter
 from shared.observability.asgi import RequestObservabilityMiddleware, RequestRecorder
@@ -45,27 +45,9 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pushflow.api")
 
-ROUTE_MODULES = (
-    "producer.routes.push",
-    "producer.routes.webhooks",
-    "producer.routes.receipts",
-    "producer.routes.devices",
-    "producer.routes.ops",
-)
+ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, ops)
 
 Background = Callable[[AppState], Awaitable[None]]
-
-
-def load_route_modules(names: Sequence[str] = ROUTE_MODULES) -> list[ModuleType]:
-    modules = []
-    for name in names:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency inside the module: fail loudly
-                raise
-            log.info("route module %s not present; skipped", name)
-    return modules
 
 
 async def _guarded(name: str, job: Awaitable[None]) -> None:
@@ -83,7 +65,7 @@ def create_app(settings: Settings | None = None) -> PushflowApp:
     # JSON logs with the request id, secrets redacted; in each server process (uvicorn workers
     # call this factory themselves).
     configure_logging("api", level=settings.log_level, json_output=settings.log_json)
-    modules = load_route_modules()
+    modules = ROUTE_MODULES
     background: list[Background] = [run_sweeper, watch_key_changes]
     routes: list[BaseRoute] = []
     for module in modules:

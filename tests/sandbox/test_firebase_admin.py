@@ -17,7 +17,7 @@ from sandbox.testing import SandboxProcess
 def fcm_app(
     sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[firebase_admin.App]:
-    # The SDK has no endpoint setting: the private class attribute is the seam (see field notes).
+    # The SDK has no endpoint setting: the private class attribute is the seam.
     monkeypatch.setattr(
         messaging._MessagingService, "FCM_URL", sandbox.fcm_url + "/v1/projects/{0}/messages:send"
     )
