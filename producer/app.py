@@ -123,5 +123,7 @@ def create_app(settings: Settings | None = None) -> PushflowApp:
     app = PushflowApp(recorder=recorder, routes=routes, lifespan=lifespan,
                       middleware=[Middleware(RequestObservabilityMiddleware, recorder=recorder)])
     install_handlers(app)
+    # No trailing-slash redirect: Starlette builds its Location from the Host header.
+    app.router.redirect_slashes = False
     return app
 
