@@ -47,8 +47,9 @@ class Connection:
             self._fill()
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines]
-        length = int(dict((k.lower(), v) for k, v in headers)["content-length"])
+        headers = [(name.strip(), value.strip())
+                   for name, value in (line.split(":", 1) for line in lines)]
+        length = int({k.lower(): v for k, v in headers}["content-length"])
         while len(self.buffer) < length:
             self._fill()
         body, self.buffer = self.buffer[:length], self.buffer[length:]
