@@ -130,6 +130,27 @@ def test_an_upgrade_request_is_served_as_http1_with_its_body(
     assert conn.response().status_code == 202
 
 
+def test_a_request_pipelined_after_an_upgrade_request_is_answered(
+    make_app: Any, connect: Any
+) -> None:
+    app = make_app()
+    conn = connect()
+    conn.send(b"".join(push_request(app, *H2C)) + b"".join(push_request(app)))
+    assert [conn.response().status_code for _ in range(2)] == [202, 202]
+
+
+def test_curl_http2_on_plain_http_pushes(make_app: Any, api_port: int) -> None:
+    app = make_app()
+    done = subprocess.run(
+        ["curl", "--silent", "--show-error", "--http2", "--verbose",
+         f"http://127.0.0.1:{api_port}/v2.1/push", "-H", f"Authorization: {app.secret}",
+         "-H", f"Application-Key: {app.app_key}", "-H", "Content-Type: application/json",
+         "-d", json.dumps({"device_tokens": [ios_token()], "content": "from curl"})],
+        capture_output=True, text=True, timeout=30)
+    assert "> Upgrade: h2c" in done.stderr  # curl did ask for the upgrade
+    assert json.loads(done.stdout)["meta"]["status"] == 202, done.stdout
+
+
 def test_the_jdk_http_client_pushes(make_app: Any, api_port: int, tmp_path: Path) -> None:
     if shutil.which("javac") is None:
         pytest.fail("javac is needed (default-jdk-headless; .ci/run installs it)")
