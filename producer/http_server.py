@@ -53,9 +53,8 @@ class Refusal(Exception):
     message: str
     source: str = "header"
 
-    def response(self, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    def response(self, rid: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
         """The whole HTTP/1.1 answer: the envelope, ``X-Request-Id``, ``Connection: close``."""
-        rid = request_id()
         request = Request({"type": "http", "pushflow.request_id": rid})
         body = orjson.dumps(envelope(request, self.status, errors=[error_item(
             self.code, self.message, source=self.source, title=self.title)]))
@@ -172,11 +171,13 @@ class PushflowHttpProtocol(HttpToolsProtocol):
 
     def refuse(self, refusal: Refusal) -> None:
         """Answer ``refusal`` and close the connection."""
-        log.warning("request refused before routing: %s %s", refusal.status, refusal.code)
+        rid = request_id()
+        log.warning("request refused before routing (request %s): %s %s", rid, refusal.status,
+                    refusal.code)
         self.refused = True
         self._cancel_head_deadline()
         if not self.transport.is_closing():
-            self.transport.write(refusal.response(self.server_state.default_headers))
+            self.transport.write(refusal.response(rid, self.server_state.default_headers))
             self.transport.close()
 
     # Parser callbacks
