@@ -108,5 +108,7 @@ def create_app(settings: Settings | None = None) -> PushflowApp:
                       middleware=[Middleware(RequestObservabilityMiddleware, recorder=recorder),
                                   Middleware(RefuseNul)])
     install_handlers(app)
+    # No trailing-slash redirect: Starlette builds its Location from the Host header.
+    app.router.redirect_slashes = False
     return app
 

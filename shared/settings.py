@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     # The outbox sweeper re-publishes dispatches whose publish was never confirmed after this long.
     outbox_sweep_after_seconds: float = Field(5.0, gt=0)
     outbox_sweep_interval_seconds: float = Field(2.0, gt=0)
+    # Largest request line plus headers, in bytes; larger is 431 HEADERS_TOO_LARGE.
+    api_max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    # Most header fields in one request; more is 431 HEADERS_TOO_LARGE.
+    api_max_headers: int = Field(100, ge=16, le=10_000)
+    # Seconds a request's line and headers may take to arrive (from its first byte, or from
+    # the connection's opening); slower is 408 REQUEST_TIMEOUT.
+    api_header_timeout_seconds: float = Field(10.0, gt=0)
 
     # Default per-app limits (an app may override them).
     max_tokens_per_request: int = Field(1000, ge=1)

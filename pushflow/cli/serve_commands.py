@@ -32,8 +32,10 @@ def run_api(args: argparse.Namespace) -> int:
         port=args.port or settings.api_port,
         workers=args.workers,
         # The stack the intake is measured on (bench/intake.py): named, not left to "auto".
+        # httptools, with upgrades declined and the request head bounded (the module's doc).
         loop="uvloop",
-        http="httptools",
+        http="producer.http_server:PushflowHttpProtocol",
+        ws="none",
         lifespan="on",
         log_level="warning",
         log_config=None,

@@ -4,11 +4,13 @@
 set -euo pipefail
 source "$(dirname "$0")/_demo.sh"
 URL="${1:?usage: webhooks.sh URL}"
+answer="$(mktemp)"; trap 'rm -f "$answer"' EXIT
 
-curl --silent --show-error --fail-with-body \
+status=$(curl --silent --show-error --output "$answer" --write-out '%{http_code}' \
   -X PUT "$API_URL/v2.1/webhooks" \
   -H "Authorization: $API_SECRET" \
   -H "Application-Key: $APP_KEY" \
   -H "Content-Type: application/json" \
-  -d "{\"primaryUrl\": \"$URL\", \"eventTypes\": [\"push.sent\", \"push.failed\", \"token.invalidated\"]}"
-echo
+  -d "{\"primaryUrl\": \"$URL\", \"eventTypes\": [\"push.sent\", \"push.failed\", \"token.invalidated\"]}") \
+  || pushflow_unreachable
+pushflow_answer "$status" "$answer"

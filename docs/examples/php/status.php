@@ -1,15 +1,11 @@
 <?php
-// Read a message and each dispatch's status: php status.php <messageId>
+// Read a message and each dispatch's status: php status.php <messageId>   (needs php-curl)
+// Prints the API's JSON answer (data[0].dispatches[].status); errors go to stderr, exit 1.
 require __DIR__ . '/demo.php';
-[$apiUrl, $appKey, $secret] = pushflow_settings();
-$messageId = $argv[1] ?? exit("usage: php status.php MESSAGE_ID\n");
-
-$ch = curl_init("$apiUrl/v2.1/push/" . rawurlencode($messageId));
-curl_setopt_array($ch, [
-    CURLOPT_RETURNTRANSFER => true,
-    CURLOPT_HTTPHEADER => ["Authorization: $secret", "Application-Key: $appKey"],
-]);
-$envelope = json_decode(curl_exec($ch), true);
-foreach ($envelope['data'][0]['dispatches'] ?? [] as $dispatch) {
-    printf("%s %s %s\n", $dispatch['dispatchId'], $dispatch['platform'], $dispatch['status']);
+$messageId = $argv[1] ?? null;
+if ($messageId === null) {
+    fwrite(STDERR, "usage: php status.php MESSAGE_ID\n");
+    exit(2);
 }
+
+echo pushflow_call('GET', '/v2.1/push/' . rawurlencode($messageId)), "\n";

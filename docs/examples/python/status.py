@@ -1,22 +1,19 @@
-"""Read a message and each dispatch's status: python status.py <messageId>"""
+"""Read a message and each dispatch's status: python status.py <messageId>
+
+Prints the API's JSON answer (data[0].dispatches[].status).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-import urllib.request
+import urllib.parse
 
-from _demo import settings
+from _demo import call
 
 
 def status(message_id: str) -> dict[str, object]:
-    api_url, app_key, secret = settings()
-    request = urllib.request.Request(
-        f"{api_url}/v2.1/push/{message_id}",
-        headers={"Authorization": secret, "Application-Key": app_key},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return dict(json.load(response))
+    return call("GET", f"/v2.1/push/{urllib.parse.quote(message_id, safe='')}")
 
 
 if __name__ == "__main__":
