@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from shared.up.bootstrap import Demo, ensure_demo_key, load_credentials
 
 from sandbox.testing import SandboxProcess
 from shared import queues
-from shared.up.bootstrap import Demo, ensure_demo_key, load_credentials
 from tests.producer.conftest import api_process, ios_token
 from tests.services import patched_env
 from tests.workers.conftest import SEND_QUEUES, WORKER_ENV
