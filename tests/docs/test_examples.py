@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from shared.up.bootstrap import Demo, ensure_demo_key, load_credentials
 
+from pushflow.up.bootstrap import Demo, ensure_demo_key, load_credentials
 from sandbox.testing import SandboxProcess
 from shared import queues
 from tests.producer.conftest import api_process, ios_token
@@ -64,8 +64,7 @@ def system(pushflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
         app_key, secret, _ = ensure_demo_key(pushflow_env["PUSHFLOW_DATABASE_URL"], demo_path)
         cli_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         credentials = load_credentials(app_key, sandbox.credentials_dir, cli_env)
-        Demo(app_key, secret, api_url, f"{api_url}/panel", "http://127.0.0.1:5555", {},
-             credentials).write(demo_path)
+        Demo(app_key, secret, api_url, "http://127.0.0.1:5555", {}, credentials).write(demo_path)
         yield System(api_url, json.loads(demo_path.read_text()), checkout, tmp / "elsewhere")
 
 

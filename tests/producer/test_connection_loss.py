@@ -83,7 +83,8 @@ async def test_backends_killed_mid_burst(
         for _ in range(3):
             await asyncio.sleep(0.15)
             db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                       " WHERE application_name = 'pushflow-api' AND pid <> pg_backend_pid()")
+                       " WHERE application_name = 'pushflow-api' AND datname = current_database()"
+                       " AND pid <> pg_backend_pid()")
 
     killer = asyncio.ensure_future(kill_backends())
     responses: list[httpx.Response] = []
