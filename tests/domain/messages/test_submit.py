@@ -12,14 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
 
 from domain.messages.idempotency import StoredAnswer
-from domain.messages.outbox import OutboxAcks
+from domain.messages.standalone import StandaloneOutlet, standalone_outlet
 from domain.messages.submit import (
-    DirectWriter,
     Idempotency,
     NothingAccepted,
     Source,
@@ -28,20 +24,8 @@ from domain.messages.submit import (
 )
 from shared import queues
 from shared.payload import Limits, PushRequest
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 from shared.taskmessage import decode_message
-
-
-@dataclass
-class Outlet:
-    settings: Settings
-    pool: AsyncConnectionPool[AsyncConnection[Any]]
-    redis: Redis[bytes]
-    acks: OutboxAcks = field(default_factory=OutboxAcks)
-    writer: DirectWriter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.writer = DirectWriter(self, self.settings.outbox_sweep_after_seconds)
 
 
 @dataclass(frozen=True)
@@ -51,26 +35,10 @@ class App:
 
 
 @pytest.fixture()
-async def outlet(pushflow_env: dict[str, str]) -> AsyncIterator[Outlet]:
+async def outlet(pushflow_env: dict[str, str]) -> AsyncIterator[StandaloneOutlet]:
     get_settings.cache_clear()
-    settings = get_settings()
-
-    async def autocommit(conn: AsyncConnection[Any]) -> None:
-        await conn.set_autocommit(True)
-
-    pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-        settings.database_url, min_size=1, max_size=2, open=False, configure=autocommit)
-    await pool.open()
-    client: Redis[bytes] = Redis.from_url(settings.redis_url)
-    outlet = Outlet(settings, pool, client)
-    try:
-        yield outlet
-    finally:
-        # The confirmed publishes leave the outbox, as the API's acknowledgement task does; else
-        # a later sweep would publish them again.
-        await outlet.acks.flush(outlet)
-        await client.aclose()  # type: ignore[attr-defined]
-        await pool.close()
+    async with standalone_outlet(get_settings()) as opened:
+        yield opened
 
 
 def _queued(client: redis.Redis[bytes], queue: str) -> list[dict[str, Any]]:
@@ -82,7 +50,8 @@ def _queued(client: redis.Redis[bytes], queue: str) -> list[dict[str, Any]]:
 
 
 async def test_a_campaign_push_travels_the_bulk_lane_with_its_source(
-    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+    outlet: StandaloneOutlet, make_app: Any, db: psycopg.Connection[Any],
+    redis_client: redis.Redis[bytes],
 ) -> None:
     redis_client.delete(*queues.SEND_QUEUES)
     app = make_app()
@@ -102,7 +71,8 @@ async def test_a_campaign_push_travels_the_bulk_lane_with_its_source(
 
 
 async def test_registered_devices_decide_and_refuse(
-    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+    outlet: StandaloneOutlet, make_app: Any, db: psycopg.Connection[Any],
+    redis_client: redis.Redis[bytes],
 ) -> None:
     app = make_app()
     odd, dead = "odd-shaped-" + secrets.token_hex(8), secrets.token_hex(32)
@@ -122,7 +92,8 @@ async def test_registered_devices_decide_and_refuse(
 
 
 async def test_an_idempotency_key_submits_once(
-    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+    outlet: StandaloneOutlet, make_app: Any, db: psycopg.Connection[Any],
+    redis_client: redis.Redis[bytes],
 ) -> None:
     app = make_app()
     request = PushRequest(tokens=[secrets.token_hex(32)], content={"content": "once"})
