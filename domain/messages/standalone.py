@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from domain.messages.configured import ConfiguredPlatforms
 from domain.messages.outbox import OutboxAcks
 from domain.messages.submit import DirectWriter
 from shared.settings import Settings
@@ -30,6 +31,7 @@ class StandaloneOutlet:
     pool: AsyncConnectionPool[AsyncConnection[Any]]
     redis: Redis[bytes]
     acks: OutboxAcks = field(default_factory=OutboxAcks)
+    platforms: ConfiguredPlatforms = field(default_factory=ConfiguredPlatforms)
     writer: DirectWriter = field(init=False)
 
     def __post_init__(self) -> None:

@@ -35,7 +35,7 @@ def test_send_prints_the_message_id_and_the_status(
         make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes],
         capsys: pytest.CaptureFixture[str]) -> None:
     redis_client.delete(*queues.SEND_QUEUES)
-    app = make_app()
+    app = make_app(platforms=("ios",))
     token = secrets.token_hex(32)
 
     def worker() -> None:  # stands in for a send worker: takes the job, records its outcome
@@ -65,7 +65,7 @@ def test_without_workers_the_status_stays_queued(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     redis_client.delete(*queues.SEND_QUEUES)
-    app = make_app()
+    app = make_app(platforms=("ios",))
     # Without --app: the demo app of <data dir>/demo.json.
     (tmp_path / "demo.json").write_text(json.dumps({"applicationKey": app.app_key}))
     monkeypatch.setenv("PUSHFLOW_DATA_DIR", str(tmp_path))
@@ -85,9 +85,13 @@ def test_without_workers_the_status_stays_queued(
 
 def test_bad_input_is_refused_readably(make_app: Any, capsys: pytest.CaptureFixture[str],
                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = make_app()
+    app = make_app(platforms=("ios",))
     assert main(["send", "not-a-token", "--content", "x", "--app", app.app_key]) == 1
     assert "INVALID_DEVICE_TOKEN device token" in capsys.readouterr().err
+    android = secrets.token_hex(6) + ":APA91b" + secrets.token_urlsafe(100)
+    assert main(["send", android, "--content", "x", "--app", app.app_key]) == 1
+    assert "PLATFORM_NOT_CONFIGURED device token: This app has no FCM credentials" in \
+        capsys.readouterr().err
     assert main(["send", secrets.token_hex(32), "--content", "", "--app", app.app_key]) == 1
     assert "push refused:" in capsys.readouterr().err
     monkeypatch.setenv("PUSHFLOW_DATA_DIR", str(tmp_path))
