@@ -59,6 +59,7 @@ TITLES: Mapping[str, str] = {
     "TTL_IN_PAST": "TTL in the past",
     "INVALID_DEVICE_TOKEN": "Invalid device token",
     "TOKEN_INVALIDATED": "Token invalidated",
+    "PLATFORM_NOT_CONFIGURED": "Platform not configured",
     "IDEMPOTENCY_CONFLICT": "Idempotency conflict",
     "RATE_LIMITED": "Rate limited",
     "INVALID_JSON": "Invalid JSON",

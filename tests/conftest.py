@@ -7,6 +7,7 @@ servers, Celery workers, sandboxes) finds them through the normal settings.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,14 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from domain.keys import store as apps
+from shared import credentials
 from shared.db.migrate import migrate
+from shared.settings import get_settings
+from shared.tokens import Platform
 from tests.services import patched_env, postgres_database, redis_server
 
 
@@ -65,13 +71,43 @@ class TestApp:
         return {"Authorization": self.secret, "Application-Key": self.app_key}
 
 
-@pytest.fixture()
-def make_app(db: psycopg.Connection[Any]) -> Any:
-    """Create an app with a key of the given scopes (default: every scope)."""
+def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
-    def factory(name: str = "test", scopes: tuple[str, ...] = apps.SCOPES) -> TestApp:
+
+@pytest.fixture(scope="session")
+def gateway_credentials() -> dict[Platform, credentials.Credential]:
+    """An APNs token key and an FCM service account, per platform: they parse like real ones
+    (so the intake accepts the platform's tokens) but no gateway knows them. Tests that deliver
+    load the sandbox's own (tests/workers/conftest.py)."""
+    account = {"type": "service_account", "project_id": "pushflow-tests",
+               "private_key": _pem(rsa.generate_private_key(65537, 2048)).decode(),
+               "client_email": "tests@pushflow-tests.iam.gserviceaccount.com",
+               "token_uri": "https://oauth2.invalid/token"}
+    return {
+        "ios": credentials.parse_apns_key(_pem(ec.generate_private_key(ec.SECP256R1())),
+                                          "TESTKEY001", "TESTTEAM01", "com.example.tests"),
+        "android": credentials.parse_fcm_service_account(
+            json.dumps(account).encode()),
+    }
+
+
+@pytest.fixture()
+def make_app(db: psycopg.Connection[Any],
+             gateway_credentials: dict[Platform, credentials.Credential]) -> Any:
+    """Create an app with a key of the given scopes (default: every scope) and credentials for
+    the given platforms (default: none; the intake refuses tokens of a platform without
+    credentials, ``PLATFORM_NOT_CONFIGURED``)."""
+
+    def factory(name: str = "test", scopes: tuple[str, ...] = apps.SCOPES,
+                platforms: tuple[Platform, ...] = ()) -> TestApp:
         app_key = apps.create_app(db, name)
         key = apps.create_key(db, app_key, list(scopes))
-        return TestApp(app_key, apps.app_id_for(db, app_key), key.secret)
+        app_id = apps.app_id_for(db, app_key)
+        for platform in platforms:
+            credentials.store(db, app_id, gateway_credentials[platform],
+                              get_settings().fernet_key())
+        return TestApp(app_key, app_id, key.secret)
 
     return factory

@@ -20,6 +20,7 @@ import psycopg
 from domain.keys.announce import announce
 
 SCOPES = ("push:send", "push:read", "events:send", "campaigns:write", "receipts:write", "admin")
+DEFAULT_SCOPES = ("push:send", "push:read")  # what ``pushflow keys create`` gives by default
 # How precise "last used" is: an API process records a key's use at most this often.
 LAST_USE_RESOLUTION_SECONDS = 60.0
 PREFIX_CHARS = 10  # the first characters of a secret, kept to show and revoke it by
@@ -32,6 +33,14 @@ _LIST = """
 SELECT k.id, a.app_key, k.key_prefix, k.scopes, k.created_at, k.revoked_at, k.last_used_at
 FROM api_keys k JOIN apps a ON a.id = k.app_id WHERE a.app_key = %s
 ORDER BY k.created_at DESC, k.id DESC
+"""
+# Every app with its key counts (live, revoked); ``{where}`` narrows it to one app.
+_APPS = """
+SELECT a.id, a.app_key, a.name, a.created_at, a.limits,
+       count(k.id) FILTER (WHERE k.revoked_at IS NULL),
+       count(k.id) FILTER (WHERE k.revoked_at IS NOT NULL)
+FROM apps a LEFT JOIN api_keys k ON k.app_id = a.id {where}
+GROUP BY a.id ORDER BY a.created_at, a.id
 """
 _RECORD_USE = """
 UPDATE api_keys SET last_used_at = now()
@@ -66,6 +75,19 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None  # to within LAST_USE_RESOLUTION_SECONDS
+
+
+@dataclass(frozen=True)
+class App:
+    """An app (tenant) and how many keys it has."""
+
+    id: int
+    application_key: str
+    name: str
+    created_at: datetime
+    limit_overrides: dict[str, Any]  # the app's own limits (``apps.limits``)
+    live_keys: int
+    revoked_keys: int
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,22 @@ def create_key(conn: psycopg.Connection[Any], app_key: str, scopes: list[str]) -
         (app_id, secret[:PREFIX_CHARS], hash_secret(secret), list(scopes)),
     )
     return NewKey(app_key, secret, tuple(scopes))
+
+
+def list_apps(conn: psycopg.Connection[Any]) -> list[App]:
+    """Every app, oldest first."""
+    return [_app(r) for r in conn.execute(_APPS.format(where="")).fetchall()]
+
+
+def get_app(conn: psycopg.Connection[Any], app_key: str) -> App:
+    row = conn.execute(_APPS.format(where="WHERE a.app_key = %s"), (app_key,)).fetchone()
+    if row is None:
+        raise UnknownApp(app_key)
+    return _app(row)
+
+
+def _app(row: Any) -> App:
+    return App(int(row[0]), row[1], row[2], row[3], row[4] or {}, int(row[5]), int(row[6]))
 
 
 def list_keys(conn: psycopg.Connection[Any], app_key: str) -> list[ApiKey]:

@@ -3,7 +3,8 @@
 ``submit`` takes an already validated request (``shared.payload.PushRequest``) and:
 
 1. decides each token's platform (``domain.messages.plan``), looking the tokens up among the
-   app's registered devices only when some token's shape says nothing;
+   app's registered devices only when some token's shape says nothing, and refuses the tokens
+   of a platform the app has no credentials for (``domain.messages.configured``, cached);
 2. checks the limits that depend on the platforms the message goes to;
 3. builds the message, one dispatch per accepted token, each with the submission's lane and
    source, and the send jobs (none when scheduled: the outbox publishes at ``scheduleTime``);
@@ -26,6 +27,7 @@ from prometheus_client import Counter
 
 from domain.devices.registry import Verdict, verdicts
 from domain.messages import outbox, rows
+from domain.messages.configured import ConfiguredPlatforms
 from domain.messages.idempotency import StoredAnswer, stored_answer
 from domain.messages.outbox import Broker, build_job
 from domain.messages.plan import Plan, RejectedToken, plan_tokens, token_shapes
@@ -66,6 +68,8 @@ class Outlet(Broker, Protocol):
     def settings(self) -> Settings: ...
     @property
     def writer(self) -> Writer: ...
+    @property
+    def platforms(self) -> ConfiguredPlatforms: ...
 
 
 @dataclass(frozen=True)
@@ -135,13 +139,16 @@ async def submit(app: SendingApp, request: PushRequest, *, outlet: Outlet, sourc
     """Store and queue one push (see the module docstring). A ``StoredAnswer`` is the first
     answer to the idempotency key, when an identical submission got there first."""
     now = time.time() if now is None else now
+    configured = outlet.platforms.cached(app.app_id)
+    if configured is None:
+        configured = await outlet.platforms.get(outlet.pool, app.app_id)
     shapes = token_shapes(request.tokens)
     # Only tokens whose shape says nothing can be decided by a registered device's platform.
     needs_lookup = any(shape is None for shape in shapes)
     devices = await _verdicts(outlet, app.app_id, request.tokens) if needs_lookup else None
     scheduled = request.schedule_time is not None and request.schedule_time.timestamp() > now
     for _round in range(_DEVICE_ROUNDS):
-        plan = plan_tokens(request, devices, shapes)
+        plan = plan_tokens(request, devices, shapes, configured)
         if not plan.accepted:
             raise NothingAccepted(plan.rejected)
         limit_errors = check_platform_limits(request.content,

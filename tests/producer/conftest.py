@@ -17,11 +17,13 @@ import pytest
 import redis
 from starlette.applications import Starlette
 
+from domain.keys import store as apps
 from producer.app import create_app
 from producer.state import AppState
 from shared import queues
 from shared.settings import get_settings
 from shared.taskmessage import decode_message
+from shared.tokens import PLATFORMS, Platform
 from tests.services import free_port, wait_port
 
 
@@ -37,6 +39,18 @@ def android_token() -> str:
 # ``sweep_once`` when they want the outbox swept, and only the subprocess of the crash test
 # sweeps on its own.
 IN_PROCESS_SETTINGS = {"outbox_sweep_interval_seconds": 3600.0, "outbox_sweep_after_seconds": 0.3}
+
+
+@pytest.fixture()
+def make_app(make_app: Any) -> Any:
+    """The session's ``make_app``, with APNs and FCM credentials unless told otherwise: the
+    intake refuses tokens of a platform the app has none for (``PLATFORM_NOT_CONFIGURED``)."""
+
+    def factory(name: str = "test", scopes: tuple[str, ...] = apps.SCOPES,
+                platforms: tuple[Platform, ...] = PLATFORMS) -> Any:
+        return make_app(name, scopes, platforms)
+
+    return factory
 
 
 @pytest.fixture(scope="session")

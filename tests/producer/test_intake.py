@@ -165,6 +165,34 @@ async def test_token_invalidated_by_a_gateway_is_refused(
     assert error_codes(only_dead.json()) == [("TOKEN_INVALIDATED", "device_tokens[0]")]
 
 
+async def test_a_platform_without_credentials_is_refused_per_token(
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
+) -> None:
+    app = make_app(platforms=("ios",))  # APNs credentials only
+    apple, google = ios_token(), android_token()
+    response = await api.post("/v2.1/push", json={
+        "device_tokens": [google, apple], "content": "c"}, headers=app.headers())
+    assert response.status_code == 202, response.text
+    answer = assert_envelope(response)
+    assert error_codes(answer) == [("PLATFORM_NOT_CONFIGURED", "device_tokens[0]")]
+    [error] = answer["errors"]
+    assert error["title"] == "Platform not configured"
+    assert "no FCM credentials" in error["message"] and "--fcm-service-account" in error["message"]
+    assert error["meta"]["value"] == google
+    assert [d["deviceToken"] for d in answer["data"][0]["dispatches"]] == [apple]
+    assert len(drain(clean_queues, queues.APNS_TX)) == 1
+    assert drain(clean_queues, queues.FCM_TX) == []
+    # Nothing deliverable at all: 422, nothing stored.
+    only_google = await api.post("/v2.1/push", json={"device_tokens": [google], "content": "c"},
+                                 headers=app.headers())
+    assert only_google.status_code == 422
+    assert error_codes(assert_envelope(only_google)) == [
+        ("PLATFORM_NOT_CONFIGURED", "device_tokens[0]")]
+    assert db.execute("SELECT count(*) FROM dispatches WHERE app_id = %s AND platform = 'android'",
+                      (app.app_id,)).fetchone() == (0,)
+
+
 async def test_scheduled_push_waits_for_its_time(
     api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
     db: psycopg.Connection[Any], state: AppState,

@@ -66,3 +66,18 @@ def test_revoke_commits_then_announces(make_app: Any, pushflow_env: dict[str, st
     assert pubsub.get_message(timeout=0.5) is None  # nothing revoked the second time: no news
     pubsub.close()
     listener.close()
+
+
+def test_apps_are_listed_oldest_first_with_their_key_counts(db: psycopg.Connection[Any]) -> None:
+    first, second = store.create_app(db, "first"), store.create_app(db, "second")
+    store.create_key(db, second, ["push:send"])
+    revoked = store.create_key(db, second, ["admin"])
+    store.revoke_key(db, revoked.secret, second)
+    db.execute("UPDATE apps SET limits = '{\"max_tokens\": 5}' WHERE app_key = %s", (second,))
+    listed = [a for a in store.list_apps(db) if a.application_key in (first, second)]
+    assert [(a.name, a.live_keys, a.revoked_keys) for a in listed] == [
+        ("first", 0, 0), ("second", 1, 1)]
+    one = store.get_app(db, second)
+    assert one == listed[1] and one.limit_overrides == {"max_tokens": 5}
+    with pytest.raises(store.UnknownApp):
+        store.get_app(db, "app_nope")

@@ -4,6 +4,7 @@ device look-up work the same as through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -12,36 +13,22 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
 
+from domain.messages import configured
 from domain.messages.idempotency import StoredAnswer
-from domain.messages.outbox import OutboxAcks
+from domain.messages.standalone import StandaloneOutlet, standalone_outlet
 from domain.messages.submit import (
-    DirectWriter,
     Idempotency,
     NothingAccepted,
     Source,
     Submitted,
     submit,
 )
-from shared import queues
+from shared import credentials, queues
 from shared.payload import Limits, PushRequest
-from shared.settings import Settings, get_settings
+from shared.settings import get_settings
 from shared.taskmessage import decode_message
-
-
-@dataclass
-class Outlet:
-    settings: Settings
-    pool: AsyncConnectionPool[AsyncConnection[Any]]
-    redis: Redis[bytes]
-    acks: OutboxAcks = field(default_factory=OutboxAcks)
-    writer: DirectWriter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.writer = DirectWriter(self, self.settings.outbox_sweep_after_seconds)
+from shared.tokens import PLATFORMS
 
 
 @dataclass(frozen=True)
@@ -51,26 +38,10 @@ class App:
 
 
 @pytest.fixture()
-async def outlet(pushflow_env: dict[str, str]) -> AsyncIterator[Outlet]:
+async def outlet(pushflow_env: dict[str, str]) -> AsyncIterator[StandaloneOutlet]:
     get_settings.cache_clear()
-    settings = get_settings()
-
-    async def autocommit(conn: AsyncConnection[Any]) -> None:
-        await conn.set_autocommit(True)
-
-    pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-        settings.database_url, min_size=1, max_size=2, open=False, configure=autocommit)
-    await pool.open()
-    client: Redis[bytes] = Redis.from_url(settings.redis_url)
-    outlet = Outlet(settings, pool, client)
-    try:
-        yield outlet
-    finally:
-        # The confirmed publishes leave the outbox, as the API's acknowledgement task does; else
-        # a later sweep would publish them again.
-        await outlet.acks.flush(outlet)
-        await client.aclose()  # type: ignore[attr-defined]
-        await pool.close()
+    async with standalone_outlet(get_settings()) as opened:
+        yield opened
 
 
 def _queued(client: redis.Redis[bytes], queue: str) -> list[dict[str, Any]]:
@@ -82,10 +53,11 @@ def _queued(client: redis.Redis[bytes], queue: str) -> list[dict[str, Any]]:
 
 
 async def test_a_campaign_push_travels_the_bulk_lane_with_its_source(
-    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+    outlet: StandaloneOutlet, make_app: Any, db: psycopg.Connection[Any],
+    redis_client: redis.Redis[bytes],
 ) -> None:
     redis_client.delete(*queues.SEND_QUEUES)
-    app = make_app()
+    app = make_app(platforms=PLATFORMS)
     token = secrets.token_hex(32)
     done = await submit(App(app.app_id), PushRequest(tokens=[token], content={"content": "sale"}),
                         outlet=outlet, source=Source("campaign", "cmp_1"), lane="bulk")
@@ -102,9 +74,10 @@ async def test_a_campaign_push_travels_the_bulk_lane_with_its_source(
 
 
 async def test_registered_devices_decide_and_refuse(
-    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+    outlet: StandaloneOutlet, make_app: Any, db: psycopg.Connection[Any],
+    redis_client: redis.Redis[bytes],
 ) -> None:
-    app = make_app()
+    app = make_app(platforms=PLATFORMS)
     odd, dead = "odd-shaped-" + secrets.token_hex(8), secrets.token_hex(32)
     db.execute("INSERT INTO devices (app_id, token, platform) VALUES (%s, %s, 'android')",
                (app.app_id, odd))
@@ -122,9 +95,10 @@ async def test_registered_devices_decide_and_refuse(
 
 
 async def test_an_idempotency_key_submits_once(
-    outlet: Outlet, make_app: Any, db: psycopg.Connection[Any], redis_client: redis.Redis[bytes]
+    outlet: StandaloneOutlet, make_app: Any, db: psycopg.Connection[Any],
+    redis_client: redis.Redis[bytes],
 ) -> None:
-    app = make_app()
+    app = make_app(platforms=PLATFORMS)
     request = PushRequest(tokens=[secrets.token_hex(32)], content={"content": "once"})
     once = Idempotency("event-1", b"h" * 32, lambda s: b'{"first": "%s"}' % s.message_id.encode())
     first = await submit(App(app.app_id), request, outlet=outlet, idempotency=once)
@@ -133,4 +107,29 @@ async def test_an_idempotency_key_submits_once(
     assert again == StoredAnswer(202, {"first": first.message_id})
     assert db.execute("SELECT count(*) FROM messages WHERE app_id = %s",
                       (app.app_id,)).fetchone() == (1,)
+    redis_client.delete(*queues.SEND_QUEUES)
+
+
+async def test_a_platform_without_credentials_is_refused_until_they_are_stored(
+    outlet: StandaloneOutlet, make_app: Any, db: psycopg.Connection[Any],
+    redis_client: redis.Redis[bytes], gateway_credentials: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(configured, "CACHE_SECONDS", 0.3)
+    app = make_app(platforms=("android",))
+    request = PushRequest(tokens=[secrets.token_hex(32)], content={"content": "c"})
+    with pytest.raises(NothingAccepted) as refused:
+        await submit(App(app.app_id), request, outlet=outlet)
+    [rejected] = refused.value.rejected
+    assert (rejected.index, rejected.code) == (0, "PLATFORM_NOT_CONFIGURED")
+    assert "no APNs credentials" in rejected.message
+    credentials.store(db, app.app_id, gateway_credentials["ios"], get_settings().fernet_key())
+    # The answer is cached per app (no query per submission) ...
+    assert outlet.platforms.cached(app.app_id) == frozenset({"android"})
+    with pytest.raises(NothingAccepted):
+        await submit(App(app.app_id), request, outlet=outlet)
+    # ... for a short while only.
+    await asyncio.sleep(0.35)
+    done = await submit(App(app.app_id), request, outlet=outlet)
+    assert isinstance(done, Submitted) and [d.platform for d in done.dispatches] == ["ios"]
     redis_client.delete(*queues.SEND_QUEUES)
