@@ -152,6 +152,11 @@ def bench_setup(db_prefix: str) -> Iterator[Setup]:
         with psycopg.connect(db_url, autocommit=True) as conn:
             app_key = apps.create_app(conn, "bench")
             secret = apps.create_key(conn, app_key, ["push:send"]).secret
+            # The intake refuses tokens of platforms without credentials; it only checks that
+            # a row exists, and no worker runs here, so placeholder rows do.
+            conn.execute("INSERT INTO app_credentials (app_id, provider, kind, secret)"
+                         " SELECT id, p, 'token', '\\x00' FROM apps,"
+                         " unnest(ARRAY['apns', 'fcm']) p WHERE app_key = %s", (app_key,))
         env = {**os.environ, "PUSHFLOW_DATABASE_URL": db_url, "PUSHFLOW_REDIS_URL": redis_url,
                "PUSHFLOW_DATA_DIR": str(workdir / "data"), "PUSHFLOW_LOG_LEVEL": "INFO",
                # per-success access lines off (errors still logged): see docs/benchmarks.md
