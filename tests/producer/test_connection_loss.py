@@ -1,6 +1,7 @@
-"""PostgreSQL connections lost under the intake: a 503 means nothing was accepted, a 202 that the
-push is stored and queued, and no answer is a 500 -- including when the connection dies after
-the commit, before its answer arrives."""
+"""PostgreSQL connections lost under the intake (their server processes terminated): a 503
+``UNAVAILABLE`` means nothing was accepted, a 202 that the push is stored and queued, and no
+answer is a 500 -- including when the connection dies after the commit, before its answer
+arrives. (When the database cannot even tell: tests/producer/test_pg_recovery.py.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,12 @@ from producer.state import AppState
 from shared import queues
 from tests.producer.conftest import assert_envelope, drain, error_codes, ios_token
 
-LOST = "server closed the connection unexpectedly"
+
+async def lose_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The connection's server process ends, as in a failover: the connection is broken."""
+    with pytest.raises(psycopg.OperationalError):
+        await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    assert conn.broken
 
 
 def body() -> dict[str, Any]:
@@ -36,9 +42,11 @@ async def test_lost_after_the_commit_is_a_202_sent_once(
 ) -> None:
     real = persist.insert_batch
 
-    async def commit_then_lose_the_answer(*args: Any, **kwargs: Any) -> set[str]:
-        await real(*args, **kwargs)
-        raise psycopg.OperationalError(LOST)
+    async def commit_then_lose_the_answer(conn: psycopg.AsyncConnection[Any], *args: Any,
+                                          **kwargs: Any) -> set[str]:
+        await real(conn, *args, **kwargs)
+        await lose_connection(conn)
+        return await real(conn, *args, **kwargs)  # what the broken connection would answer
 
     monkeypatch.setattr(persist, "insert_batch", commit_then_lose_the_answer)
     app = make_app()
@@ -54,8 +62,12 @@ async def test_lost_before_the_commit_is_a_503_with_nothing_stored(
     api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
     db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def lose_the_connection(*args: Any, **kwargs: Any) -> set[str]:
-        raise psycopg.OperationalError(LOST)
+    real = persist.insert_batch
+
+    async def lose_the_connection(conn: psycopg.AsyncConnection[Any], *args: Any,
+                                  **kwargs: Any) -> set[str]:
+        await lose_connection(conn)
+        return await real(conn, *args, **kwargs)
 
     monkeypatch.setattr(persist, "insert_batch", lose_the_connection)
     app = make_app()
