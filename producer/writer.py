@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -176,15 +177,21 @@ async def _settle(state: AppState, messages: list[NewMessage], backend_pid: int,
     their 202 and are published); ``error`` again (503) when none is; ``OutcomeUnknown`` for
     each request when the database cannot tell."""
     ids = [m.message_id for m in messages]
-    try:
-        async with state.pool.connection(timeout=SETTLE_TIMEOUT_SECONDS) as conn:
-            found = await rows.settle(conn, backend_pid, ids, SETTLE_TIMEOUT_SECONDS)
-    except psycopg.OperationalError as exc:
-        log.warning("intake: %d message(s) of unknown outcome: the connection was lost (%s) "
-                    "and the database cannot tell (%s): %s", len(ids), error, exc, ids)
-        raise _Unknown from None
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    found: set[str] | None = None
+    for _attempt in range(state.settings.db_pool_size + 1):  # each idle one may be stale
+        try:
+            found = await _ask(state, backend_pid, ids, deadline)
+            break
+        except _StaleConnection:
+            continue
+        except psycopg.OperationalError as exc:
+            log.warning("intake: %d message(s) of unknown outcome: the connection was lost (%s) "
+                        "and the database cannot tell (%s): %s", len(ids), error, exc, ids)
+            raise _Unknown from None
     if found is None:
-        log.warning("intake: %d message(s) of unknown outcome: their session did not end: %s",
+        log.warning("intake: %d message(s) of unknown outcome: their session did not end, or "
+                    "no connection could ask: %s",
                     len(ids), ids)
         raise _Unknown
     if not found:
@@ -192,6 +199,23 @@ async def _settle(state: AppState, messages: list[NewMessage], backend_pid: int,
     log.warning("intake: the connection was lost after %d message(s) were committed; "
                 "answering 202 for them: %s", len(found), error)
     return found
+
+
+class _StaleConnection(Exception):
+    """The pool's connection had died too (idle, lost in the same outage): it tells nothing."""
+
+
+async def _ask(state: AppState, backend_pid: int, ids: list[str], deadline: float
+               ) -> set[str] | None:
+    async with state.pool.connection(timeout=max(0.0, deadline - time.monotonic())) as conn:
+        try:
+            return await rows.settle(conn, backend_pid, ids, SETTLE_TIMEOUT_SECONDS)
+        except psycopg.OperationalError:
+            # An idle connection lost in the same outage (a restart, a failover): the pool
+            # drops it; another one -- a new one in the end -- may answer.
+            if conn.broken and time.monotonic() < deadline:
+                raise _StaleConnection from None
+            raise
 
 
 class _Unknown(Exception):

@@ -19,6 +19,10 @@ from producer.state import AppState
 from shared import queues
 from tests.producer.conftest import assert_envelope, drain, error_codes, ios_token
 
+# The API's backends of this test session only: other sessions may share the server.
+THIS_SESSIONS_API = ("application_name = 'pushflow-api' AND datname = current_database()"
+                     " AND pid <> pg_backend_pid()")
+
 
 async def lose_connection(conn: psycopg.AsyncConnection[Any]) -> None:
     """The connection's server process ends, as in a failover: the connection is broken."""
@@ -58,6 +62,33 @@ async def test_lost_after_the_commit_is_a_202_sent_once(
     assert [p[1][0]["dispatchId"] for p in published] == [dispatch["dispatchId"]]
 
 
+async def test_every_connection_lost_after_the_commit_is_still_a_202(
+    api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, state: AppState,
+) -> None:
+    """A restart: the pool's idle connections die with the one storing the push, so the first
+    one asked whether it committed is dead too; another (a new one) answers."""
+    real = persist.insert_batch
+
+    async def commit_then_lose_every_connection(conn: psycopg.AsyncConnection[Any],
+                                                *args: Any, **kwargs: Any) -> set[str]:
+        await real(conn, *args, **kwargs)
+        db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                   f" WHERE {THIS_SESSIONS_API}")
+        return await real(conn, *args, **kwargs)
+
+    app = make_app()
+    # Idle connections in the pool besides the one the push will take.
+    assert all(r.status_code == 200 for r in await asyncio.gather(*(
+        api.get("/v2.1/push", headers=app.headers()) for _ in range(3))))
+    monkeypatch.setattr(persist, "insert_batch", commit_then_lose_every_connection)
+    response = await api.post("/v2.1/push", json=body(), headers=app.headers())
+    assert response.status_code == 202, response.text
+    assert stored_messages(db, app.app_id) == 1
+    assert len(drain(clean_queues, queues.APNS_TX)) == 1
+    await state.pool.check()  # the pool's dead idle connections replaced, for the next tests
+
+
 async def test_lost_before_the_commit_is_a_503_with_nothing_stored(
     api: httpx.AsyncClient, make_app: Any, clean_queues: redis.Redis[bytes],
     db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch,
@@ -95,7 +126,7 @@ async def test_backends_killed_mid_burst(
         for _ in range(3):
             await asyncio.sleep(0.15)
             db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                       " WHERE application_name = 'pushflow-api' AND pid <> pg_backend_pid()")
+                       f" WHERE {THIS_SESSIONS_API}")
 
     killer = asyncio.ensure_future(kill_backends())
     responses: list[httpx.Response] = []
@@ -127,3 +158,4 @@ async def test_backends_killed_mid_burst(
         pass
     published = [p[1][0]["dispatchId"] for p in drain(clean_queues, queues.APNS_TX)]
     assert set(published) == set(accepted)
+    await state.pool.check()

@@ -1,10 +1,12 @@
 """PostgreSQL out of reach of the API (a TCP proxy between them, cut by the test): a push whose
 answer was lost with the database is answered ``OUTCOME_UNKNOWN``, never "nothing accepted",
-and its outcome can be learnt afterwards."""
+and its outcome can be learnt afterwards; once the database is reachable again the API accepts
+pushes within 2 s."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +29,8 @@ from tests.producer.conftest import (
     ios_token,
 )
 from tests.tcp_proxy import TcpProxy
+
+RECOVERY_BOUND_SECONDS = 2.0
 
 
 class ProxiedApi:
@@ -78,6 +82,15 @@ async def answer_lost_with_the_database(api: ProxiedApi, db: psycopg.Connection[
     return response
 
 
+async def warmed_up_app(api: ProxiedApi, make_app: Any, queue: redis.Redis[bytes]) -> Any:
+    """A new app whose key the API has cached and whose first push went through."""
+    app = make_app()
+    warm = await api.client.post("/v2.1/push", json=push_body(), headers=app.headers())
+    assert warm.status_code == 202, warm.text
+    drain(queue, queues.APNS_TX)
+    return app
+
+
 def unknown_message_id(response: httpx.Response) -> str:
     assert response.status_code == 503, response.text
     body = assert_envelope(response)
@@ -90,10 +103,7 @@ async def test_unknown_outcome_is_not_nothing_accepted(
     proxied: ProxiedApi, make_app: Any, db: psycopg.Connection[Any],
     clean_queues: redis.Redis[bytes],
 ) -> None:
-    app = make_app()
-    warm = await proxied.client.post("/v2.1/push", json=push_body(), headers=app.headers())
-    assert warm.status_code == 202, warm.text
-    drain(clean_queues, queues.APNS_TX)
+    app = await warmed_up_app(proxied, make_app, clean_queues)
 
     response = await answer_lost_with_the_database(proxied, db, app.app_id, app.headers(),
                                                    push_body())
@@ -118,10 +128,7 @@ async def test_retry_with_the_same_key_gets_the_first_answer(
     proxied: ProxiedApi, make_app: Any, db: psycopg.Connection[Any],
     clean_queues: redis.Redis[bytes],
 ) -> None:
-    app = make_app()
-    warm = await proxied.client.post("/v2.1/push", json=push_body(), headers=app.headers())
-    assert warm.status_code == 202, warm.text
-    drain(clean_queues, queues.APNS_TX)
+    app = await warmed_up_app(proxied, make_app, clean_queues)
     headers = app.headers() | {"Idempotency-Key": "lost-answer-1"}
 
     body = push_body()
@@ -150,3 +157,59 @@ async def wait_for_answer(api: ProxiedApi, path: str, headers: dict[str, str],
             return response
         await asyncio.sleep(0.1)
     pytest.fail(f"{path}: still 503")
+
+
+async def test_accepting_again_within_2s_of_the_database_coming_back(
+    proxied: ProxiedApi, make_app: Any, clean_queues: redis.Redis[bytes],
+    db: psycopg.Connection[Any],
+) -> None:
+    app = make_app()
+    answers: list[tuple[float, int]] = []  # (when answered, status)
+    accepted: set[str] = set()
+    unknown: set[str] = set()
+    done = asyncio.Event()
+
+    async def client() -> None:
+        while not done.is_set():
+            response = await proxied.client.post("/v2.1/push", json=push_body(),
+                                                 headers=app.headers())
+            body = assert_envelope(response)
+            answers.append((time.monotonic(), response.status_code))
+            if response.status_code == 202:
+                accepted.add(body["data"][0]["messageId"])
+            elif error_codes(body)[0][0] == "OUTCOME_UNKNOWN":
+                unknown.add(body["errors"][0]["meta"]["value"])
+            await asyncio.sleep(0.05)
+
+    clients = [asyncio.ensure_future(client()) for _ in range(4)]
+    try:
+        await asyncio.sleep(0.5)
+        await proxied.proxy.cut()
+        # Long enough for the pool's default backoff (1, 2, 4, 8 s) to leave a gap of seconds.
+        await asyncio.sleep(8.0)
+        await proxied.proxy.restore()
+        restored = time.monotonic()
+        first = await wait_until_accepted(answers, restored, RECOVERY_BOUND_SECONDS + 10)
+    finally:
+        done.set()
+        await asyncio.gather(*clients)
+    assert {status for _, status in answers} <= {202, 503}
+    assert any(status == 503 for _, status in answers)  # the cut was felt
+    assert first - restored < RECOVERY_BOUND_SECONDS, f"202 again after {first - restored:.1f}s"
+    # Every 202 is stored; a 503 UNAVAILABLE never is (only an OUTCOME_UNKNOWN may be).
+    ids = {row[0] for row in db.execute("SELECT id::text FROM messages WHERE app_id = %s",
+                                        (app.app_id,))}
+    assert accepted <= ids and ids - accepted <= unknown
+    await published_once_by_the_outbox(proxied, clean_queues)  # none left for later tests
+
+
+async def wait_until_accepted(answers: list[tuple[float, int]], since: float,
+                              timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        accepted = [t for t, status in answers if status == 202 and t > since]
+        if accepted:
+            return min(accepted)
+        await asyncio.sleep(0.02)
+    pytest.fail("no 202 after the database came back")
+
