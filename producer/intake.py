@@ -11,7 +11,7 @@ round trip (``producer.writer.IntakeWriter`` groups concurrent requests):
    key, in the same statement, when there is one.
 3. The domain's refusals become the contract's errors: every token refused is 422, a platform
    limit exceeded 422, a concurrent change 503, an outcome lost with the database connection
-   503 ``OUTCOME_UNKNOWN`` (docs/operations.md, What a 503 means).
+   503 ``OUTCOME_UNKNOWN`` (docs/operations.md, What a 503 means for a push).
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ A connection lost during a group's statement leaves its outcome unknown; the wri
 lost session and asks, on another connection, whether the messages are stored before answering
 (``_settle``): 202 for those stored, 503 ``UNAVAILABLE`` ("nothing accepted") when none is. When
 the database cannot tell (unreachable for the question too), each request gets
-``OutcomeUnknown`` -- never "nothing accepted" (docs/operations.md, What a 503 means).
+``OutcomeUnknown`` -- never "nothing accepted" (docs/operations.md, What a 503 means for a
+push).
 """
 
 from __future__ import annotations
