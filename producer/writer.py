@@ -175,8 +175,8 @@ async def _settle(state: AppState, messages: list[NewMessage], backend_pid: int,
     server went away after the commit, before its answer reached us). Answering 503 then would
     tell the client "nothing was accepted" while the outbox sends it, and the client's retry
     would send it twice. So ask: the ids of the messages that are stored (their requests get
-    their 202 and are published); ``error`` again (503) when none is; ``OutcomeUnknown`` for
-    each request when the database cannot tell."""
+    their 202 and are published); ``error`` again (503) when none is; ``_Unknown`` (each
+    request gets an ``OutcomeUnknown``) when the database cannot tell."""
     ids = [m.message_id for m in messages]
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     found: set[str] | None = None
@@ -186,14 +186,13 @@ async def _settle(state: AppState, messages: list[NewMessage], backend_pid: int,
             break
         except _StaleConnection:
             continue
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:  # unreachable, or refused (a role that may not end it)
             log.warning("intake: %d message(s) of unknown outcome: the connection was lost (%s) "
                         "and the database cannot tell (%s): %s", len(ids), error, exc, ids)
             raise _Unknown from None
     if found is None:
         log.warning("intake: %d message(s) of unknown outcome: their session did not end, or "
-                    "no connection could ask: %s",
-                    len(ids), ids)
+                    "no connection could ask: %s", len(ids), ids)
         raise _Unknown
     if not found:
         raise error
