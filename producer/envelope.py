@@ -64,6 +64,7 @@ TITLES: Mapping[str, str] = {
     "RATE_LIMITED": "Rate limited",
     "INVALID_JSON": "Invalid JSON",
     "UNAVAILABLE": "Service unavailable",
+    "OUTCOME_UNKNOWN": "Outcome unknown",
     "INTERNAL_ERROR": "Internal error",
 }
 # What an unknown error code is called; keeps error_item total.

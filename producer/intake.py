@@ -10,7 +10,8 @@ round trip (``producer.writer.IntakeWriter`` groups concurrent requests):
    answer, ids included, is rendered from what it returns -- and stored with the idempotency
    key, in the same statement, when there is one.
 3. The domain's refusals become the contract's errors: every token refused is 422, a platform
-   limit exceeded 422, a concurrent change 503.
+   limit exceeded 422, a concurrent change 503, an outcome lost with the database connection
+   503 ``OUTCOME_UNKNOWN`` (docs/operations.md, What a 503 means for a push).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.responses import Response
 from domain.messages import idempotency
 from domain.messages.idempotency import IdempotencyConflict, StoredAnswer
 from domain.messages.plan import RejectedToken
+from domain.messages.rows import OutcomeUnknown
 from domain.messages.submit import (
     Idempotency,
     LimitsExceeded,
@@ -35,7 +37,15 @@ from domain.messages.submit import (
 )
 from producer.auth import authenticate
 from producer.body import read_json
-from producer.envelope import ApiError, envelope, error_item, header, json_response, request_id
+from producer.envelope import (
+    RETRY_AFTER_SECONDS,
+    ApiError,
+    envelope,
+    error_item,
+    header,
+    json_response,
+    request_id,
+)
 from producer.state import get_state
 from shared.payload import FieldError, parse_push
 
@@ -77,6 +87,15 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
+def _outcome_unknown(message_id: str) -> ApiError:
+    return ApiError(503, "OUTCOME_UNKNOWN",
+                    "The database connection was lost while this push was being stored: it may "
+                    "have been accepted. Retry with the same Idempotency-Key (a repeat gets the "
+                    "first answer), or look the message up by this id once the API answers",
+                    parameter="messageId", value=message_id, source="server",
+                    headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+
 def _conflict(key: str) -> ApiError:
     return ApiError(409, "IDEMPOTENCY_CONFLICT",
                     "This Idempotency-Key was used with a different body",
@@ -116,6 +135,8 @@ async def accept_push(request: Request) -> Response:
         raise _field_errors(exc.errors) from None
     except TryAgain as exc:
         raise ApiError.unavailable(str(exc)) from None
+    except OutcomeUnknown as exc:
+        raise _outcome_unknown(exc.message_id) from None
     if isinstance(outcome, StoredAnswer):
         return _replayed(request, outcome)
     return json_response(request, 202, _answer(request, outcome))

@@ -32,7 +32,9 @@ ERROR_STATUS = {
     422: "Invalid request (`VALIDATION_ERROR` with one entry per offending field or "
          "parameter)",
     429: "Rate limited (`RATE_LIMITED`, with `Retry-After`)",
-    503: "A backing service is down; nothing was accepted (`UNAVAILABLE`, with `Retry-After`)",
+    503: "A backing service is down, with `Retry-After`: `UNAVAILABLE`, nothing was accepted; "
+         "`OUTCOME_UNKNOWN` (intake only), it may have been (retry with the same "
+         "Idempotency-Key)",
 }
 
 _BASE: dict[str, Any] = {

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 
 # How long a request waits for a database connection before answering 503.
 POOL_WAIT_SECONDS = 2.0
+# How long the pool keeps retrying one lost connection (with its backoff: 1 s, 2 s, 4 s...)
+# before giving it up. The library's default, minutes, leaves the API answering 503 for up to
+# the current backoff step after PostgreSQL is back; given up early, a connection is opened
+# again at once by the next request that waits for one (psycopg_pool grows the pool for it).
+RECONNECT_GIVE_UP_SECONDS = 1.0
 
 
 @dataclass
@@ -66,6 +71,7 @@ def make_pool(settings: Settings) -> AsyncConnectionPool[AsyncConnection[Any]]:
         max_size=settings.db_pool_size,
         open=False,
         timeout=POOL_WAIT_SECONDS,
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         configure=configure_connection,
         kwargs={"connect_timeout": 3, "application_name": "pushflow-api"},
         name="pushflow-api",

@@ -17,22 +17,26 @@ With 32 busy clients this takes the requests per group from ~8 to ~13 compared t
 group whenever a writer is free (docs/benchmarks.md, Intake). ``WRITERS`` bounds the groups in
 flight.
 
-A connection lost during a group's statement leaves its outcome unknown; the writer asks
-whether the messages are stored before answering (``_committed_despite``), so that a 503 always
-means "nothing accepted".
+A connection lost during a group's statement leaves its outcome unknown; the writer ends the
+lost session and asks, on another connection, whether the messages are stored before answering
+(``_settle``): 202 for those stored, 503 ``UNAVAILABLE`` ("nothing accepted") when none is. When
+the database cannot tell (unreachable for the question too), each request gets
+``OutcomeUnknown`` -- never "nothing accepted" (docs/operations.md, What a 503 means for a
+push).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
 import psycopg
 
 from domain.messages import outbox, rows
-from domain.messages.rows import NewMessage
+from domain.messages.rows import NewMessage, OutcomeUnknown
 
 if TYPE_CHECKING:
     from producer.state import AppState
@@ -45,7 +49,7 @@ WRITERS = 8  # groups in flight at most
 # Waiting requests (or tokens) that start a group although another one is in flight.
 GROUP_TARGET_MESSAGES = 10
 GROUP_TARGET_TOKENS = 1_000
-VERIFY_TIMEOUT_SECONDS = 2.0  # asking whether a statement committed after a lost connection
+SETTLE_TIMEOUT_SECONDS = 2.0  # asking whether a statement committed after a lost connection
 
 Waiting = tuple[NewMessage, "asyncio.Future[bool]"]
 
@@ -98,6 +102,10 @@ class IntakeWriter:
     async def _write_one_batch(self, state: AppState, batch: list[Waiting]) -> None:
         try:
             await self._write(state, batch)
+        except _Unknown:
+            for message, future in batch:
+                if not future.done():
+                    future.set_exception(OutcomeUnknown(message.message_id))
         except Exception as exc:
             # Whatever went wrong, every waiting request gets an answer (503 for a database
             # outage, else a 500 envelope) and this writer goes on with the next batch.
@@ -111,18 +119,27 @@ class IntakeWriter:
         # Confirmed publishes of earlier batches ride along: under load no separate DELETE
         # (round trip, commit) is needed; OutboxAcks.run flushes what no batch took.
         acked = state.acks.take()
+        lost: tuple[int, psycopg.OperationalError] | None = None
         try:
+            # Waiting for a connection fails before anything is sent: that 503 is "nothing
+            # accepted". A failure of the statement itself is told apart by the connection.
             async with state.pool.connection() as conn:
-                stored = await rows.insert_batch(
-                    conn, messages, state.settings.outbox_sweep_after_seconds, acked)
-        except psycopg.OperationalError as exc:
-            state.acks.restore(acked)
-            stored = await _committed_despite(state, messages, exc)
+                backend_pid = conn.info.backend_pid
+                try:
+                    stored = await rows.insert_batch(
+                        conn, messages, state.settings.outbox_sweep_after_seconds, acked)
+                except psycopg.OperationalError as exc:
+                    if not conn.broken:
+                        raise  # refused by the server: rolled back
+                    lost = backend_pid, exc
         except BaseException:
             state.acks.restore(acked)
             raise
         finally:
             self._statement_done()
+        if lost is not None:
+            state.acks.restore(acked)
+            stored = await _settle(state, messages, *lost)
         await outbox.publish_messages(state, [m for m in messages if m.message_id in stored])
         for message, future in batch:
             if not future.done():
@@ -152,21 +169,54 @@ class IntakeWriter:
         await asyncio.gather(*(self._loop(state) for _ in range(WRITERS)))
 
 
-async def _committed_despite(state: AppState, messages: list[NewMessage],
-                             error: psycopg.OperationalError) -> set[str]:
+async def _settle(state: AppState, messages: list[NewMessage], backend_pid: int,
+                  error: psycopg.OperationalError) -> set[str]:
     """The connection was lost during the statement: it may have committed all the same (the
     server went away after the commit, before its answer reached us). Answering 503 then would
     tell the client "nothing was accepted" while the outbox sends it, and the client's retry
     would send it twice. So ask: the ids of the messages that are stored (their requests get
-    their 202 and are published); ``error`` again (503) when none is, or when the database
-    cannot tell."""
-    try:
-        async with state.pool.connection(timeout=VERIFY_TIMEOUT_SECONDS) as conn:
-            found = await rows.stored_ids(conn, [m.message_id for m in messages])
-    except Exception:
-        raise error from None
+    their 202 and are published); ``error`` again (503) when none is; ``_Unknown`` (each
+    request gets an ``OutcomeUnknown``) when the database cannot tell."""
+    ids = [m.message_id for m in messages]
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    found: set[str] | None = None
+    for _attempt in range(state.settings.db_pool_size + 1):  # each idle one may be stale
+        try:
+            found = await _ask(state, backend_pid, ids, deadline)
+            break
+        except _StaleConnection:
+            continue
+        except psycopg.Error as exc:  # unreachable, or refused (a role that may not end it)
+            log.warning("intake: %d message(s) of unknown outcome: the connection was lost (%s) "
+                        "and the database cannot tell (%s): %s", len(ids), error, exc, ids)
+            raise _Unknown from None
+    if found is None:
+        log.warning("intake: %d message(s) of unknown outcome: their session did not end, or "
+                    "no connection could ask: %s", len(ids), ids)
+        raise _Unknown
     if not found:
         raise error
     log.warning("intake: the connection was lost after %d message(s) were committed; "
                 "answering 202 for them: %s", len(found), error)
     return found
+
+
+class _StaleConnection(Exception):
+    """The pool's connection had died too (idle, lost in the same outage): it tells nothing."""
+
+
+async def _ask(state: AppState, backend_pid: int, ids: list[str], deadline: float
+               ) -> set[str] | None:
+    async with state.pool.connection(timeout=max(0.0, deadline - time.monotonic())) as conn:
+        try:
+            return await rows.settle(conn, backend_pid, ids, SETTLE_TIMEOUT_SECONDS)
+        except psycopg.OperationalError:
+            # An idle connection lost in the same outage (a restart, a failover): the pool
+            # drops it; another one -- a new one in the end -- may answer.
+            if conn.broken and time.monotonic() < deadline:
+                raise _StaleConnection from None
+            raise
+
+
+class _Unknown(Exception):
+    """The group's outcome is unknown: each of its requests gets its own ``OutcomeUnknown``."""

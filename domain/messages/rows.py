@@ -8,6 +8,10 @@ stored (its id is missing from the result) and the submission redoes its plan wi
 verdict (``domain.messages.submit``). Submissions with an idempotency key use
 ``insert_idempotent``: the same statement plus the claim of the key, whose primary key
 serialises identical concurrent submissions.
+
+A connection lost during one of these statements leaves its outcome unknown: the server may
+have committed before the answer was lost. ``settle`` tells, when the database answers again;
+``OutcomeUnknown`` is what a caller gets when nobody can tell yet.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 from psycopg import AsyncConnection
 
 from shared.jobs import SendJob
@@ -80,6 +85,17 @@ _IDEMPOTENT_SQL = (
 ).encode()
 
 
+class OutcomeUnknown(Exception):
+    """The connection was lost during the statement storing this message, and whether it
+    committed cannot be told now: it may be stored (then published by the outbox and
+    delivered), or not. A retry with the same idempotency key gets the first answer if it was
+    stored; the message id tells the stored message (its ``request_id`` the request) apart."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"the outcome of storing message {message_id} is unknown")
+        self.message_id = message_id
+
+
 @dataclass
 class NewMessage:
     """One accepted submission, ready to store: the message and one dispatch per accepted
@@ -138,20 +154,43 @@ async def insert_batch(conn: AsyncConnection[Any], messages: list[NewMessage],
     return {row[1] for row in await cur.fetchall()}
 
 
-async def stored_ids(conn: AsyncConnection[Any], message_ids: Sequence[str]) -> set[str]:
-    """Which of these messages are stored (after a statement whose outcome is unknown)."""
-    cur = await conn.execute("SELECT id::text FROM messages WHERE id = ANY(%s::uuid[])",
-                             ("{" + ",".join(message_ids) + "}",))
+# The lost session ends (if the server still runs it: a cut network closes only our side)
+# before we look, so that nothing it still holds can commit after the look.
+_END_SESSION = """
+SELECT coalesce(bool_and(pg_terminate_backend(pid, %(wait_ms)s)), true) FROM pg_stat_activity
+WHERE pid = %(pid)s AND application_name = current_setting('application_name')
+"""
+_STORED = "SELECT id::text FROM messages WHERE id = ANY(%s::uuid[])"
+
+
+async def settle(conn: AsyncConnection[Any], lost_backend_pid: int, message_ids: Sequence[str],
+                 wait_seconds: float) -> set[str] | None:
+    """After a statement was lost with its connection (whose server process was
+    ``lost_backend_pid``), on another connection: which of the messages are stored -- for
+    good, the lost session having ended -- or None when that session would not end within
+    ``wait_seconds`` (its outcome still unknown)."""
+    cur = await conn.execute(_END_SESSION, {"pid": lost_backend_pid,
+                                            "wait_ms": int(wait_seconds * 1000)})
+    row = await cur.fetchone()
+    if not (row and row[0]):
+        return None
+    cur = await conn.execute(_STORED, ("{" + ",".join(message_ids) + "}",))
     return {row[0] for row in await cur.fetchall()}
 
 
 async def insert_idempotent(conn: AsyncConnection[Any], message: NewMessage, sweep_after: float,
                             key: str, body_hash: bytes, response: bytes, ttl_hours: int) -> str:
     """"inserted", "conflict" (a device disagrees: nothing stored) or "claimed" (the key is
-    taken by an earlier or concurrent request: nothing stored)."""
+    taken by an earlier or concurrent request: nothing stored). ``OutcomeUnknown`` when the
+    connection is lost meanwhile: a retry with the key gets the answer, whatever happened."""
     params = _params([message], sweep_after)
     params.update(idem_key=key, idem_hash=body_hash, response=response.decode(),
                   idem_hours=ttl_hours)
-    cur = await conn.execute(_IDEMPOTENT_SQL, params)
+    try:
+        cur = await conn.execute(_IDEMPOTENT_SQL, params)
+    except psycopg.OperationalError:
+        if conn.broken:  # lost with the connection: maybe committed, key claimed and all
+            raise OutcomeUnknown(message.message_id) from None
+        raise  # the server refused the statement: nothing was stored
     kinds = {row[0] for row in await cur.fetchall()}
     return "inserted" if "inserted" in kinds else "conflict" if kinds else "claimed"
