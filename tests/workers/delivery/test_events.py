@@ -1,16 +1,22 @@
 """When the send workers emit task events: exactly when Celery's own dispatcher of the worker
-sends task events (``-E``, or switched by remote control). Real Celery dispatchers on an
-in-memory broker; what reaches Flower is tested end to end in test_flower.py."""
+sends task events (``-E``, or switched by remote control); and what a Redis restart does to
+them. Real Celery dispatchers (in-memory broker, or a private redis-server); what reaches Flower
+is tested end to end in test_flower.py."""
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
+import orjson
+import redis
 from celery import Celery
 
+from tests.services import free_port, redis_server
 from workers.delivery.engine import Work
 from workers.delivery.events import CeleryTaskEvents, task_events_on
-from workers.delivery.testing import apns_token, make_job
+from workers.delivery.testing import apns_token, make_job, wait_for
 
 APP = Celery("events-test", broker="memory://")
 
@@ -62,5 +68,52 @@ def test_nothing_is_buffered_while_task_events_are_off() -> None:
         on = True
         events.received(w)
         assert len(events._dispatcher._group_buffer["task"]) == 1
+    finally:
+        events.close()
+
+
+def subscribed(url: str) -> Any:
+    """A subscriber to Celery's event exchange (a fanout: Redis PUBLISH)."""
+    pubsub = redis.Redis.from_url(url).pubsub(ignore_subscribe_messages=True)
+    pubsub.psubscribe("*celeryev*")
+    return pubsub
+
+
+def test_events_refused_while_redis_is_down_go_out_once_it_is_back(tmp_path: Path) -> None:
+    port = free_port()
+
+    def received(events: CeleryTaskEvents) -> str:
+        job = make_job(1, "ios", apns_token())
+        events.received(Work(job, "apns.tx", "pushflow.send.apns", "apns.tx|1",
+                             task_id=job["dispatchId"]))
+        return job["dispatchId"]
+
+    def published(pubsub: Any, n: int) -> set[str]:
+        """The task ids of the events in the next ``n`` task.multi messages."""
+        ids: set[str] = set()
+        for _ in range(n):
+            message = wait_for(lambda: pubsub.get_message(timeout=0.1), 10,
+                               what="an events message")
+            assert message is not None
+            envelope = orjson.loads(message["data"])
+            ids |= {e["uuid"] for e in orjson.loads(base64.b64decode(envelope["body"]))}
+        return ids
+
+    with redis_server(tmp_path, port) as url:
+        app = Celery("events-redis", broker=url)
+        events = CeleryTaskEvents(app, "w@h", lambda: True, flush_seconds=3600)
+        listener = subscribed(url)
+        first = received(events)
+        events.flush()
+        assert published(listener, 1) == {first}
+    try:
+        refused = received(events)
+        events.flush()  # redis is down: kept, no exception
+        with redis_server(tmp_path, port):
+            listener = subscribed(url)
+            later = received(events)
+            events.flush()  # the refused batch again, then the new one
+            events.flush()
+            assert published(listener, 2) == {refused, later}
     finally:
         events.close()
