@@ -14,10 +14,17 @@ shares the cores with what it measures: compare the ratio, not the absolute figu
 Also printed: the worker's window efficiency, tokens/s ÷ (in-flight ÷ latency): 1.0 when all
 ``--in-flight`` sends are always on the wire; well below it when the worker waits for a whole
 batch to finish before taking more (or when the CPU is the bound: see its CPU per token).
+``--events on`` (the default: how ``pushflow up`` and deploy/ run it) starts the worker with
+``-E``, so it emits Celery task events for every send (what Flower shows); ``off`` without;
+``both`` measures both in the same run, events off first, and adds their cost: tokens/s with
+events ÷ tokens/s without (``*_events_ratio``).
 Last line: ``apns_tokens_per_s=… fcm_tokens_per_s=… apns_ratio=… fcm_ratio=…
-apns_efficiency=… fcm_efficiency=…``.
+apns_efficiency=… fcm_efficiency=…`` (with ``both``: of the run with events, then
+``apns_events_off_tokens_per_s=… fcm_events_off_tokens_per_s=… apns_events_ratio=…
+fcm_events_ratio=…``).
 
     .venv/bin/python bench/delivery.py --tokens 20000
+    .venv/bin/python bench/delivery.py --tokens 10000 --events both
 """
 
 from __future__ import annotations
@@ -133,7 +140,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def ours(gateway: str, r: redis.Redis[bytes], app_id: int, n: int, env: dict[str, str],
-         log: Path, per_task: bool) -> tuple[float, float]:
+         log: Path, per_task: bool, events: bool) -> tuple[float, float]:
     """(tokens/s, worker CPU ms per token)."""
     platform = "ios" if gateway == "apns" else "android"
     jobs = [make_job(app_id, platform, apns_token() if gateway == "apns" else fcm_token())
@@ -143,6 +150,8 @@ def ours(gateway: str, r: redis.Redis[bytes], app_id: int, n: int, env: dict[str
     if per_task:  # Celery's own consumer, one task per message, a thread per send in flight
         env = {**env, "PUSHFLOW_DELIVERY_BATCH_CONSUMER": "false"}
         extra = ["--pool", "threads", "--concurrency", "200", "--prefetch-multiplier", "4"]
+    if events:
+        extra.append("-E")
     with WorkerProcess([f"{gateway}.tx", f"{gateway}.bulk"], env=env, log_path=log,
                        extra_args=extra) as worker:
         assert worker.proc is not None
@@ -191,6 +200,8 @@ def main() -> None:
     parser.add_argument("--per-task", action="store_true",
                         help="measure Celery's per-task path instead (the rejected model)")
     parser.add_argument("--only", choices=("apns", "fcm"), default=None)
+    parser.add_argument("--events", choices=("on", "off", "both"), default="on",
+                        help="worker with Celery task events (-E), without, or both to compare")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pushflow-bench-delivery-"))
     with redis_server(work) as redis_url, postgres_database("pushflow_bench") as db_url, \
@@ -220,23 +231,32 @@ def main() -> None:
             with asyncio.Runner(loop_factory=new_loop) as runner:  # uvloop, like the worker
                 ceiling = runner.run(ceiling_fn(sbx, args.tokens, args.in_flight))
             ceiling_cpu_ms = (time.process_time() - cpu0) / args.tokens * 1000
-            rate, cpu_ms = ours(gateway, r, app_id, args.tokens, env,
-                                work / f"{gateway}-worker.log", args.per_task)
-            figures[gateway] = rate
-            figures[gateway + "_ratio"] = rate / ceiling
-            figures[gateway + "_efficiency"] = efficiency = window_efficiency(
-                rate, args.in_flight, args.latency_ms)
-            print(f"{gateway}: ceiling {ceiling:,.0f}/s ({ceiling_cpu_ms:.2f} ms CPU/request), "
-                  f"ours {rate:,.0f}/s ({cpu_ms:.2f} ms CPU/token), ratio {rate / ceiling:.2f}, "
-                  f"CPU ratio {ceiling_cpu_ms / cpu_ms:.2f}, window efficiency {efficiency:.2f} "
-                  f"(CPU-bound at {1000 / cpu_ms:,.0f}/s) "
-                  f"({args.tokens} tokens, {args.latency_ms:.0f} ms latency"
-                  f"{', per-task Celery path' if args.per_task else ''})", flush=True)
+            for events in {"on": [True], "off": [False], "both": [False, True]}[args.events]:
+                rate, cpu_ms = ours(gateway, r, app_id, args.tokens, env,
+                                    work / f"{gateway}-worker.log", args.per_task, events)
+                if not events and args.events == "both":
+                    figures[gateway + "_events_off"] = rate
+                figures[gateway] = rate
+                figures[gateway + "_ratio"] = rate / ceiling
+                figures[gateway + "_efficiency"] = efficiency = window_efficiency(
+                    rate, args.in_flight, args.latency_ms)
+                print(f"{gateway}: ceiling {ceiling:,.0f}/s ({ceiling_cpu_ms:.2f} ms CPU/request)"
+                      f", ours {rate:,.0f}/s ({cpu_ms:.2f} ms CPU/token), ratio "
+                      f"{rate / ceiling:.2f}, CPU ratio {ceiling_cpu_ms / cpu_ms:.2f}, window "
+                      f"efficiency {efficiency:.2f} (CPU-bound at {1000 / cpu_ms:,.0f}/s) "
+                      f"({args.tokens} tokens, {args.latency_ms:.0f} ms latency, task events "
+                      f"{'on' if events else 'off'}"
+                      f"{', per-task Celery path' if args.per_task else ''})", flush=True)
         r.close()
     ran = [g for g in ("apns", "fcm") if g in figures]
+    compared = [g for g in ran if g + "_events_off" in figures]
     print(" ".join([*(f"{g}_tokens_per_s={figures[g]:.0f}" for g in ran),
                     *(f"{g}_ratio={figures[g + '_ratio']:.2f}" for g in ran),
-                    *(f"{g}_efficiency={figures[g + '_efficiency']:.2f}" for g in ran)]))
+                    *(f"{g}_efficiency={figures[g + '_efficiency']:.2f}" for g in ran),
+                    *(f"{g}_events_off_tokens_per_s={figures[g + '_events_off']:.0f}"
+                      for g in compared),
+                    *(f"{g}_events_ratio={figures[g] / figures[g + '_events_off']:.2f}"
+                      for g in compared)]))
 
 
 if __name__ == "__main__":

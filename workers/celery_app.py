@@ -53,7 +53,10 @@ def create_app() -> Celery:
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
         worker_prefetch_multiplier=4,
-        worker_send_task_events=True,  # Flower
+        # Task events (what Flower shows) are turned on per worker with ``-E`` (``pushflow
+        # worker --events``): ``pushflow up`` and deploy/ start every worker so; the send
+        # workers emit them for their batched sends too (workers/delivery/events.py).
+        worker_send_task_events=False,
         task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
         # Countdowns longer than this would be redelivered while still waiting:

@@ -20,6 +20,8 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
                    help="sends in flight in this process"
                         " (default: PUSHFLOW_DELIVERY_MAX_IN_FLIGHT)")
     w.add_argument("--loglevel", default="INFO")
+    w.add_argument("--events", action="store_true",
+                   help="send Celery task events of every send (Flower); Celery's -E")
     w.set_defaults(func=run_worker)
 
     apps_sub = groups["apps"]
@@ -52,7 +54,8 @@ def run_worker(args: argparse.Namespace) -> int:
     # is "solo" (it only runs remote-control work).
     # --quiet: no text banner; the worker's JSON log lines say what it consumes.
     argv = [sys.executable, "-m", "celery", "-A", "workers", "--quiet", "worker", "-Q", queues,
-            "--pool", "solo", "-n", f"{args.gateway}@%h", "--loglevel", args.loglevel]
+            "--pool", "solo", "-n", f"{args.gateway}@%h", "--loglevel", args.loglevel,
+            *(["-E"] if args.events else [])]
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover - execv does not return
 

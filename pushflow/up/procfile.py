@@ -56,13 +56,15 @@ PROCESS_TYPES = (
         "--fcm-port", "{sandbox_fcm}", "--apns-port", "{sandbox_apns}",
         "--oauth-port", "{sandbox_oauth}", "--control-port", "{sandbox_control}")),
     # One process per gateway, solo pool: its own metrics registry is complete.
-    ProcessType("worker-fcm", ("pushflow", "worker", "fcm", "--lanes", "tx,bulk"), metrics=True),
-    ProcessType("worker-apns", ("pushflow", "worker", "apns", "--lanes", "tx,bulk"),
+    # ``--events`` / ``-E``: Celery task events of every task and send, what Flower shows.
+    ProcessType("worker-fcm", ("pushflow", "worker", "fcm", "--lanes", "tx,bulk", "--events"),
+                metrics=True),
+    ProcessType("worker-apns", ("pushflow", "worker", "apns", "--lanes", "tx,bulk", "--events"),
                 metrics=True),
     ProcessType("dlr", (
         "celery", "-A", "workers", "--quiet", "worker", "-Q", queues.DLR, "-n", "dlr@%h",
         "--include", WORKER_INCLUDES, "--concurrency", "2", "--loglevel", "INFO",
-        "--without-mingle", "--without-gossip"), metrics=True, prefork=True),
+        "--without-mingle", "--without-gossip", "-E"), metrics=True, prefork=True),
     # The webhook sender is an asyncio loop of its own (pushflow/cli/dlr_commands.py).
     ProcessType("webhooks", ("pushflow", "webhooks-worker"), metrics=True),
     ProcessType("beat", (

@@ -14,6 +14,7 @@ from celery import bootsteps
 
 from shared import queues
 from shared.settings import get_settings
+from workers.delivery.events import CeleryTaskEvents, task_events_on
 from workers.delivery.runtime import DeliveryRuntime
 from workers.delivery.runtimes import runtime_for
 
@@ -24,6 +25,7 @@ class BatchConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self.runtimes: list[DeliveryRuntime] = []
+        self.events: CeleryTaskEvents | None = None
 
     def start(self, parent: Any) -> None:
         if not get_settings().delivery_batch_consumer:
@@ -35,11 +37,16 @@ class BatchConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
                 by_gateway.setdefault(queue.name.split(".")[0], []).append(queue.name)
         options = parent.app.conf.broker_transport_options or {}
         visibility = float(options.get("visibility_timeout", 3600))
+        if by_gateway and self.events is None:
+            # One dispatcher per process; on while the consumer's own one sends task events
+            # (asked at every event: a consumer restart replaces that dispatcher).
+            self.events = CeleryTaskEvents(parent.app, parent.hostname,
+                                           lambda: task_events_on(parent.event_dispatcher))
         for gateway, names in by_gateway.items():
             for name in names:
                 consumer.cancel_by_queue(name)
             runtime = runtime_for(gateway, visibility)
-            runtime.start_consuming(names)  # idempotent across consumer restarts
+            runtime.start_consuming(names, self.events)  # idempotent across consumer restarts
             if runtime not in self.runtimes:
                 self.runtimes.append(runtime)
 
@@ -47,3 +54,6 @@ class BatchConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
         for runtime in self.runtimes:
             runtime.stop()
         self.runtimes.clear()
+        if self.events is not None:
+            self.events.close()  # after the runtimes: their last outcomes' events go out too
+            self.events = None

@@ -30,6 +30,7 @@ from shared.taskmessage import build_message
 from shared.tokens import mask
 from workers.delivery.appconfig import AppConfig, AppConfigCache
 from workers.delivery.committer import Committer, guard_key
+from workers.delivery.events import TaskEvents
 from workers.delivery.gateway import Gateway
 from workers.delivery.metrics import DeliveryMetrics
 from workers.delivery.outcomes import Accepted, Failed, Outcome, Retry
@@ -47,6 +48,7 @@ class Work:
     field: str | None = None  # in-flight hash field (batched consumer); None: Celery acks
     waiter: asyncio.Future[None] | None = None  # per-task path: resolved once committed
     done: bool = False  # its outcome or retry is handed to the committer
+    task_id: str | None = None  # of its message (batched consumer): Celery task events, retries
 
 
 class Engine:
@@ -60,6 +62,7 @@ class Engine:
         metrics: DeliveryMetrics,
         visibility_timeout: float,
         on_done: Callable[[int], None] = lambda n: None,
+        events: TaskEvents | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -71,6 +74,7 @@ class Engine:
         self.limiter = RateLimiter(redis)
         self.visibility_timeout = visibility_timeout
         self.on_done = on_done  # told how many works finished (the consumer takes more)
+        self.events = events or TaskEvents()  # Celery task events of each send (Flower)
         self.active = 0
         self.parked: dict[Lane, int] = {"tx": 0, "bulk": 0}
         self.accepting = True
@@ -124,7 +128,8 @@ class Engine:
             if w.done:
                 continue
             raw = build_message(w.task_name, w.queue, [w.job], eta=eta_iso(time.time() + 1.0),
-                                retries=w.job["attempt"] - 1)
+                                retries=w.job["attempt"] - 1, task_id=w.task_id)
+            self.events.retried(w, "requeued after an error")
             self.committer.requeue(w.queue, raw, w.field, w.waiter)
             self._finished(w)
 
@@ -142,6 +147,7 @@ class Engine:
             self.metrics.redelivered.labels(self.gateway.name).inc()
             log.info("redelivered %s token=%s was already accepted: re-reported, not resent",
                      w.job["dispatchId"], mask(w.job["token"]), extra=_job_log(w.job))
+            self.events.finished(w, previous)
             self.committer.final(previous, w.field, guard=False, waiter=w.waiter)
             self._finished(w)
         return out
@@ -191,6 +197,7 @@ class Engine:
 
     async def _send_one(self, config: AppConfig, w: Work) -> None:
         try:
+            self.events.started(w)
             started = time.perf_counter()
             outcome = await self.gateway.send(config, w.job)
             self._latency.observe(time.perf_counter() - started)
@@ -250,12 +257,15 @@ class Engine:
                             visibility_timeout=self.visibility_timeout,
                             retry_after=outcome.retry_after, floor=outcome.floor)
         job: SendJob = {**w.job, "attempt": w.job["attempt"] + 1}
+        # The same task id, as Celery's own retries keep: Flower shows one task, retried.
         raw = build_message(w.task_name, w.queue, [job], eta=eta_iso(time.time() + delay),
-                            retries=w.job["attempt"])
+                            retries=w.job["attempt"], task_id=w.task_id)
         self.metrics.retries.labels(self.gateway.name, outcome.response.get("reason", "")).inc()
         log.info("retry %s token=%s attempt=%d in %.1fs (%s)", job["dispatchId"],
                  mask(job["token"]), job["attempt"], delay, outcome.response.get("reason"),
                  extra=_job_log(job))
+        self.events.retried(w, f"{outcome.response.get('reason') or 'retry'}: attempt "
+                               f"{job['attempt']} in {delay:.1f}s")
         self.committer.requeue(w.queue, raw, w.field, w.waiter)
         self._finished(w)
 
@@ -277,6 +287,7 @@ class Engine:
                     "failed %s token=%s reason=%s attempts=%d (%s %s)", job["dispatchId"],
                     mask(job["token"]), reason, job["attempt"], answer.get("status"),
                     answer.get("reason") or answer.get("detail"), extra=_job_log(job))
+        self.events.finished(w, result)
         self.committer.final(result, w.field, guard=status == "sent", waiter=w.waiter)
         self._finished(w)
 

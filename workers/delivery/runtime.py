@@ -32,6 +32,7 @@ from shared.taskmessage import decode_message
 from workers.delivery.appconfig import AppConfigCache
 from workers.delivery.committer import Committer
 from workers.delivery.engine import Engine, Work
+from workers.delivery.events import TaskEvents
 from workers.delivery.gateway import GatewayFactory
 from workers.delivery.metrics import default_metrics
 from workers.delivery.reliable_queue import ReliableQueue, Taken
@@ -122,12 +123,14 @@ class DeliveryRuntime:
         await waiter
 
     # --- batched path --------------------------------------------------------------------
-    def start_consuming(self, queues: list[str]) -> None:
-        self.call(self._start_consuming(queues)).result(30)
+    def start_consuming(self, queues: list[str], events: TaskEvents | None = None) -> None:
+        self.call(self._start_consuming(queues, events)).result(30)
 
-    async def _start_consuming(self, queues: list[str]) -> None:
+    async def _start_consuming(self, queues: list[str], events: TaskEvents | None) -> None:
         if self._consumer is not None:
             return
+        if events is not None:
+            self.engine.events = events
         # The transactional lane always first: bulk only gets the room tx leaves.
         self.queue.queues = sorted(queues, key=lambda q: (not q.endswith(".tx"), q))
         await self.queue.register()
@@ -180,12 +183,13 @@ class DeliveryRuntime:
         for t in taken:
             try:
                 task_name, args, _kwargs, headers = decode_message(t.raw)
-                work = Work(args[0], t.queue, task_name, t.field)
+                work = Work(args[0], t.queue, task_name, t.field, task_id=headers.get("id"))
                 eta = parse_eta(headers.get("eta"))
             except Exception:
                 log.exception("undecodable message on %s dropped", t.queue)
                 self.committer.ack_only(t.field)
                 continue
+            self.engine.events.received(work)
             if eta is not None and eta > now:
                 # A retry not yet due: hold it on the loop (still in flight, so safe).
                 self.loop.call_later(eta - now, self.engine.submit, [work])

@@ -24,13 +24,15 @@ def test_each_process_runs_its_command_with_this_runs_ports_and_folders() -> Non
     assert list(argv) == ["api", "sandbox", "worker-fcm", "worker-apns", "dlr", "webhooks",
                           "beat", "flower"]
     assert argv["api"] == ["pushflow", "api", "--host", "127.0.0.1", "--port", "8080"]
-    assert argv["worker-fcm"] == ["pushflow", "worker", "fcm", "--lanes", "tx,bulk"]
-    assert argv["worker-apns"] == ["pushflow", "worker", "apns", "--lanes", "tx,bulk"]
+    # --events / -E: the workers send Celery task events (Flower lists tasks and sends).
+    assert argv["worker-fcm"] == ["pushflow", "worker", "fcm", "--lanes", "tx,bulk", "--events"]
+    assert argv["worker-apns"] == ["pushflow", "worker", "apns", "--lanes", "tx,bulk",
+                                   "--events"]
     assert argv["webhooks"] == ["pushflow", "webhooks-worker"]
     assert argv["sandbox"][:4] == ["pushflow", "sandbox", "--write-credentials", "/data/sandbox"]
     assert argv["sandbox"][4:6] == ["--fcm-port", "8444"]
     assert argv["dlr"][:7] == ["celery", "-A", "workers", "--quiet", "worker", "-Q", "dlr"]
-    assert "dlr@%h" in argv["dlr"]
+    assert "dlr@%h" in argv["dlr"] and "-E" in argv["dlr"]
     assert argv["beat"][:5] == ["celery", "-A", "workers.periodic", "--quiet", "beat"]
     assert argv["beat"][-1] == "/data/celerybeat-schedule"
     assert argv["flower"][:4] == ["celery", "-A", "workers", "flower"]
