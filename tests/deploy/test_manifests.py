@@ -164,3 +164,18 @@ def test_alert_rules_use_only_catalogued_metrics() -> None:
     for expr in exprs:
         for used in re.findall(r"\bpushflow_[a-z_]+", expr):
             assert used in known, f"{used} is not in shared/observability/metrics.py"
+
+
+def test_send_and_dlr_workers_emit_task_events_everywhere() -> None:
+    """Task events are switched on per worker command (Flower shows sends only with them), so
+    each way of deploying must pass the flag: --events for send workers, -E for the DLR."""
+    wanted = {"worker-fcm": "--events", "worker-apns": "--events", "dlr": "-E"}
+    procfile = dict(line.split(":", 1) for line in (REPO / "Procfile").read_text().splitlines()
+                    if re.match(r"^[a-z-]+:", line))
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    deployments = by_kind("Deployment")
+    for name, flag in wanted.items():
+        assert flag in procfile[name].split(), f"Procfile {name}"
+        assert flag in services[name]["command"], f"compose {name}"
+        container = deployments[f"pushflow-{name}"]["spec"]["template"]["spec"]["containers"][0]
+        assert flag in container["command"], f"k8s {name}"
