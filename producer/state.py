@@ -15,7 +15,7 @@ Use from a route module::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import ConnectionPool, Redis
 from starlette.requests import Request
 
+from producer.ratelimit import Limiter
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class AppState:
     keys: KeyCache
     acks: OutboxAcks
     writer: IntakeWriter
+    limiter: Limiter = field(default_factory=Limiter)
 
 
 def get_state(request: Request) -> AppState:

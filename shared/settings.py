@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     # The outbox sweeper re-publishes dispatches whose publish was never confirmed after this long.
     outbox_sweep_after_seconds: float = Field(5.0, gt=0)
     outbox_sweep_interval_seconds: float = Field(2.0, gt=0)
+    # Request limits, shared by every API process through Redis (producer/ratelimit.py).
+    # POST /v2.1/push per app: requests per second sustained (0: unlimited) and at once; an app
+    # may override both in ``apps.limits`` (same names).
+    intake_requests_per_second: float = Field(500.0, ge=0)
+    intake_request_burst: int = Field(1000, ge=1)
+    # Wrong secrets per application key and client address: past this many within the window
+    # (which starts at the first failure), 429 until it ends, before the secret is checked.
+    auth_failure_limit: int = Field(10, ge=1)
+    auth_failure_window_seconds: int = Field(300, ge=1)
 
     # Default per-app limits (an app may override them).
     max_tokens_per_request: int = Field(1000, ge=1)
