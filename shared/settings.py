@@ -43,14 +43,17 @@ class Settings(BaseSettings):
     # The outbox sweeper re-publishes dispatches whose publish was never confirmed after this long.
     outbox_sweep_after_seconds: float = Field(5.0, gt=0)
     outbox_sweep_interval_seconds: float = Field(2.0, gt=0)
-    # Request limits, shared by every API process through Redis (producer/ratelimit.py).
-    # POST /v2.1/push per app: requests per second sustained (0: unlimited) and at once; an app
-    # may override both in ``apps.limits`` (same names).
+    # Request limits, shared by every API process through Redis (producer/ratelimit.py); past
+    # one, 429 RATE_LIMITED with Retry-After.
+    # POST /v2.1/push requests per second per app, sustained (0: unlimited); an app may have its
+    # own in ``apps.limits`` (same name).
     intake_requests_per_second: float = Field(500.0, ge=0)
+    # POST /v2.1/push requests an app may send at once (the bucket; ``apps.limits`` too).
     intake_request_burst: int = Field(1000, ge=1)
-    # Wrong secrets per application key and client address: past this many within the window
-    # (which starts at the first failure), 429 until it ends, before the secret is checked.
+    # Wrong secrets per application key and client address before that address is refused for
+    # that key, its secret not even checked, until the window ends.
     auth_failure_limit: int = Field(10, ge=1)
+    # The window of auth_failure_limit, from the first failure.
     auth_failure_window_seconds: int = Field(300, ge=1)
 
     # Default per-app limits (an app may override them).

@@ -66,10 +66,12 @@ async def tenant_a(api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection
         "token": token, "platform": "ios", "userId": user_id})).status_code == 201
     assert (await api.put("/v2.1/webhooks", headers=h, json={"primaryUrl": hook})
             ).status_code in (200, 201)
-    (event_id,) = db.execute(
+    row = db.execute(
         "INSERT INTO webhook_events (id, app_id, type, dispatch_id, message_id, payload, state,"
         " dead_at) VALUES (gen_random_uuid(), %s, 'push.sent', %s, %s, '{}', 'dead', now())"
         " RETURNING id::text", (app.app_id, dispatch_id, message["messageId"])).fetchone()
+    assert row is not None
+    event_id = row[0]
     ids = {"message_id": message["messageId"], "messageId": message["messageId"],
            "dispatchId": dispatch_id, "event_id": event_id, "token": token,
            "deviceToken": token, "externalId": external_id, "userId": user_id}
@@ -88,7 +90,7 @@ def _value(name: str, schema: dict[str, Any], ids: dict[str, Any]) -> Any:
     if kind == "object":
         return {k: _value(k, s, ids) for k, s in schema.get("properties", {}).items()
                 if k in schema.get("required", ()) or k in ids}
-    return {"integer": 1, "number": 1, "boolean": False, "array": []}.get(kind, "x")
+    return {"integer": 1, "number": 1, "boolean": False, "array": []}.get(str(kind), "x")
 
 
 def _request(method: str, path: str, ids: dict[str, Any]) -> dict[str, Any]:

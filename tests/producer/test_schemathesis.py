@@ -35,7 +35,7 @@ def run_schemathesis(base_url: str, headers: dict[str, str], *, max_examples: in
     command = [str(_ST), "run", f"{base_url}/openapi.json", "--checks", ",".join(CHECKS),
                "--max-examples", str(max_examples), "--seed", str(seed), "--workers", "1",
                "--request-timeout", "30",
-               "--phases", phases, "--no-color",
+               "--phases", phases, "--no-color", "--generation-database", "none",
                "--generation-with-security-parameters", "false",
                "--report", "junit", "--report-dir", str(report_dir)]
     for name, value in headers.items():
