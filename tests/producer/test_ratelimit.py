@@ -11,11 +11,14 @@ from typing import Any
 import httpx
 import orjson
 import psycopg
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from producer.app import create_app
+from producer.ratelimit import IntakeRate, Limiter, note_wrong_secret
 from shared.settings import get_settings
 from tests.producer.conftest import IN_PROCESS_SETTINGS, assert_envelope, error_codes, ios_token
+from tests.services import free_port
 
 BODY = {"device_tokens": [ios_token()], "content": "c"}
 
@@ -92,3 +95,14 @@ async def test_repeated_wrong_secrets_are_429_before_the_secret_is_checked(
         # The same key from another address, another app's key from this one: not throttled.
         assert (await bystander.get("/v2.1/push", headers=target.headers())).status_code == 200
         assert (await attacker.get("/v2.1/push", headers=neighbour.headers())).status_code == 200
+
+
+async def test_with_redis_unreachable_the_limits_are_not_enforced() -> None:
+    settings = get_settings()
+    nowhere = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    try:
+        await Limiter().admit(nowhere, settings, "app_x", "192.0.2.1", app_id=1,
+                              rate=IntakeRate(0.1, 1))
+        await note_wrong_secret(nowhere, settings, "app_x", "192.0.2.1")
+    finally:
+        await nowhere.aclose()  # type: ignore[attr-defined]  # stubs predate 5.0
