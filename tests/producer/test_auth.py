@@ -74,8 +74,10 @@ async def test_concurrent_misses_of_one_key_share_one_query(
     app = make_app()
     key = (app.app_key, app.secret)
     first = asyncio.ensure_future(api.get("/v2.1/push", headers=app.headers()))
-    while not state.keys.loads.in_flight(key):
+    deadline = time.monotonic() + 2
+    while not state.keys.loads.in_flight(key) and time.monotonic() < deadline:
         await asyncio.sleep(0)
+    assert state.keys.loads.in_flight(key)  # the others below join this load
     answers = await asyncio.gather(first, *(api.get("/v2.1/push", headers=app.headers())
                                             for _ in range(5)))
     assert [r.status_code for r in answers] == [200] * 6
