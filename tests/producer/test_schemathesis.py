@@ -40,8 +40,9 @@ def run_schemathesis(base_url: str, headers: dict[str, str], *, max_examples: in
                "--report", "junit", "--report-dir", str(report_dir)]
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]
+    # Run in the report folder: st keeps a cache of its own in its working directory.
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                            check=False)
+                            check=False, cwd=report_dir)
     (report_dir / "output.txt").write_text(result.stdout + result.stderr)
     return result
 
