@@ -2,19 +2,22 @@
 # deploy/k8s). Build from the repository root: docker build -t pushflow .
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY pushflow pushflow
 COPY domain domain
 COPY producer producer
 COPY workers workers
 COPY shared shared
 COPY sandbox sandbox
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The versions CI tested (constraints.txt; docs/operations.md, "Locked versions").
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt . \
+    && cp constraints.txt /wheels/
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /var/lib/pushflow --create-home pushflow
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index -c /wheels/constraints.txt /wheels/*.whl \
+    && rm -rf /wheels
 USER 10001
 WORKDIR /var/lib/pushflow
 # Containers listen on every interface and log JSON; PROMETHEUS_MULTIPROC_DIR is set per role

@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: up test install lint typecheck bench clean
 
-$(STAMP): pyproject.toml
+## The versions installed are those of constraints.txt (tested by CI; docs/operations.md says
+## how to regenerate it).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,19 +1,25 @@
 """Authentication by the contract's two raw headers, ``Authorization: <secret>`` and
-``Application-Key: <app key>``, and scope checks.
+``Application-Key: <app key>``, and scope checks. Each header must come once (a second copy is
+refused, not silently preferred) and the secret raw (``Bearer <secret>`` is refused with a word
+on what to send).
 
 Use from a route module::
 
     from producer.auth import authenticate
 
     async def handler(request: Request) -> Response:
-        caller = await authenticate(request, "push:read")   # 401 / 403 raised as ApiError
+        caller = await authenticate(request, "push:read")   # 401 / 403 / 429 as ApiError
         caller.app_id, caller.app_key, caller.scopes, caller.limits
 
 Always filter data by ``caller.app_id``; another app's object must answer 404, never 403.
 
 Key lookups are cached in-process for a few seconds (``KEY_CACHE_SECONDS``), so a request does
 not pay a PostgreSQL round trip for authentication. Concurrent misses for the same key share one
-query. A revoked key stops working at once: the revocation is announced on Redis
+query (``shared.singleflight``). An address that sent too many wrong secrets for an application
+key is answered 429 before its secret is checked, and ``authenticate(..., intake=True)`` counts
+the request against the app's intake rate in the same Redis round trip (``producer.ratelimit``).
+
+A revoked key stops working at once: the revocation is announced on Redis
 (``domain.keys.announce``) and ``watch_key_changes``, a background task of every API process,
 drops the app's cached entries; the expiry is the backstop when Redis cannot tell.
 
@@ -32,9 +38,12 @@ from starlette.requests import Request
 
 from domain.keys import announce
 from domain.keys import store as keys
-from producer.envelope import ApiError, header
+from producer import ratelimit
+from producer.envelope import ApiError
+from producer.ratelimit import IntakeRate
 from producer.state import AppState, get_state
 from shared.payload import Limits
+from shared.singleflight import SingleFlight
 
 KEY_CACHE_SECONDS = 5.0
 # Unknown keys are remembered too (a client retrying a bad key costs no query), but briefly,
@@ -53,6 +62,7 @@ class Caller:
     app_key: str
     scopes: frozenset[str]
     limits: Limits
+    rate: IntakeRate
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or ADMIN_SCOPE in self.scopes
@@ -63,7 +73,7 @@ class KeyCache:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], tuple[float, Caller | None]] = {}
-        self.loading: dict[tuple[str, str], asyncio.Future[Caller | None]] = {}
+        self.loads: SingleFlight[tuple[str, str], Caller | None] = SingleFlight()
         # Bumped by every drop: a look-up that began before a drop must not cache what it read
         # (it may predate the revocation).
         self.generation = 0
@@ -99,7 +109,8 @@ async def _load(state: AppState, app_key: str, secret: str) -> Caller | None:
     if grant is None:
         return None
     return Caller(grant.key_id, grant.app_id, grant.application_key, grant.scopes,
-                  Limits.from_settings(state.settings, grant.limit_overrides))
+                  Limits.from_settings(state.settings, grant.limit_overrides),
+                  IntakeRate.from_settings(state.settings, grant.limit_overrides))
 
 
 async def _record_use(state: AppState, key_id: int) -> None:
@@ -124,36 +135,22 @@ def note_use(state: AppState, key_id: int, now: float) -> None:
     task.add_done_callback(cache.use_writes.discard)
 
 
-async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
+async def _load_into_cache(state: AppState, key: tuple[str, str]) -> Caller | None:
     cache = state.keys
+    generation = cache.generation
+    caller = await _load(state, *key)
+    if cache.generation == generation:  # no drop since the query began: what it read stands
+        cache.put(key, caller, time.monotonic())
+    return caller
+
+
+async def lookup(state: AppState, app_key: str, secret: str) -> Caller | None:
     # Keyed by the raw secret (it is in this process's memory anyway): a hit costs no hashing.
     key = (app_key, secret)
-    now = time.monotonic()
-    hit, caller = cache.get(key, now)
+    hit, caller = state.keys.get(key, time.monotonic())
     if hit:
-        if caller is not None:
-            note_use(state, caller.key_id, now)
         return caller
-    pending = cache.loading.get(key)
-    if pending is not None:
-        return await asyncio.shield(pending)
-    future: asyncio.Future[Caller | None] = asyncio.get_running_loop().create_future()
-    cache.loading[key] = future
-    generation = cache.generation
-    try:
-        caller = await _load(state, app_key, secret)
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
-        raise
-    finally:
-        cache.loading.pop(key, None)
-    future.set_result(caller)
-    if cache.generation == generation:
-        cache.put(key, caller, time.monotonic())
-    if caller is not None:
-        note_use(state, caller.key_id, now)
-    return caller
+    return await state.keys.loads.run(key, lambda: _load_into_cache(state, key))
 
 
 async def watch_key_changes(state: AppState) -> None:
@@ -182,22 +179,65 @@ async def watch_key_changes(state: AppState) -> None:
             await asyncio.sleep(1.0)
 
 
-async def authenticate(request: Request, scope: str | None = None) -> Caller:
-    """The caller behind the request's keys; 401 ``UNAUTHORIZED`` or 403 ``FORBIDDEN``."""
-    secret = header(request, b"authorization") or ""
-    app_key = header(request, b"application-key") or ""
-    if not secret or not app_key:
-        missing = "Authorization" if not secret else "Application-Key"
-        raise ApiError(401, "UNAUTHORIZED", f"Missing {missing} header",
-                       parameter=missing, source="header")
+def _unauthorized(message: str, parameter: str = "Authorization") -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", message, parameter=parameter, source="header")
+
+
+def _credentials(request: Request) -> tuple[str, str]:
+    """(secret, application key) from the request's headers, each present exactly once."""
+    found: dict[bytes, list[bytes]] = {b"authorization": [], b"application-key": []}
+    for name, value in request.scope["headers"]:
+        if name in found:
+            found[name].append(value)
+    for raw_name, name in ((b"authorization", "Authorization"),
+                           (b"application-key", "Application-Key")):
+        values = found[raw_name]
+        if len(values) > 1:
+            raise _unauthorized(f"{len(values)} {name} headers were sent; send exactly one",
+                                name)
+        if not values or not values[0]:
+            raise _unauthorized(f"Missing {name} header", name)
+    secret = found[b"authorization"][0].decode("latin-1")
+    app_key = found[b"application-key"][0].decode("latin-1")
     if len(secret) > _MAX_HEADER_CHARS or len(app_key) > _MAX_HEADER_CHARS:
-        raise ApiError(401, "UNAUTHORIZED", "Invalid API key or application key",
-                       parameter="Authorization", source="header")
-    caller = await lookup(get_state(request), app_key, secret)
-    if caller is None:
-        raise ApiError(401, "UNAUTHORIZED", "Invalid API key or application key",
-                       parameter="Authorization", source="header")
-    if scope is not None and not caller.allows(scope):
+        raise _unauthorized("Invalid API key or application key")
+    if secret[:7].lower() == "bearer ":
+        raise _unauthorized("Send the API key secret raw: 'Authorization: <secret>', without "
+                            "'Bearer '")
+    return secret, app_key
+
+
+def _address(request: Request) -> str:
+    client = request.scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def authenticate(request: Request, scope: str | None = None, *,
+                       intake: bool = False) -> Caller:
+    """The caller behind the request's keys; 401 ``UNAUTHORIZED``, 403 ``FORBIDDEN`` or 429
+    ``RATE_LIMITED`` (too many wrong secrets from this address; with ``intake``, the app past
+    its intake rate, the request counted otherwise)."""
+    secret, app_key = _credentials(request)
+    state = get_state(request)
+    address = _address(request)
+    now = time.monotonic()
+    hit, caller = state.keys.get((app_key, secret), now)
+    if not hit or caller is None:
+        # Not known good: refuse a throttled address before the secret is checked.
+        await state.limiter.admit(state.redis, state.settings, app_key, address)
+        caller = await lookup(state, app_key, secret)
+        if caller is None:
+            await ratelimit.note_wrong_secret(state.redis, state.settings, app_key, address)
+            raise _unauthorized("Invalid API key or application key")
+        hit = False
+    allowed = scope is None or caller.allows(scope)
+    if hit or (intake and allowed):
+        # Known good from the cache: the throttle check and the intake count in one round trip.
+        await state.limiter.admit(state.redis, state.settings, app_key, address,
+                                  app_id=caller.app_id,
+                                  rate=caller.rate if intake and allowed else None)
+    note_use(state, caller.key_id, now)
+    if not allowed:
         raise ApiError(403, "FORBIDDEN", f"This API key lacks the '{scope}' scope",
                        parameter="Authorization", value=scope, source="header")
     return caller

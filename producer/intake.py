@@ -104,7 +104,7 @@ def _conflict(key: str) -> ApiError:
 
 async def accept_push(request: Request) -> Response:
     state = get_state(request)
-    caller = await authenticate(request, "push:send")
+    caller = await authenticate(request, "push:send", intake=True)
     idem_key = _idempotency_key(request)
     body = await read_json(request, state.settings.max_body_bytes)
     once = None

@@ -130,7 +130,8 @@ def operation(summary: str, *, scope: str | None, ok: int | tuple[int, ...] = 20
         "parameters": list(parameters),
         "responses": {str(status): _answer("Success", envelope_of(ok_schema))
                       for status in (ok if isinstance(ok, tuple) else (ok,))}}
-    for status in sorted({*errors, 503}):
+    # Every authenticated operation may answer 429 (repeated wrong secrets: producer.ratelimit).
+    for status in sorted({*errors, 503} | ({429} if scope else set())):
         op["responses"][str(status)] = _answer(ERROR_STATUS.get(status, "Error"),
                                                envelope_of(None))
     if body is not None:
@@ -138,6 +139,8 @@ def operation(summary: str, *, scope: str | None, ok: int | tuple[int, ...] = 20
                              "content": {"application/json": {"schema": dict(body)}}}
     if scope is None:
         op["security"] = []
+    else:
+        op["x-scope"] = scope  # machine-readable: tests check every route's scope from it
     return op
 
 

@@ -24,6 +24,7 @@ from redis.asyncio import ConnectionPool, Redis
 from starlette.requests import Request
 
 from domain.messages.configured import ConfiguredPlatforms
+from producer.ratelimit import Limiter
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class AppState:
     acks: OutboxAcks
     writer: IntakeWriter
     platforms: ConfiguredPlatforms = field(default_factory=ConfiguredPlatforms)
+    limiter: Limiter = field(default_factory=Limiter)
 
 
 def get_state(request: Request) -> AppState:

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     # Seconds a request's line and headers may take to arrive (from its first byte, or from
     # the connection's opening); slower is 408 REQUEST_TIMEOUT.
     api_header_timeout_seconds: float = Field(10.0, gt=0)
+    # Request limits, shared by every API process through Redis (producer/ratelimit.py); past
+    # one, 429 RATE_LIMITED with Retry-After.
+    # POST /v2.1/push requests per second per app, sustained (0: unlimited); an app may have its
+    # own in ``apps.limits`` (same name).
+    intake_requests_per_second: float = Field(500.0, ge=0)
+    # POST /v2.1/push requests an app may send at once (the bucket; ``apps.limits`` too).
+    intake_request_burst: int = Field(1000, ge=1)
+    # Wrong secrets per application key and client address before that address is refused for
+    # that key, its secret not even checked, until the window ends.
+    auth_failure_limit: int = Field(10, ge=1)
+    # The window of auth_failure_limit, from the first failure.
+    auth_failure_window_seconds: int = Field(300, ge=1)
 
     # Default per-app limits (an app may override them).
     max_tokens_per_request: int = Field(1000, ge=1)

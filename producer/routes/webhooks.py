@@ -211,7 +211,7 @@ openapi: dict[str, Any] = {"paths": {
                                errors=_ADMIN_ERRORS),
     },
     "/v2.1/webhooks/secret/rotate": {"post": oa.operation(
-        "Rotate the signing secret", scope=SCOPE, errors=_ADMIN_ERRORS,
+        "Rotate the signing secret", scope=SCOPE, errors=(400, *_ADMIN_ERRORS),
         body=oa.body_schema(RotateBody),
         description="Both secrets sign until `previousSecretValidUntil`.")},
     "/v2.1/webhooks/deliveries": {"get": oa.operation(

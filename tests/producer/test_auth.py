@@ -33,11 +33,54 @@ async def test_wrong_secret_or_other_apps_key_is_401(api: httpx.AsyncClient,
                                                      make_app: Any) -> None:
     a, b = make_app(), make_app()
     for headers in ({**a.headers(), "Authorization": "pf_wrong"},
-                    {"Authorization": a.secret, "Application-Key": b.app_key},
-                    {**a.headers(), "Authorization": "Bearer " + a.secret}):
+                    {"Authorization": a.secret, "Application-Key": b.app_key}):
         response = await api.post("/v2.1/push", json=BODY, headers=headers)
         assert response.status_code == 401, headers
         assert error_codes(assert_envelope(response))[0][0] == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize("prefix", ["Bearer ", "bearer "])
+async def test_a_bearer_secret_is_401_saying_to_send_it_raw(
+    api: httpx.AsyncClient, make_app: Any, prefix: str
+) -> None:
+    app = make_app()
+    response = await api.post("/v2.1/push", json=BODY,
+                              headers={**app.headers(), "Authorization": prefix + app.secret})
+    assert response.status_code == 401
+    [error] = assert_envelope(response)["errors"]
+    assert error["code"] == "UNAUTHORIZED"
+    assert "raw" in error["message"] and "without 'Bearer '" in error["message"]
+
+
+@pytest.mark.parametrize("name", ["Authorization", "Application-Key"])
+async def test_a_repeated_auth_header_is_refused_whichever_copy_is_right(
+    api: httpx.AsyncClient, make_app: Any, name: str
+) -> None:
+    app, other = make_app(), make_app()
+    wrong = {"Authorization": other.secret, "Application-Key": other.app_key}[name]
+    for copies in ([wrong, app.headers()[name]], [app.headers()[name], wrong]):
+        headers = [(k, v) for k, v in app.headers().items() if k != name]
+        headers += [(name, value) for value in copies]
+        response = await api.post("/v2.1/push", json=BODY, headers=headers)
+        assert response.status_code == 401
+        [error] = assert_envelope(response)["errors"]
+        assert (error["code"], error["meta"]["parameter"]) == ("UNAUTHORIZED", name)
+        assert f"2 {name} headers" in error["message"]
+
+
+async def test_concurrent_misses_of_one_key_share_one_query(
+    api: httpx.AsyncClient, make_app: Any, state: AppState
+) -> None:
+    app = make_app()
+    key = (app.app_key, app.secret)
+    first = asyncio.ensure_future(api.get("/v2.1/push", headers=app.headers()))
+    deadline = time.monotonic() + 2
+    while not state.keys.loads.in_flight(key) and time.monotonic() < deadline:
+        await asyncio.sleep(0)
+    assert state.keys.loads.in_flight(key)  # the others below join this load
+    answers = await asyncio.gather(first, *(api.get("/v2.1/push", headers=app.headers())
+                                            for _ in range(5)))
+    assert [r.status_code for r in answers] == [200] * 6
 
 
 async def test_missing_scope_is_403(api: httpx.AsyncClient, make_app: Any) -> None:
