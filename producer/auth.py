@@ -17,7 +17,8 @@ Key lookups are cached in-process for a few seconds (``KEY_CACHE_SECONDS``), so 
 not pay a PostgreSQL round trip for authentication. Concurrent misses for the same key share one
 query (``shared.singleflight``). An address that sent too many wrong secrets for an application
 key is answered 429 before its secret is checked, and ``authenticate(..., intake=True)`` counts
-the request against the app's intake rate in the same Redis round trip (``producer.ratelimit``).
+the request against the app's intake rate, from a lease this process took from Redis
+(``producer.ratelimit``: the hot route rarely waits on Redis for either).
 
 A revoked key stops working at once: the revocation is announced on Redis
 (``domain.keys.announce``) and ``watch_key_changes``, a background task of every API process,
@@ -227,15 +228,19 @@ async def authenticate(request: Request, scope: str | None = None, *,
         await state.limiter.admit(state.redis, state.settings, app_key, address)
         caller = await lookup(state, app_key, secret)
         if caller is None:
-            await ratelimit.note_wrong_secret(state.redis, state.settings, app_key, address)
+            failures = await ratelimit.note_wrong_secret(state.redis, state.settings, app_key,
+                                                         address)
+            if failures >= state.settings.auth_failure_limit:
+                state.limiter.block(app_key, address,
+                                    state.settings.auth_failure_window_seconds * 1000)
             raise _unauthorized("Invalid API key or application key")
-        hit = False
+    else:
+        # Known good from the cache: throttled only if this process saw the address throttled.
+        state.limiter.blocked(app_key, address, now)
     allowed = scope is None or caller.allows(scope)
-    if hit or (intake and allowed):
-        # Known good from the cache: the throttle check and the intake count in one round trip.
+    if intake and allowed:
         await state.limiter.admit(state.redis, state.settings, app_key, address,
-                                  app_id=caller.app_id,
-                                  rate=caller.rate if intake and allowed else None)
+                                  app_id=caller.app_id, rate=caller.rate)
     note_use(state, caller.key_id, now)
     if not allowed:
         raise ApiError(403, "FORBIDDEN", f"This API key lacks the '{scope}' scope",

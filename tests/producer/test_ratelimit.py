@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from producer.app import create_app
+from producer.envelope import ApiError
 from producer.ratelimit import IntakeRate, Limiter, note_wrong_secret
 from shared.settings import get_settings
 from tests.producer.conftest import IN_PROCESS_SETTINGS, assert_envelope, error_codes, ios_token
@@ -106,3 +107,25 @@ async def test_with_redis_unreachable_the_limits_are_not_enforced() -> None:
         await note_wrong_secret(nowhere, settings, "app_x", "192.0.2.1")
     finally:
         await nowhere.aclose()  # type: ignore[attr-defined]  # stubs predate 5.0
+
+
+async def test_leases_never_let_processes_past_the_apps_burst(redis_client: Any) -> None:
+    """Each process takes a lease of the app's rate at once; together they still get no more
+    than the bucket holds (here a burst of 20 within well under a second, at 100/s)."""
+    settings = get_settings()
+    rate = IntakeRate(100.0, 20)
+    redis = Redis.from_url(settings.redis_url)
+    processes = [Limiter(), Limiter(), Limiter()]
+    admitted = 0
+    try:
+        for _ in range(15):
+            for limiter in processes:
+                try:
+                    await limiter.admit(redis, settings, "app_lease", "192.0.2.9", app_id=987654,
+                                        rate=rate)
+                    admitted += 1
+                except ApiError as exc:
+                    assert exc.status == 429
+    finally:
+        await redis.aclose()  # type: ignore[attr-defined]  # stubs predate 5.0
+    assert 10 <= admitted <= 20 + 2  # the bucket, plus what refills during the loop
