@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import socket
@@ -35,6 +36,7 @@ from shared.taskmessage import decode_message
 from workers.delivery.reliable_queue import ReliableQueue, Taken
 from workers.delivery.runtime import HEARTBEAT_SECONDS, SWEEP_SECONDS
 from workers.dlr.recording import Recorder, db_retry_countdown, record_results
+from workers.observability import bind_job, count_recorded_results, unbind_job
 
 log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.05
@@ -78,15 +80,19 @@ class DlrConsumer:
         """Stop taking, then hand back what is in flight (a batch being recorded is recorded
         again by whoever takes it: harmless)."""
         if self._main is not None:
-            self._loop.call_soon_threadsafe(self._main.cancel)
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self._loop.call_soon_threadsafe(self._main.cancel)
         self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._main = self._loop.create_task(self._consume())
-        self._loop.run_until_complete(asyncio.gather(self._main, return_exceptions=True))
+        (outcome,) = self._loop.run_until_complete(
+            asyncio.gather(self._main, return_exceptions=True))
         self._loop.close()
+        if isinstance(outcome, Exception):  # a bug: say so, the worker no longer records
+            log.error("dlr: the consumer stopped", exc_info=outcome)
 
     async def _consume(self) -> None:
         redis = Redis.from_url(self.settings.redis_url)
@@ -180,11 +186,17 @@ class DlrConsumer:
         recorder: Recorder | None = getattr(self._local, "recorder", None)
         if recorder is None:
             recorder = self._local.recorder = Recorder()
+        token = bind_job([results], None)  # the logs name the request, as a task's would
         try:
-            return record_results(recorder, results)
+            moved = record_results(recorder, results)
+            count_recorded_results([results])
+            log.info("dlr: recorded %d results, %d dispatches moved forward", len(results), moved)
+            return moved
         except psycopg.Error:
             recorder.drop_connection()
             raise
+        finally:
+            unbind_job(token)
 
     def _run_task(self, name: str, args: list[Any], kwargs: dict[str, Any],
                   headers: dict[str, Any]) -> None:
