@@ -71,6 +71,8 @@ def create_app() -> Celery:
     )
     # The send queues are consumed in batches by the delivery runtime (docs/delivery.md).
     from workers.delivery.bootstep import BatchConsumer
+    from workers.dlr.bootstep import DlrBatchConsumer
 
     app.steps["consumer"].add(BatchConsumer)
+    app.steps["consumer"].add(DlrBatchConsumer)  # the dlr lists, with a reliable take
     return app

@@ -7,12 +7,19 @@ transaction later acks many at once. At-least-once is kept by liveness, not by a
 
 - every worker holds ``pushflow:alive:<id>`` (expiring, refreshed by its heartbeat) and is listed
   in ``pushflow:workers``;
-- a message taken but not finished stays in ``pushflow:inflight:<id>`` (field ``<queue>|<seq>``);
+- a message taken but not finished stays in ``pushflow:inflight:<id>`` (field
+  ``<queue>|<take>.<k>``: the k-th message that take number ``<take>`` moved from ``<queue>``);
 - a sweep (at start and every few seconds, by any worker) moves the in-flight messages of workers
   whose liveness key expired back onto their queues, so a SIGKILLed worker's messages are sent by
   another within seconds, not after the broker's visibility timeout (minutes).
 
 The messages stay ordinary Celery messages: a plain Celery worker consuming the same lists works.
+
+A take whose reply never arrives (a Redis restart, a dropped connection) may still have run. Its
+number is therefore never given to another take: the next call replays it, and the script, finding
+that take's fields already there, answers with the messages it moved instead of taking more.
+Without that, the worker would not know of those messages (they would sit in its in-flight hash,
+never sent, until it stopped), and a new take under the same field names would overwrite them.
 """
 
 from __future__ import annotations
@@ -25,19 +32,30 @@ WORKERS = "pushflow:workers"
 ALIVE = "pushflow:alive:"
 INFLIGHT = "pushflow:inflight:"
 
-# KEYS: inflight hash, then the queues in priority order. ARGV: max count, last sequence number.
+# KEYS: inflight hash, then the queues in priority order. ARGV: max count, take number.
 _TAKE = """
 local n = tonumber(ARGV[1])
-local seq = tonumber(ARGV[2])
+local prefix = '|' .. ARGV[2] .. '.'
 local out = {}
+-- A replay (the first call's reply was lost): answer with what that call moved.
+for i = 2, #KEYS do
+  local k = 1
+  local m = redis.call('HGET', KEYS[1], KEYS[i] .. prefix .. k)
+  while m do
+    out[#out + 1] = KEYS[i] .. prefix .. k
+    out[#out + 1] = m
+    k = k + 1
+    m = redis.call('HGET', KEYS[1], KEYS[i] .. prefix .. k)
+  end
+end
+if #out > 0 then return out end
 local fields = {}
 for i = 2, #KEYS do
   if n <= 0 then break end
   local got = redis.call('RPOP', KEYS[i], n)
   if got then
-    for _, m in ipairs(got) do
-      seq = seq + 1
-      local f = KEYS[i] .. '|' .. seq
+    for k, m in ipairs(got) do
+      local f = KEYS[i] .. prefix .. k
       fields[#fields + 1] = f
       fields[#fields + 1] = m
       out[#out + 1] = f
@@ -83,7 +101,8 @@ class ReliableQueue:
         self.queues = queues
         self.inflight = inflight_key(worker_id)
         self.alive_ms = int(alive_seconds * 1000)
-        self._seq = 0
+        self._takes = 0
+        self._unanswered: tuple[int, list[str]] | None = None  # (take number, its queues)
         self._take = redis.register_script(_TAKE)
         self._restore = redis.register_script(_RESTORE)
 
@@ -102,12 +121,18 @@ class ReliableQueue:
         names = self.queues if queues is None else queues
         if n <= 0 or not names:
             return []
-        flat = await self._take(keys=[self.inflight, *names], args=[n, self._seq])
+        if self._unanswered is not None:
+            number, names = self._unanswered  # the take whose reply was lost, replayed as it was
+        else:
+            self._takes += 1
+            number = self._takes
+        self._unanswered = (number, names)
+        flat = await self._take(keys=[self.inflight, *names], args=[n, number])
+        self._unanswered = None
         out = []
         for i in range(0, len(flat), 2):
             field = flat[i].decode()
             out.append(Taken(field, field.rpartition("|")[0], flat[i + 1]))
-        self._seq += len(out)
         return out
 
     async def restore_dead(self) -> int:

@@ -35,6 +35,8 @@ def test_results_wait_for_the_database(redis_client: redis.Redis, service_dir: P
     # The worker's database does not exist at first: every try fails as an outage would.
     name = f"pushflow_outage_{os.getpid()}_{int(time.time() * 1000) % 100000}"
     url = f"{PG_SERVER_URL.rsplit('/', 1)[0]}/{name}"
+    staged = f"{name}_staged"
+    staged_url = f"{PG_SERVER_URL.rsplit('/', 1)[0]}/{staged}"
     base = {"dispatchId": new_id(), "messageId": new_id(), "token": ios_token(),
             "platform": "ios", "requestId": "outage"}
     redis_client.delete(QUEUE)
@@ -45,8 +47,10 @@ def test_results_wait_for_the_database(redis_client: redis.Redis, service_dir: P
             batch = [result({**base, "appId": 1}, "sent", gatewayId="apns-1")]
             redis_client.lpush(QUEUE, build_message(TASK_RECORD_RESULT, QUEUE, [batch]))
             time.sleep(max(0.0, migrate_later - time.monotonic()))  # several failed tries
-            migrate(url)  # the database is back
-            with psycopg.connect(url, autocommit=True) as db:
+            # The database comes back whole: built under another name, then renamed, so no try
+            # can see it half-made (a result recorded before its dispatch exists moves nothing).
+            migrate(staged_url)
+            with psycopg.connect(staged_url, autocommit=True) as db:
                 app_id = apps.app_id_for(db, apps.create_app(db, "outage"))
                 assert app_id == 1
                 db.execute("INSERT INTO messages (id, app_id, content) VALUES (%s, %s, '{}')",
@@ -54,11 +58,16 @@ def test_results_wait_for_the_database(redis_client: redis.Redis, service_dir: P
                 db.execute("INSERT INTO dispatches (id, message_id, app_id, device_token,"
                            " platform, status) VALUES (%s, %s, %s, %s, 'ios', 'queued')",
                            (base["dispatchId"], base["messageId"], app_id, base["token"]))
+            with psycopg.connect(PG_SERVER_URL, autocommit=True) as conn:
+                conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(staged), sql.Identifier(name)))
+            with psycopg.connect(url, autocommit=True) as db:
                 wait_for(lambda: db.execute("SELECT status FROM dispatches WHERE id = %s",
                                             (base["dispatchId"],)).fetchone() == ("sent",),
                          45, what="the result recorded once the database is back")
     finally:
         redis_client.delete(QUEUE)
         with psycopg.connect(PG_SERVER_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            for db_name in (name, staged):
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(db_name)))
