@@ -135,3 +135,60 @@ def test_java_verification_example_agrees_with_the_library() -> None:
     no = subprocess.run(["java", source, *args, BODY.decode().replace("sent", "fail")],
                         capture_output=True, text=True, timeout=60)
     assert no.returncode != 0
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+URL = re.compile(r"\w+://\S+")
+# A path in the repository: starts with one of its top-level directories (so API paths such as
+# /v2.1/push, media types and Redis keys are not taken for files).
+TOP_LEVEL = "|".join(re.escape(p.name) for p in REPO.iterdir()
+                     if p.is_dir() and p.name not in {".git", ".venv", ".pushflow"})
+CITED = re.compile(rf"(?<![\w./-])((?:{TOP_LEVEL})/[\w./-]*[\w/])")
+# Written at run time or by the reader, not kept in the repository.
+NOT_IN_REPO = ("deploy/pushflow.env",)
+PAGES = sorted(DOCS.glob("*.md"))
+
+
+def test_readme_links_every_page_and_the_openapi_document() -> None:
+    readme = (REPO / "README.md").read_text()
+    linked = {target.split("#")[0] for target in LINK.findall(readme)}
+    for page in PAGES:
+        assert f"docs/{page.name}" in linked, f"README does not link docs/{page.name}"
+    assert "docs/examples/" in linked
+    assert "/openapi.json" in readme and "/docs" in readme
+    assert "MessageFlow v2.1 compatible" in readme
+
+
+@pytest.mark.parametrize("page", [REPO / "README.md", *PAGES], ids=lambda p: p.name)
+def test_every_link_and_cited_file_exists(page: Path) -> None:
+    text = page.read_text()
+    for target in LINK.findall(text):
+        if URL.match(target) or target.startswith("#"):
+            continue
+        assert (page.parent / target.split("#")[0]).exists(), f"{page.name}: broken {target}"
+    # Sections about features still to come name where their code will live.
+    written = re.sub(r"^## [^\n]*coming.*?(?=^## |\Z)", "", text, flags=re.M | re.S | re.I)
+    for cited in CITED.findall(URL.sub("", written)):
+        path = cited.split("::")[0].rstrip(".")
+        if path.startswith(NOT_IN_REPO):
+            continue
+        assert (REPO / path).exists(), f"{page.name} cites {path}, which does not exist"
+
+
+# Words of the project's own bookkeeping, which mean nothing to a reader of the docs (a
+# requests "session" is fine; "this session" is not).
+JARGON = re.compile(r"\b(issues?|helpers?|worktrees?|arrives with|(?:this|the|same|later|earlier"
+                    r"|first|next|previous) session)\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("page", [REPO / "README.md", *PAGES], ids=lambda p: p.name)
+def test_no_internal_jargon(page: Path) -> None:
+    found = [m.group(0) for m in JARGON.finditer(page.read_text())]
+    assert not found, f"{page.name}: internal wording {found}"
+
+
+@pytest.mark.parametrize("migration", sorted((REPO / "shared/db/migrations").glob("*.sql")),
+                         ids=lambda p: p.name)
+def test_migration_comments_cite_existing_files(migration: Path) -> None:
+    for cited in CITED.findall(URL.sub("", migration.read_text())):
+        assert (REPO / cited.rstrip(".")).exists(), f"{migration.name} cites {cited}"
