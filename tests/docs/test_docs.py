@@ -192,3 +192,32 @@ def test_no_internal_jargon(page: Path) -> None:
 def test_migration_comments_cite_existing_files(migration: Path) -> None:
     for cited in CITED.findall(URL.sub("", migration.read_text())):
         assert (REPO / cited.rstrip(".")).exists(), f"{migration.name} cites {cited}"
+
+
+def test_every_parameter_is_described_and_every_answer_has_a_schema() -> None:
+    doc = openapi()
+    for path, operations in doc["paths"].items():  # type: ignore[union-attr]
+        for method, op in operations.items():
+            where = f"{method.upper()} {path}"
+            for param in op.get("parameters", []):
+                assert param.get("description"), f"{where}: {param['name']} has no description"
+            ok = [r for code, r in op["responses"].items() if code.startswith("2")]
+            schema = ok[0]["content"]["application/json"]["schema"]
+            assert "allOf" in schema, f"{where}: the answer's data items are not declared"
+            for code, answer in op["responses"].items():
+                assert "X-Request-Id" in answer.get("headers", {}), f"{where} {code}"
+    push = doc["paths"]["/v2.1/push"]["post"]  # type: ignore[index]
+    assert "Idempotent-Replayed" in push["responses"]["202"]["headers"]
+
+
+def test_the_token_invalidated_payload_is_documented_as_recorded() -> None:
+    """Every field the DLR statement writes into a token.invalidated event is in the example."""
+    record = (REPO / "domain" / "dispatches" / "record.py").read_text()
+    block = record.split("token_events AS", 1)[1].split("FROM dead", 1)[0]
+    data = block.split("'data', jsonb_build_object(", 1)[1]
+    fields = re.findall(r"'(\w+)', (?!\{)", data)  # not the time zone of to_char
+    assert "invalidatedAt" in fields, fields
+    reference = (DOCS / "api-reference.md").read_text()
+    example = reference.split('{"type": "token.invalidated"', 1)[1].split("```", 1)[0]
+    for field in fields:
+        assert f'"{field}"' in example, f"token.invalidated: {field} is not in the example"
