@@ -36,7 +36,7 @@ from producer.body import RefuseNul
 from producer.envelope import install_handlers
 from producer.hotpath import PushflowApp
 from producer.outbox import run_sweeper
-from producer.routes import devices, ops, push, receipts, webhooks
+from producer.routes import devices, docs, ops, push, receipts, webhooks
 from producer.state import AppState, make_pool, make_redis
 from producer.writer import IntakeWriter
 from shared.observability.asgi import RequestObservabilityMiddleware, RequestRecorder
@@ -45,9 +45,10 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pushflow.api")
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, ops)
+ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, ops, docs)
 
 Background = Callable[[AppState], Awaitable[None]]
+SHUTDOWN_WAIT_SECONDS = 2.0
 
 
 async def _guarded(name: str, job: Awaitable[None]) -> None:
@@ -87,14 +88,21 @@ def create_app(settings: Settings | None = None) -> PushflowApp:
         state = AppState(settings=settings, pool=pool, redis=make_redis(settings),
                          keys=KeyCache(), acks=OutboxAcks(), writer=IntakeWriter())
         app.state.pf = state
-        tasks = [asyncio.create_task(_guarded(getattr(job, "__name__", "job"), job(state)))
+        named = [(getattr(job, "__qualname__", "job"), job)
                  for job in (state.acks.run, state.writer.run, *background)]
+        tasks = [asyncio.create_task(_guarded(name, job(state)), name=name)
+                 for name, job in named]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Bounded: a task stuck in a library's cancellation (redis-py's pub/sub listener,
+            # cancelled right after it subscribed, can miss it) must not hang the shutdown.
+            _done, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_SECONDS)
+            for task in stuck:
+                log.warning("background task %s did not stop within %.0f s; left behind",
+                            task.get_name(), SHUTDOWN_WAIT_SECONDS)
             with contextlib.suppress(Exception):
                 await state.acks.flush(state)
             await state.redis.aclose()  # type: ignore[attr-defined]  # stubs predate 5.0

@@ -88,6 +88,24 @@ _BASE: dict[str, Any] = {
 }
 
 
+# A time in a query parameter, as ``producer.history.Query.time`` reads it.
+TIME: dict[str, Any] = {"type": "string",
+                        "description": "RFC 3339, or 'YYYY-MM-DD hh:mm:ss' in UTC"}
+
+# Headers of every answer, and of the answers that say when to come back.
+REQUEST_ID = {"X-Request-Id": {
+    "description": "The request id, also `meta.uniqId` (yours when you sent a sane one).",
+    "schema": {"type": "string"}}}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                               "schema": {"type": "integer"}}}
+# The answer to a repeated ``Idempotency-Key`` (``producer.intake``).
+IDEMPOTENT_REPLAYED = {"Idempotent-Replayed": {
+    "description": "`true` when this is the stored answer to an earlier request with the same "
+                   "Idempotency-Key and body (nothing was sent again; the body, `meta.uniqId` "
+                   "included, is the first answer's, `X-Request-Id` this request's).",
+    "schema": {"type": "string", "enum": ["true"]}}}
+
+
 def _inline(schema: Any, defs: Mapping[str, Any]) -> Any:
     """``schema`` with its ``$defs`` references replaced by their definitions (the bodies are
     small and not recursive), so every operation's body stands alone in the document."""
@@ -117,23 +135,28 @@ def envelope_of(item_schema: Mapping[str, Any] | None) -> dict[str, Any]:
                                                                  "items": item_schema}}}]}
 
 
-def _answer(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _answer(description: str, schema: Mapping[str, Any],
+            headers: Mapping[str, Any] = REQUEST_ID) -> dict[str, Any]:
+    return {"description": description, "headers": dict(headers),
+            "content": {"application/json": {"schema": schema}}}
 
 
 def operation(summary: str, *, scope: str | None, ok: int | tuple[int, ...] = 200,
               ok_schema: Mapping[str, Any] | None = None, errors: Iterable[int] = (401, 403),
               parameters: Sequence[Mapping[str, Any]] = (),
-              body: Mapping[str, Any] | None = None, description: str = "") -> dict[str, Any]:
+              body: Mapping[str, Any] | None = None, description: str = "",
+              ok_headers: Mapping[str, Any] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "description": description + (
         f"\n\nRequired scope: `{scope}`." if scope else ""),
         "parameters": list(parameters),
-        "responses": {str(status): _answer("Success", envelope_of(ok_schema))
+        "responses": {str(status): _answer("Success", envelope_of(ok_schema),
+                                           {**REQUEST_ID, **(ok_headers or {})})
                       for status in (ok if isinstance(ok, tuple) else (ok,))}}
     # Every authenticated operation may answer 429 (repeated wrong secrets: producer.ratelimit).
     for status in sorted({*errors, 503} | ({429} if scope else set())):
-        op["responses"][str(status)] = _answer(ERROR_STATUS.get(status, "Error"),
-                                               envelope_of(None))
+        op["responses"][str(status)] = _answer(
+            ERROR_STATUS.get(status, "Error"), envelope_of(None),
+            {**REQUEST_ID, **RETRY_AFTER} if status in (429, 503) else REQUEST_ID)
     if body is not None:
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": dict(body)}}}
@@ -145,8 +168,11 @@ def operation(summary: str, *, scope: str | None, ok: int | tuple[int, ...] = 20
 
 
 def query_param(name: str, schema: Mapping[str, Any], description: str = "") -> dict[str, Any]:
+    """A query parameter; its description, then its schema's (a time's format), say what it
+    selects."""
+    said = ". ".join(d for d in (description, schema.get("description", "")) if d)
     return {"name": name, "in": "query", "required": False, "schema": dict(schema),
-            "description": description}
+            "description": said}
 
 
 def path_param(name: str, description: str = "") -> dict[str, Any]:

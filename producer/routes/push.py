@@ -21,7 +21,7 @@ routes: list[BaseRoute] = [
 ]
 
 _STR = {"type": "string"}
-_TIME = {"type": "string", "description": "RFC 3339 or 'YYYY-MM-DD hh:mm:ss' (UTC)"}
+_TIME = oa.TIME
 _PLATFORM = {"type": "string", "enum": ["ios", "android"]}
 _STATUS = {"type": "string", "enum": list(STATUSES)}
 
@@ -51,41 +51,52 @@ _CANCELED = {"type": "object", "properties": {
     "canceled": {"type": "integer", "description": "dispatches this call canceled"},
     "dispatches": {"type": "array", "items": _DISPATCH}}}
 
+_MESSAGE_ID = "the `messageId` that `POST /v2.1/push` answered"
 openapi: dict[str, Any] = {"paths": {
     "/v2.1/push": {
         "post": oa.operation(
             "Send a transactional push", scope="push:send", ok=202, ok_schema=_ACCEPTED,
+            ok_headers=oa.IDEMPOTENT_REPLAYED,
             errors=(400, 401, 403, 409, 413, 422), body=oa.body_schema(PushBody),
             parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
-                         "schema": {"type": "string", "maxLength": 255}}],
+                         "schema": {"type": "string", "maxLength": 255},
+                         "description": "Your key for this request (1-255 characters, kept "
+                                        "24 h): a repeat with the same body gets the first "
+                                        "answer again, with `Idempotent-Replayed: true`, and "
+                                        "sends nothing; another body is 409."}],
             description="Stored, then one task per token is queued. Bad tokens are listed in "
                         "errors (INVALID_DEVICE_TOKEN, TOKEN_INVALIDATED) next to the accepted "
                         "ones (202); all bad is 422."),
         "get": oa.operation(
             "Search dispatches", scope="push:read", ok_schema=_DISPATCH_STATE,
             errors=(401, 403, 422),
-            parameters=[oa.query_param("dateFrom", _TIME), oa.query_param("dateTo", _TIME),
-                        oa.query_param("status", _STATUS),
-                        oa.query_param("deviceToken", _STR),
-                        oa.query_param("externalId", _STR),
-                        oa.query_param("platform", _PLATFORM),
-                        oa.query_param("source", {"type": "string", "enum": list(SOURCES)}),
+            parameters=[oa.query_param("dateFrom", _TIME, "created at or after this time"),
+                        oa.query_param("dateTo", _TIME, "created at or before this time"),
+                        oa.query_param("status", _STATUS, "the dispatch's current status"),
+                        oa.query_param("deviceToken", _STR, "one device token, exactly"),
+                        oa.query_param("externalId", _STR, "your id of the message, exactly"),
+                        oa.query_param("platform", _PLATFORM, "the token's platform"),
+                        oa.query_param("source", {"type": "string", "enum": list(SOURCES)},
+                                       "what made the message: the API, an automation rule or a "
+                                       "campaign"),
                         oa.query_param("sourceRef", _STR, "the automation rule or campaign"),
                         oa.query_param("q", _STR, "title, content or externalId substring"),
-                        oa.query_param("offset", {"type": "integer", "minimum": 0}),
+                        oa.query_param("offset", {"type": "integer", "minimum": 0},
+                                       "dispatches to skip (default 0)"),
                         oa.query_param("limit", {"type": "integer", "minimum": 1,
                                                  "maximum": MAX_LIMIT,
-                                                 "default": DEFAULT_LIMIT})],
+                                                 "default": DEFAULT_LIMIT},
+                                       "dispatches to return")],
             description="Newest first."),
     },
     "/v2.1/push/{message_id}": {
         "get": oa.operation(
             "One message with its dispatches and their status history", scope="push:read",
             ok_schema=_MESSAGE, errors=(401, 403, 404),
-            parameters=[oa.path_param("message_id")]),
+            parameters=[oa.path_param("message_id", _MESSAGE_ID)]),
         "delete": oa.operation(
             "Cancel a scheduled message", scope="push:send", ok_schema=_CANCELED,
-            errors=(401, 403, 404), parameters=[oa.path_param("message_id")],
+            errors=(401, 403, 404), parameters=[oa.path_param("message_id", _MESSAGE_ID)],
             description="Dispatches still `scheduled` become `canceled` and are never sent; "
                         "those already `queued` or further are left as they are. Lists every "
                         "dispatch with its status after the call; repeating it changes "

@@ -195,6 +195,24 @@ _CONFIG: dict[str, Any] = {"type": "object", "properties": {
     "eventTypes": {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}},
     "signingSecrets": {"type": "integer"}, "secret": {"type": "string"},
     "previousSecretValidUntil": {"type": ["string", "null"]}}}
+_ROTATED: dict[str, Any] = {"type": "object", "properties": {
+    "secret": {"type": "string", "description": "the new signing secret (shown once)"},
+    "previousSecretValidUntil": {"type": ["string", "null"]}}}
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_DELIVERY: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "string", "description": "the event's id, also its webhook-id"},
+    "type": {"type": "string", "enum": list(EVENT_TYPES)},
+    "state": {"type": "string", "enum": list(admin.DELIVERY_STATES)},
+    "dispatchId": {"type": "string"}, "messageId": {"type": "string"},
+    "attempts": {"type": "integer"}, "nextAttemptAt": _TIME_OR_NULL,
+    "lastError": {"type": ["string", "null"]}, "createdAt": _TIME_OR_NULL,
+    "deliveredAt": _TIME_OR_NULL, "deadAt": _TIME_OR_NULL,
+    "attemptLog": {"type": "array", "items": {"type": "object", "properties": {
+        "at": {"type": "string"}, "url": {"type": "string"},
+        "statusCode": {"type": ["integer", "null"]}, "latencyMs": {"type": ["number", "null"]},
+        "error": {"type": ["string", "null"]}}}}}}
+_REPLAYED = {"type": "object", "properties": {
+    "replayed": {"type": "integer", "description": "deliveries queued again"}}}
 _ADMIN_ERRORS = (401, 403, 404, 422)
 _SAVE = oa.operation(
     "Create or replace the webhook configuration", scope=SCOPE, ok=(201, 200), ok_schema=_CONFIG,
@@ -208,25 +226,33 @@ openapi: dict[str, Any] = {"paths": {
         "put": _SAVE,
         "post": _SAVE,
         "delete": oa.operation("Remove the webhook configuration", scope=SCOPE,
-                               errors=_ADMIN_ERRORS),
+                               errors=_ADMIN_ERRORS, ok_schema={"type": "object", "properties": {
+                                   "deleted": {"type": "boolean"}}}),
     },
     "/v2.1/webhooks/secret/rotate": {"post": oa.operation(
-        "Rotate the signing secret", scope=SCOPE, errors=(400, *_ADMIN_ERRORS),
+        "Rotate the signing secret", scope=SCOPE, errors=(400, *_ADMIN_ERRORS), ok_schema=_ROTATED,
         body=oa.body_schema(RotateBody),
         description="Both secrets sign until `previousSecretValidUntil`.")},
     "/v2.1/webhooks/deliveries": {"get": oa.operation(
         "Webhook deliveries and their attempts", scope=SCOPE, errors=(401, 403, 422),
-        parameters=[oa.query_param("state", {"enum": list(admin.DELIVERY_STATES)}),
-                    oa.query_param("type", {"enum": list(EVENT_TYPES)}),
-                    oa.query_param("dispatchId", {"type": "string"}),
-                    oa.query_param("messageId", {"type": "string"}),
-                    oa.query_param("dateFrom", {"type": "string"}),
-                    oa.query_param("dateTo", {"type": "string"}),
-                    oa.query_param("offset", {"type": "integer"}),
-                    oa.query_param("limit", {"type": "integer", "maximum": MAX_LIMIT})])},
+        ok_schema=_DELIVERY,
+        parameters=[oa.query_param("state", {"enum": list(admin.DELIVERY_STATES)},
+                                   "still being tried, delivered, or dead-lettered"),
+                    oa.query_param("type", {"enum": list(EVENT_TYPES)}, "the event type"),
+                    oa.query_param("dispatchId", {"type": "string", "format": "uuid"},
+                                   "events of this dispatch"),
+                    oa.query_param("messageId", {"type": "string", "format": "uuid"},
+                                   "events of this message's dispatches"),
+                    oa.query_param("dateFrom", oa.TIME, "events created at or after this time"),
+                    oa.query_param("dateTo", oa.TIME, "events created at or before this time"),
+                    oa.query_param("offset", {"type": "integer"},
+                                   "deliveries to skip (default 0)"),
+                    oa.query_param("limit", {"type": "integer", "maximum": MAX_LIMIT},
+                                   "deliveries to return")])},
     "/v2.1/webhooks/deliveries/replay": {"post": oa.operation(
-        "Replay every dead-lettered delivery", scope=SCOPE)},
+        "Replay every dead-lettered delivery", scope=SCOPE, ok_schema=_REPLAYED)},
     "/v2.1/webhooks/deliveries/{event_id}/replay": {"post": oa.operation(
         "Replay one dead-lettered delivery", scope=SCOPE, errors=_ADMIN_ERRORS,
+        ok_schema=_REPLAYED,
         parameters=[oa.path_param("event_id", "The delivery's id (also its webhook-id)")])},
 }}

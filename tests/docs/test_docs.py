@@ -135,3 +135,89 @@ def test_java_verification_example_agrees_with_the_library() -> None:
     no = subprocess.run(["java", source, *args, BODY.decode().replace("sent", "fail")],
                         capture_output=True, text=True, timeout=60)
     assert no.returncode != 0
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+URL = re.compile(r"\w+://\S+")
+# A path in the repository: starts with one of its top-level directories (so API paths such as
+# /v2.1/push, media types and Redis keys are not taken for files).
+TOP_LEVEL = "|".join(re.escape(p.name) for p in REPO.iterdir()
+                     if p.is_dir() and p.name not in {".git", ".venv", ".pushflow"})
+CITED = re.compile(rf"(?<![\w./-])((?:{TOP_LEVEL})/[\w./-]*[\w/])")
+# Written at run time or by the reader, not kept in the repository.
+NOT_IN_REPO = ("deploy/pushflow.env",)
+PAGES = sorted(DOCS.glob("*.md"))
+
+
+def test_readme_links_every_page_and_the_openapi_document() -> None:
+    readme = (REPO / "README.md").read_text()
+    linked = {target.split("#")[0] for target in LINK.findall(readme)}
+    for page in PAGES:
+        assert f"docs/{page.name}" in linked, f"README does not link docs/{page.name}"
+    assert "docs/examples/" in linked
+    assert "/openapi.json" in readme and "/docs" in readme
+    assert "MessageFlow v2.1 compatible" in readme
+
+
+@pytest.mark.parametrize("page", [REPO / "README.md", *PAGES], ids=lambda p: p.name)
+def test_every_link_and_cited_file_exists(page: Path) -> None:
+    text = page.read_text()
+    for target in LINK.findall(text):
+        if URL.match(target) or target.startswith("#"):
+            continue
+        assert (page.parent / target.split("#")[0]).exists(), f"{page.name}: broken {target}"
+    # Sections about features still to come name where their code will live.
+    written = re.sub(r"^## [^\n]*coming.*?(?=^## |\Z)", "", text, flags=re.M | re.S | re.I)
+    for cited in CITED.findall(URL.sub("", written)):
+        path = cited.split("::")[0].rstrip(".")
+        if path.startswith(NOT_IN_REPO):
+            continue
+        assert (REPO / path).exists(), f"{page.name} cites {path}, which does not exist"
+
+
+# Words of the project's own bookkeeping, which mean nothing to a reader of the docs (a
+# requests "session" is fine; "this session" is not).
+JARGON = re.compile(r"\b(issues?|helpers?|worktrees?|arrives with|(?:this|the|same|later|earlier"
+                    r"|first|next|previous) session)\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("page", [REPO / "README.md", *PAGES], ids=lambda p: p.name)
+def test_no_internal_jargon(page: Path) -> None:
+    found = [m.group(0) for m in JARGON.finditer(page.read_text())]
+    assert not found, f"{page.name}: internal wording {found}"
+
+
+@pytest.mark.parametrize("migration", sorted((REPO / "shared/db/migrations").glob("*.sql")),
+                         ids=lambda p: p.name)
+def test_migration_comments_cite_existing_files(migration: Path) -> None:
+    for cited in CITED.findall(URL.sub("", migration.read_text())):
+        assert (REPO / cited.rstrip(".")).exists(), f"{migration.name} cites {cited}"
+
+
+def test_every_parameter_is_described_and_every_answer_has_a_schema() -> None:
+    doc = openapi()
+    for path, operations in doc["paths"].items():  # type: ignore[union-attr]
+        for method, op in operations.items():
+            where = f"{method.upper()} {path}"
+            for param in op.get("parameters", []):
+                assert param.get("description"), f"{where}: {param['name']} has no description"
+            ok = [r for code, r in op["responses"].items() if code.startswith("2")]
+            schema = ok[0]["content"]["application/json"]["schema"]
+            assert "allOf" in schema, f"{where}: the answer's data items are not declared"
+            for code, answer in op["responses"].items():
+                assert "X-Request-Id" in answer.get("headers", {}), f"{where} {code}"
+    push = doc["paths"]["/v2.1/push"]["post"]  # type: ignore[index]
+    assert "Idempotent-Replayed" in push["responses"]["202"]["headers"]
+
+
+def test_the_token_invalidated_payload_is_documented_as_recorded() -> None:
+    """Every field the DLR statement writes into a token.invalidated event is in the example."""
+    record = (REPO / "domain" / "dispatches" / "record.py").read_text()
+    block = record.split("token_events AS", 1)[1].split("FROM dead", 1)[0]
+    data = block.split("'data', jsonb_build_object(", 1)[1]
+    fields = re.findall(r"'(\w+)', (?!\{)", data)  # not the time zone of to_char
+    assert "invalidatedAt" in fields, fields
+    reference = (DOCS / "api-reference.md").read_text()
+    example = reference.split('{"type": "token.invalidated"', 1)[1].split("```", 1)[0]
+    for field in fields:
+        assert f'"{field}"' in example, f"token.invalidated: {field} is not in the example"

@@ -2,9 +2,9 @@
 -- event to its dispatch.
 --
 -- Both children are only ever written next to an existing parent: the intake writes a message,
--- its dispatches and their first events in ONE statement (producer/persist.py); the DLR adds
+-- its dispatches and their first events in ONE statement (domain/messages/rows.py); the DLR adds
 -- events only for the dispatches its statement has just locked and updated
--- (workers/dlr/store.py). Nothing deletes apps, messages or dispatches; whatever will (app
+-- (domain/dispatches/record.py). Nothing deletes apps, messages or dispatches; whatever will (app
 -- deletion, retention) deletes the rows of the three tables explicitly. Meanwhile the two checks
 -- cost every intake row a lookup and a FOR KEY SHARE lock of its parent: PostgreSQL spent ~140 us
 -- of CPU per 1-token push with them, ~110 us without, on the same two cores as the API
