@@ -241,6 +241,9 @@ async def _database_down(request: Request, exc: Exception) -> Response:
     # (a statement runs in one transaction), so nothing was accepted and the client may retry.
     log.warning("database unavailable (request %s): %s", request_id(request),
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    state = getattr(request.app.state, "pf", None)
+    if state is not None:
+        state.discard_dead_connections()
     err = ApiError.unavailable("The database is unavailable; nothing was accepted")
     return respond(request, err.status, errors=err.errors, headers=err.headers)
 

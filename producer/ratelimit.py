@@ -156,6 +156,7 @@ class Limiter:
         self._drain: asyncio.Task[None] | None = None
         self._leases: dict[int, tuple[int, float]] = {}  # app id -> (requests left, until)
         self._blocked: dict[tuple[str, str], float] = {}  # (app key, address) -> until
+        self._taking: dict[int, asyncio.Future[None]] = {}  # app id -> its lease being taken
 
     def blocked(self, app_key: str, address: str, now: float) -> None:
         """Raise 429 when this process saw ``address`` throttled for ``app_key``."""
@@ -176,11 +177,26 @@ class Limiter:
         intake rate; otherwise count the request against the app's rate."""
         counted = app_id is not None and rate is not None and rate.per_second > 0
         if counted and app_id is not None:
-            now = time.monotonic()
-            left, until = self._leases.get(app_id, (0, 0.0))
-            if left > 0 and until > now:
-                self._leases[app_id] = (left - 1, until)
-                return
+            while True:
+                left, until = self._leases.get(app_id, (0, 0.0))
+                if left > 0 and until > time.monotonic():
+                    self._leases[app_id] = (left - 1, until)
+                    return
+                taking = self._taking.get(app_id)
+                if taking is None:
+                    break
+                # Another request is taking this app's next lease: share it rather than take
+                # one each (a burst of requests would otherwise spend the bucket in leases).
+                await asyncio.shield(taking)
+            self._taking[app_id] = asyncio.get_running_loop().create_future()
+        try:
+            await self._check(redis, settings, app_key, address, app_id, rate, counted)
+        finally:
+            if counted and app_id is not None:
+                self._taking.pop(app_id).set_result(None)
+
+    async def _check(self, redis: Redis[bytes], settings: Settings, app_key: str, address: str,
+                     app_id: int | None, rate: IntakeRate | None, counted: bool) -> None:
         want = lease_size(rate) if counted and rate else 0
         keys = [_failure_key(app_key, address), f"{_PREFIX}intake:{app_id}"]
         args: list[Any] = [settings.auth_failure_limit,

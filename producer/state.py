@@ -15,6 +15,7 @@ Use from a route module::
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,14 @@ class AppState:
     writer: IntakeWriter
     platforms: ConfiguredPlatforms = field(default_factory=ConfiguredPlatforms)
     limiter: Limiter = field(default_factory=Limiter)
+    _pool_check: asyncio.Task[None] | None = None
+
+    def discard_dead_connections(self) -> None:
+        """After a connection was found dead (PostgreSQL restarted, or our backends were ended),
+        check the idle ones at once, so the next requests get live ones instead of each finding
+        another dead one (one 503 per idle connection)."""
+        if self._pool_check is None or self._pool_check.done():
+            self._pool_check = asyncio.get_running_loop().create_task(self.pool.check())
 
 
 def get_state(request: Request) -> AppState:
