@@ -4,6 +4,8 @@ through Redis, and the throttling of repeated wrong secrets; 429 ``RATE_LIMITED`
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -117,6 +119,7 @@ async def test_leases_never_let_processes_past_the_apps_burst(redis_client: Any)
     redis = Redis.from_url(settings.redis_url)
     processes = [Limiter(), Limiter(), Limiter()]
     admitted = 0
+    started = time.monotonic()
     try:
         for _ in range(15):
             for limiter in processes:
@@ -126,6 +129,8 @@ async def test_leases_never_let_processes_past_the_apps_burst(redis_client: Any)
                     admitted += 1
                 except ApiError as exc:
                     assert exc.status == 429
+        elapsed = time.monotonic() - started
     finally:
         await redis.aclose()  # type: ignore[attr-defined]  # stubs predate 5.0
-    assert 10 <= admitted <= 20 + 2  # the bucket, plus what refills during the loop
+    # At most the bucket plus what refilled meanwhile; at least the first lease.
+    assert 10 <= admitted <= 20 + math.ceil(rate.per_second * elapsed) + 1
