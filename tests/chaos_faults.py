@@ -8,7 +8,8 @@ third of them is accepted, then the figures (docs/reliability.md explains each).
   documented window of a send-worker kill (docs/operations.md, "Duplicates after a send worker
   is killed": first answered less than COMMIT_WINDOW_S before the kill) and the rest (defects);
 - stuck: dispatches answered 202 still not final after the settle time;
-- recovery_s: from the end of the fault until a new push is accepted and final on both gateways.
+- recovery_s: from the end of the fault until a new push is accepted, final on both gateways
+  and its webhook events received.
 """
 
 from __future__ import annotations
@@ -37,45 +38,60 @@ SEND_WORKERS = ("worker-apns", "worker-fcm")
 MAX_LOAD_S = 180.0  # a burst's retries end well before: see chaos_load.MAX_TRIES
 
 
-def kill_and_restart(name: str, down_s: float = 1.0) -> Callable[[ChaosSystem], None]:
-    def inject(system: ChaosSystem) -> None:
+# A fault returns the instants after which a send may have been answered by the gateway and the
+# answer lost (a send worker killed, a connection dropped): duplicates whose first answer came
+# within COMMIT_WINDOW_S before one of them are the documented window; all others are defects.
+Fault = Callable[[ChaosSystem], list[float]]
+
+
+def kill_and_restart(name: str, down_s: float = 1.0) -> Fault:
+    def inject(system: ChaosSystem) -> list[float]:
+        killed_at = time.time()
         system.kill(name)
         time.sleep(down_s)
         system.start(name)
+        return [killed_at] if name in SEND_WORKERS else []
     return inject
 
 
-def redis_restart(system: ChaosSystem) -> None:
+def redis_restart(system: ChaosSystem) -> list[float]:
     system.redis.stop()
     time.sleep(2)
     system.redis.start()
+    return []
 
 
-def postgres_unreachable(seconds: float) -> Callable[[ChaosSystem], None]:
-    def inject(system: ChaosSystem) -> None:
+def postgres_unreachable(seconds: float) -> Fault:
+    def inject(system: ChaosSystem) -> list[float]:
         system.pg_proxy.cut()
         time.sleep(seconds)
         system.pg_proxy.restore()
+        return []
     return inject
 
 
-def sandbox_closes(action: str, times: int = 3) -> Callable[[ChaosSystem], None]:
-    def inject(system: ChaosSystem) -> None:
+def sandbox_closes(action: str, times: int = 3) -> Fault:
+    def inject(system: ChaosSystem) -> list[float]:
+        instants = []
         for _ in range(times):
+            instants.append(time.time())
             system.sandbox.close_connections(None, action)
             time.sleep(0.5)
+        # GOAWAY answers every stream it received: no answer is lost, so no window.
+        return instants if action == "drop" else []
     return inject
 
 
-def receiver_down(seconds: float) -> Callable[[ChaosSystem], None]:
-    def inject(system: ChaosSystem) -> None:
+def receiver_down(seconds: float) -> Fault:
+    def inject(system: ChaosSystem) -> list[float]:
         system.receiver.stop()
         time.sleep(seconds)
         system.receiver.start()
+        return []
     return inject
 
 
-FAULTS: dict[str, Callable[[ChaosSystem], None]] = {
+FAULTS: dict[str, Fault] = {
     "kill-worker-apns": kill_and_restart("worker-apns"),
     "kill-worker-fcm": kill_and_restart("worker-fcm"),
     "kill-dlr": kill_and_restart("dlr"),
@@ -122,7 +138,8 @@ class FaultReport:
 
 
 def probe_recovery(system: ChaosSystem, since: float, timeout: float = 120.0) -> float:
-    """Seconds from ``since`` until a new push is accepted and final on both gateways."""
+    """Seconds from ``since`` until a new push is accepted, final on both gateways, and its
+    webhook events have arrived."""
     key, tokens = uuid.uuid4().hex, [apns_token(), fcm_token()]
 
     def accepted() -> list[str]:
@@ -132,6 +149,8 @@ def probe_recovery(system: ChaosSystem, since: float, timeout: float = 120.0) ->
     ids = wait_for(accepted, timeout, "a probe push accepted", interval=0.2)
     wait_for(lambda: not_final(system.direct_db_url, ids) == 0, timeout, "the probe final",
              interval=0.1)
+    wait_for(lambda: {d for d, _ in webhook_events(system)} >= set(ids), timeout,
+             "the probe's webhook events", interval=0.1)
     return time.monotonic() - since
 
 
@@ -143,8 +162,7 @@ def run_fault(system: ChaosSystem, name: str, pushes: int, per_second: float,
              interval=0.02)
     in_flight_ids = list(load.snapshot())
     report.in_flight = not_final(system.direct_db_url, in_flight_ids)
-    killed_at = time.time()
-    FAULTS[name](system)
+    instants = FAULTS[name](system)
     report.recovery_s = probe_recovery(system, time.monotonic())
     load.join(MAX_LOAD_S)
     accepted = load.snapshot()
@@ -156,8 +174,7 @@ def run_fault(system: ChaosSystem, name: str, pushes: int, per_second: float,
         wait_for(lambda: not_final(db, ids) == 0, settle_s, "every dispatch final", interval=0.5)
     found = statuses(db, ids)
     report.stuck = sum(1 for d in ids if d in found and found[d] not in FINAL)
-    _count_sends(system, report, accepted, found, killed_at if name.removeprefix("kill-")
-                 in SEND_WORKERS else None)
+    _count_sends(system, report, accepted, found, instants)
     report.multi_final = sum(1 for n in final_event_counts(db, ids).values() if n > 1)
     report.stored_twice = sum(1 for n in dispatch_tokens(db, sorted(load.tokens)).values()
                               if n > 1)
@@ -166,7 +183,7 @@ def run_fault(system: ChaosSystem, name: str, pushes: int, per_second: float,
 
 
 def _count_sends(system: ChaosSystem, report: FaultReport, accepted: dict[str, str],
-                 found: dict[str, str], killed_at: float | None) -> None:
+                 found: dict[str, str], instants: list[float]) -> None:
     stats = system.sandbox.stats()
     by_token: dict[str, int] = {**stats["apns"]["acceptedByToken"],
                                 **stats["fcm"]["acceptedByToken"]}
@@ -185,7 +202,8 @@ def _count_sends(system: ChaosSystem, report: FaultReport, accepted: dict[str, s
         answers = [r["answeredAt"] for r in records
                    if r["token"] == token and r.get("abandoned") is False and r["answeredAt"]]
         extra = by_token[token] - 1
-        if killed_at is not None and answers and min(answers) >= killed_at - COMMIT_WINDOW_S:
+        first = min(answers, default=0.0)
+        if any(at - COMMIT_WINDOW_S <= first <= at + COMMIT_WINDOW_S for at in instants):
             report.dup_in_window += extra
         else:
             report.dup_outside_window += extra
