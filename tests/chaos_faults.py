@@ -119,7 +119,8 @@ class FaultReport:
     multi_final: int = 0  # dispatches with more than one final status in their history
     stored_twice: int = 0  # tokens with two dispatches: a retried push stored again
     webhooks_missing: int = 0
-    webhook_ids_unstable: int = 0
+    webhook_ids_unstable: int = 0  # an event that arrived twice with two different ids
+    webhooks_redelivered: int = 0  # events that arrived more than once (allowed: same id)
     refused: dict[int, int] = field(default_factory=dict)
     given_up: int = 0
     recovery_s: float = 0.0
@@ -133,6 +134,7 @@ class FaultReport:
                 f" multi_final={self.multi_final} stored_twice={self.stored_twice}"
                 f" webhooks_missing={self.webhooks_missing}"
                 f" webhook_ids_unstable={self.webhook_ids_unstable}"
+                f" webhooks_redelivered={self.webhooks_redelivered}"
                 f" refused_before_202={refused} given_up={self.given_up}"
                 f" recovery_s={self.recovery_s:.1f}")
 
@@ -220,4 +222,5 @@ def _check_webhooks(system: ChaosSystem, report: FaultReport, found: dict[str, s
         wait_for(lambda: not missing(), timeout, "every webhook event", interval=0.5)
     report.webhooks_missing = len(missing())
     seen = webhook_events(system)
-    report.webhook_ids_unstable = sum(1 for key in wanted if len(seen.get(key, ())) > 1)
+    report.webhook_ids_unstable = sum(1 for key in wanted if len(set(seen.get(key, ()))) > 1)
+    report.webhooks_redelivered = sum(1 for key in wanted if len(seen.get(key, ())) > 1)

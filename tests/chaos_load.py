@@ -119,13 +119,13 @@ def dispatch_tokens(db_url: str, tokens: list[str]) -> Counter[str]:
     return Counter({str(t): int(n) for t, n in rows})
 
 
-def webhook_events(system: ChaosSystem) -> dict[tuple[str, str], set[str]]:
-    """(dispatchId, event type) -> the webhook-ids it arrived with."""
-    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+def webhook_events(system: ChaosSystem) -> dict[tuple[str, str], list[str]]:
+    """(dispatchId, event type) -> the webhook-id of each time it arrived."""
+    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
     with system.receiver.lock:
         received = list(system.receiver.received)
     for request in received:
         event: dict[str, Any] = json.loads(request.body)
         key = (str(event["data"].get("dispatchId")), str(event["type"]))
-        seen[key].add(request.headers.get("webhook-id", ""))
+        seen[key].append(request.headers.get("webhook-id", ""))
     return seen

@@ -26,7 +26,8 @@ def system(pushflow_env: dict[str, str],
         yield running
 
 
-@pytest.mark.parametrize("fault", ["kill-worker-apns", "kill-worker-fcm", "kill-dlr"])
+@pytest.mark.parametrize("fault", ["kill-worker-apns", "kill-worker-fcm", "kill-dlr",
+                                   "redis-restart"])
 def test_fault_loses_nothing(system: ChaosSystem, fault: str) -> None:
     report = run_fault(system, fault, PUSHES, RATE, settle_s=45)
     print(report.line())
