@@ -55,6 +55,8 @@ def main() -> int:
                         help="the sandbox's answer delay: sends in flight when a worker dies")
     parser.add_argument("--faults", default=",".join(FAULTS),
                         help=f"comma-separated, in order; of {', '.join(FAULTS)}")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep every process's log there (default: a temporary folder)")
     args = parser.parse_args()
     names = [n for n in args.faults.split(",") if n]
     unknown = [n for n in names if n not in FAULTS]
@@ -62,7 +64,8 @@ def main() -> int:
         parser.error(f"unknown faults: {unknown}")
     reports = []
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp, ChaosSystem(Path(tmp)) as system:
+    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp, ChaosSystem(
+            args.workdir or Path(tmp)) as system:
         system.sandbox.set_latency(args.latency_ms)
         for name in names:
             report = run_fault(system, name, args.pushes_per_fault, args.rate)

@@ -123,7 +123,9 @@ class FaultReport:
     webhooks_redelivered: int = 0  # events that arrived more than once (allowed: same id)
     refused: dict[int, int] = field(default_factory=dict)
     given_up: int = 0
-    recovery_s: float = 0.0
+    accept_s: float = 0.0  # recovery: a new push answered 202 again
+    final_s: float = 0.0  # ... and final on both gateways
+    recovery_s: float = 0.0  # ... and its webhook events received
 
     def line(self) -> str:
         refused = ",".join(f"{k}:{v}" for k, v in sorted(self.refused.items())) or "none"
@@ -136,12 +138,14 @@ class FaultReport:
                 f" webhook_ids_unstable={self.webhook_ids_unstable}"
                 f" webhooks_redelivered={self.webhooks_redelivered}"
                 f" refused_before_202={refused} given_up={self.given_up}"
-                f" recovery_s={self.recovery_s:.1f}")
+                f" recovery_s={self.recovery_s:.1f} (accepted={self.accept_s:.1f}"
+                f" final={self.final_s:.1f})")
 
 
-def probe_recovery(system: ChaosSystem, since: float, timeout: float = 120.0) -> float:
-    """Seconds from ``since`` until a new push is accepted, final on both gateways, and its
-    webhook events have arrived."""
+def probe_recovery(system: ChaosSystem, since: float, timeout: float = 120.0
+                   ) -> tuple[float, float, float]:
+    """Seconds from ``since`` until a new push is accepted, until it is final on both gateways,
+    and until its webhook events have arrived."""
     key, tokens = uuid.uuid4().hex, [apns_token(), fcm_token()]
 
     def accepted() -> list[str]:
@@ -149,11 +153,13 @@ def probe_recovery(system: ChaosSystem, since: float, timeout: float = 120.0) ->
         return [d["dispatchId"] for d in body["data"][0]["dispatches"]] if status == 202 else []
 
     ids = wait_for(accepted, timeout, "a probe push accepted", interval=0.2)
+    accepted_s = time.monotonic() - since
     wait_for(lambda: not_final(system.direct_db_url, ids) == 0, timeout, "the probe final",
              interval=0.1)
+    final_s = time.monotonic() - since
     wait_for(lambda: {d for d, _ in webhook_events(system)} >= set(ids), timeout,
              "the probe's webhook events", interval=0.1)
-    return time.monotonic() - since
+    return accepted_s, final_s, time.monotonic() - since
 
 
 def run_fault(system: ChaosSystem, name: str, pushes: int, per_second: float,
@@ -165,7 +171,8 @@ def run_fault(system: ChaosSystem, name: str, pushes: int, per_second: float,
     in_flight_ids = list(load.snapshot())
     report.in_flight = not_final(system.direct_db_url, in_flight_ids)
     instants = FAULTS[name](system)
-    report.recovery_s = probe_recovery(system, time.monotonic())
+    report.accept_s, report.final_s, report.recovery_s = probe_recovery(
+        system, time.monotonic())
     load.join(MAX_LOAD_S)
     accepted = load.snapshot()
     ids = list(accepted)
