@@ -4,9 +4,9 @@ third of them is accepted, then the figures (docs/reliability.md explains each).
 - in_flight: dispatches answered 202 and not yet final when the fault hit;
 - lost: dispatches answered 202 that never reached the gateway nor a final status, or whose
   stored status says sent though the sandbox never accepted them;
-- duplicated: tokens the sandbox accepted more than once, split into those inside the
-  documented window of a send-worker kill (docs/operations.md, "Duplicates after a send worker
-  is killed": first answered less than COMMIT_WINDOW_S before the kill) and the rest (defects);
+- duplicated: extra acceptances by the sandbox, split into those inside the documented window
+  of a send-worker kill or a dropped connection (docs/operations.md, "Duplicates after a send
+  worker is killed": first answered within COMMIT_WINDOW_S of it) and the rest (defects);
 - stuck: dispatches answered 202 still not final after the settle time;
 - recovery_s: from the end of the fault until a new push is accepted, final on both gateways
   and its webhook events received.
