@@ -1,17 +1,24 @@
 """Where finished work goes: outcomes to ``dlr``, retries back onto their queue, the exactly-once
-guard, and the acks — all in ONE Redis transaction per flush.
+guard, and the acks — all in ONE Redis script call per flush.
 
 Doing them together is what makes a crash harmless: either the outcome was published, the guard
 set and the message acked, or none of it happened and the message is redelivered. Outcomes travel
 as one ``pushflow.dlr.record`` task whose single argument is the LIST of ``SendResult``s of the
 flush (a few ms or ``max_batch`` results), so the DLR worker pays Celery's per-task cost once per
 batch, not per token.
+
+A flush whose reply never arrives (a Redis restart, a dropped connection) may still have run. Like
+a take of ``reliable_queue``, it therefore keeps its number: it is replayed as it was, alone, and
+the script, finding that number already recorded in this committer's ``pushflow:flushed:<id>``,
+applies nothing. Without that, a lost reply would publish its outcomes twice and queue its retries
+twice (each of which would then be sent).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass, field
 
 import orjson
@@ -20,15 +27,42 @@ from redis.exceptions import RedisError
 
 from shared import queues
 from shared.jobs import SendResult
-from shared.taskmessage import build_message
+from shared.taskmessage import build_message, group_by_queue
 
 log = logging.getLogger(__name__)
 GUARD = "pushflow:sent:"
-# One command for all guards of a flush: per-key SETs in a pipeline cost ~0.1 ms of client CPU
-# each (command packing), a third of the committer's work at 1,000 outcomes/s.
-_SET_GUARDS = """
-for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end
-return #KEYS
+FLUSHED = "pushflow:flushed:"
+RETRY_SECONDS = 0.5
+
+# KEYS: this committer's last flush number, dlr, the guards, one queue per group of retries, then
+# (when there are acks) the in-flight hash. ARGV: flush number, guard TTL, the dlr message ('' for
+# none), number of guards, number of retry groups, the guards' values, per retry group its count
+# and messages, then the acks. One call for everything: per-key SETs in a pipeline cost ~0.1 ms of
+# client CPU each (command packing), a third of the committer's work at 1,000 outcomes/s.
+_FLUSH = """
+local number = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or 0) >= number then return 0 end
+local function chunked(cmd, key, first, last)  -- unpack() is limited to a few thousand values
+  for i = first, last, 1000 do
+    redis.call(cmd, key, unpack(ARGV, i, math.min(i + 999, last)))
+  end
+end
+if ARGV[3] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[3]) end
+local guards, groups = tonumber(ARGV[4]), tonumber(ARGV[5])
+local a = 6
+for k = 3, 2 + guards do
+  redis.call('SET', KEYS[k], ARGV[a], 'EX', ARGV[2])
+  a = a + 1
+end
+for k = 3 + guards, 2 + guards + groups do
+  local n = tonumber(ARGV[a])
+  chunked('LPUSH', KEYS[k], a + 1, a + n)
+  a = a + 1 + n
+end
+if a <= #ARGV then chunked('HDEL', KEYS[#KEYS], a, #ARGV) end
+-- Kept as long as a guard: far longer than any replay of a flush that lost its reply.
+redis.call('SET', KEYS[1], number, 'EX', ARGV[2])
+return 1
 """
 
 
@@ -63,9 +97,14 @@ class Committer:
         self.guard_ttl = guard_ttl_seconds
         self.flush_seconds = flush_seconds
         self.max_batch = max_batch
+        # Its own name, not the worker's: a restarted worker may reuse its id, never this one.
+        self.flushed_key = FLUSHED + secrets.token_hex(8)
+        self._flushes = 0
         self._pending = _Pending()
+        self._unanswered: tuple[int, _Pending] | None = None  # (flush number, its batch)
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
+        self._flush = redis.register_script(_FLUSH)
 
     def final(self, result: SendResult, ack_field: str | None, *, guard: bool,
               waiter: asyncio.Future[None] | None = None) -> None:
@@ -81,11 +120,17 @@ class Committer:
         self._pending.requeues.append((queue, raw))
         self._add(ack_field, waiter)
 
+    def ack_only(self, ack_field: str | None, waiter: asyncio.Future[None] | None = None) -> None:
+        """Finish a message that needs no outcome of its own (never used for a final outcome)."""
+        self._add(ack_field, waiter)
+
     def _add(self, ack_field: str | None, waiter: asyncio.Future[None] | None) -> None:
         if ack_field is not None:
             self._pending.acks.append(ack_field)
         if waiter is not None:
             self._pending.waiters.append(waiter)
+        if self._unanswered is not None:
+            return  # waits for the replay (its retry timer is set), then goes right after it
         if self._pending.size() >= self.max_batch:
             self._schedule(0)
         elif self._timer is None:
@@ -99,53 +144,46 @@ class Committer:
 
     async def flush(self) -> None:
         async with self._lock:
-            self._timer = None
-            batch, self._pending = self._pending, _Pending()
-            if not batch.size():
-                return
-            try:
-                await self._write(batch)
-            except RedisError as exc:
-                # Nothing was applied (MULTI): keep it all and try again shortly.
-                log.warning("could not commit %d outcomes, retrying: %s", batch.size(), exc)
-                self._merge_back(batch)
-                self._schedule(0.5)
-                return
-        for waiter in batch.waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            if self._timer is not None:  # this flush takes what that timer was set for
+                self._timer.cancel()
+                self._timer = None
+            while True:
+                replay = self._unanswered is not None
+                if self._unanswered is not None:
+                    number, batch = self._unanswered
+                elif self._pending.size():
+                    self._flushes += 1
+                    number, batch, self._pending = self._flushes, self._pending, _Pending()
+                else:
+                    return
+                try:
+                    await self._write(number, batch)
+                except RedisError as exc:
+                    # It may have run: replay it, same number, until an answer comes.
+                    log.warning("could not commit %d outcomes, retrying: %s", batch.size(), exc)
+                    self._unanswered = (number, batch)
+                    self._schedule(RETRY_SECONDS)
+                    return
+                self._unanswered = None
+                for waiter in batch.waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                if not replay:
+                    return  # what came during the write has its own timer
 
-    async def _write(self, batch: _Pending) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if batch.results:
-                pipe.lpush(queues.DLR, build_message(
-                    queues.TASK_RECORD_RESULT, queues.DLR, [batch.results]))
-            if batch.guards:
-                # EVAL, not EVALSHA: a NOSCRIPT error inside MULTI would not undo the rest.
-                pipe.eval(_SET_GUARDS, len(batch.guards), *(k for k, _ in batch.guards),
-                          self.guard_ttl, *(v for _, v in batch.guards))
-            by_queue: dict[str, list[bytes]] = {}
-            for queue, raw in batch.requeues:
-                by_queue.setdefault(queue, []).append(raw)
-            for queue, raws in by_queue.items():
-                pipe.lpush(queue, *raws)
-            if batch.acks and self.inflight_key:
-                pipe.hdel(self.inflight_key, *batch.acks)
-            await pipe.execute()
-
-    def _merge_back(self, batch: _Pending) -> None:
-        p = self._pending
-        p.results[:0] = batch.results
-        p.guards[:0] = batch.guards
-        p.requeues[:0] = batch.requeues
-        p.acks[:0] = batch.acks
-        p.waiters[:0] = batch.waiters
-
-    def ack_only(self, ack_field: str | None, waiter: asyncio.Future[None] | None = None) -> None:
-        """Finish a message that needs no outcome of its own (never used for a final outcome)."""
-        self._add(ack_field, waiter)
+    async def _write(self, number: int, batch: _Pending) -> None:
+        message = build_message(queues.TASK_RECORD_RESULT, queues.DLR, [batch.results]
+                                ) if batch.results else b""
+        groups = group_by_queue(batch.requeues)
+        keys: list[str] = [self.flushed_key, queues.DLR, *(k for k, _ in batch.guards), *groups]
+        args: list[bytes | str | int] = [number, self.guard_ttl, message, len(batch.guards),
+                                         len(groups), *(v for _, v in batch.guards)]
+        for raws in groups.values():
+            args += [len(raws), *raws]
+        if batch.acks and self.inflight_key:
+            keys.append(self.inflight_key)
+            args += batch.acks
+        await self._flush(keys=keys, args=args)
 
     async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         await self.flush()
