@@ -42,12 +42,13 @@ from producer.envelope import (
     ApiError,
     envelope,
     error_item,
+    field_items,
     header,
     json_response,
     request_id,
 )
 from producer.state import get_state
-from shared.payload import FieldError, parse_push
+from shared.payload import parse_push
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -55,11 +56,6 @@ MAX_IDEMPOTENCY_KEY = 255
 def _token_errors(rejected: list[RejectedToken]) -> list[dict[str, Any]]:
     return [error_item(r.code, r.message, parameter=f"device_tokens[{r.index}]", value=r.token)
             for r in rejected]
-
-
-def _field_errors(errors: list[FieldError]) -> ApiError:
-    return ApiError.validation(
-        [error_item(e.code, e.message, parameter=e.parameter, value=e.value) for e in errors])
 
 
 def _answer(request: Request, submitted: Submitted) -> dict[str, Any]:
@@ -125,14 +121,14 @@ async def accept_push(request: Request) -> Response:
                                    allow_http_webhook=state.settings.webhook_allow_http,
                                    allow_private_webhook=state.settings.webhook_allow_private)
     if req is None:
-        raise _field_errors(field_errors)
+        raise ApiError.validation(field_items(field_errors))
     try:
         outcome = await submit(caller, req, outlet=state, idempotency=once,
                                request_id=request_id(request), now=now)
     except NothingAccepted as exc:
         raise ApiError(422, "VALIDATION_ERROR", "", errors=_token_errors(exc.rejected)) from None
     except LimitsExceeded as exc:
-        raise _field_errors(exc.errors) from None
+        raise ApiError.validation(field_items(exc.errors)) from None
     except TryAgain as exc:
         raise ApiError.unavailable(str(exc)) from None
     except OutcomeUnknown as exc:
