@@ -51,7 +51,7 @@ class Outcome:
     gateway_response: str | None = None  # JSON text
     invalidated_at: float | None = None  # unix seconds
     worker: str | None = None  # the send worker that made the attempt
-    taken_at: float | None = None  # unix seconds it took the job from its lane
+    taken_at: float | None = None  # unix seconds it took the job up to send it
     latency_ms: float | None = None  # the gateway request; None: no request was made
     retry_at: float | None = None  # a retried attempt (status queued): the next one is due
 
