@@ -13,12 +13,12 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domain.dispatches.record import record_query, valid_outcomes
 from domain.dispatches.story import dispatch_timeline, gateway_payload
 from shared.gateway_payloads import apns_body, fcm_body
 from shared.ids import new_id
 from shared.jobs import MessageContent
 from tests.workers.dlr.helpers import ios_token
+from workers.dlr.recording import Recorder, record_results
 
 CONTENT: MessageContent = {
     "title": "Your code", "content": "123456", "sound": "default", "badge": 1,
@@ -63,10 +63,10 @@ async def test_a_dispatch_story_in_stages(make_app: Any, db: psycopg.Connection[
         {**base, "status": "sent", "attempts": 2, "takenAt": t0 + 2.010, "at": t0 + 2.030,
          "latencyMs": 10.0, "gatewayId": dispatch_id, "gatewayResponse": {"status": 200}},
     ]
+    recorder = Recorder()
     for report in reports:  # two DLR batches, as they would come
-        query, params = record_query(valid_outcomes([report]))
-        with db.transaction():
-            db.execute(query, params)
+        record_results(recorder, [report])
+    recorder.drop_connection()
     event_id = uuid.uuid4()
     db.execute("INSERT INTO webhook_events (id, app_id, type, dispatch_id, message_id, payload,"
                " state, attempts) VALUES (%s, %s, 'push.sent', %s, %s, '{}', 'delivered', 2)",
