@@ -10,9 +10,8 @@ Why one CTE: at >= 5,000 results/s a round trip per result would cost more than 
 rows the UPDATE actually changed, so a replayed or out-of-order report writes nothing at all.
 Concurrent writers are safe: PostgreSQL re-checks the rank condition on the locked row version.
 
-The attempt that ended a dispatch fills the attempt columns of its final status's history row
-(migration 0005: no extra row). Attempts to be retried (``queued`` with ``retryAt``) have their
-own statement, run only for batches that hold some: ``domain.dispatches.retried``.
+The attempt ending a dispatch fills the attempt columns of its final status's row (no extra row);
+attempts to be retried (``queued``, ``retryAt``) have a statement of their own: ``retried``.
 """
 
 from __future__ import annotations
