@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ async def test_a_retried_attempt_shows_while_queued_then_sent(system: ChaosSyste
             first["gatewayReason"]) == (1, "retried", 503, "ServiceUnavailable"), first
     assert first["gatewayId"] == waiting["dispatchId"]  # the apns-id of every attempt
     assert first["worker"].startswith("apns-") and first["latencyMs"] > 0
-    assert first["takenAt"] <= first["startedAt"] <= first["answeredAt"] < first["retryAt"]
+    times = [datetime.fromisoformat(first[k])
+             for k in ("takenAt", "startedAt", "answeredAt", "retryAt")]
+    assert times == sorted(times) and times[2] < times[3], first
 
     sent = wait_for(lambda: (d := dispatch(system, message_id))["status"] == "sent" and d, 30,
                     "sent")
