@@ -49,7 +49,7 @@ def test_support_sees_no_button_and_every_post_is_refused(
 
     before = db.execute("SELECT count(*) FROM api_keys WHERE app_id = %s",
                         (admin.app.app_id,)).fetchone()
-    session = panel.session(support)
+    session = panel.session_of(page)
     posts = _routes("POST")
     assert len(posts) >= 9, posts
     for path in posts:
@@ -74,7 +74,7 @@ def test_a_user_of_one_app_gets_404_for_another_apps_pages(
     page.goto(panel.url(f"/panel/apps/{theirs.app.app_key}/settings/keys"))
     expect(page.get_by_role("heading", name="404")).to_be_visible()
     shots.take(page, "other-app-404")
-    session = panel.session(mine)
+    session = panel.session_of(page)
     gets = _routes("GET")
     assert len(gets) >= 5, gets
     for path in gets:
