@@ -89,10 +89,11 @@ class Panel:
     def session_of(self, page: Page) -> SignedIn:
         """An ``httpx.Client`` on the browser's own session (no second sign-in: each costs an
         argon2 check), with its CSRF token read from the current page."""
-        client = SignedIn(base_url=self.base_url, follow_redirects=False, timeout=10)
-        for cookie in page.context.cookies(self.base_url):
-            if cookie["name"] == "pf_session":
-                client.cookies.set("pf_session", cookie["value"], path="/panel")
+        session = [c["value"] for c in page.context.cookies(self.base_url + "/panel/")
+                   if c["name"] == "pf_session"]
+        assert session, "the page is not signed in"
+        client = SignedIn(base_url=self.base_url, follow_redirects=False, timeout=10,
+                          headers={"Cookie": f"pf_session={session[0]}"})
         csrf = _CSRF.search(client.get("/panel/").text)
         assert csrf is not None, "the page is not signed in"
         client.csrf = csrf.group(1)
