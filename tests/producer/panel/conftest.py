@@ -129,7 +129,9 @@ class Shots:
 def panel(pushflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[Panel]:
     log = tmp_path_factory.mktemp("panel-api") / "api.log"
-    with api_process() as (base_url, proc):
+    # A generous start: the whole package waits on this one server, and a loaded machine
+    # can take well over the usual 20 s to import the API.
+    with api_process(start_timeout=90) as (base_url, proc):
         keep_log(proc, log)
         yield Panel(base_url)
 
