@@ -50,7 +50,7 @@ def test_users_create_and_list(capsys: pytest.CaptureFixture[str], make_app: Any
 
 def test_the_demo_admin_is_kept_while_its_password_works(make_app: Any, db: Any,
                                                          tmp_path: Path) -> None:
-    app = make_app("demo")
+    app = make_app("demo-admin-test")  # not "demo": the bootstrap tests look that name up
     demo = tmp_path / "demo.json"
     email, password, created = ensure_demo_admin(db.info.dsn, app.app_key, demo)
     assert email == DEMO_ADMIN_EMAIL and created
