@@ -115,8 +115,8 @@ def clean_queues(redis_client: redis.Redis[bytes]) -> Iterator[redis.Redis[bytes
 
 
 @contextmanager
-def api_process(extra_env: dict[str, str] | None = None, *, module: str = "pushflow.cli.main"
-                ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def api_process(extra_env: dict[str, str] | None = None, *, module: str = "pushflow.cli.main",
+                start_timeout: float = 20.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A real ``pushflow api`` server on a free port (``module`` runs the command line: a test
     may pass a wrapper of its own); yields (base URL, process)."""
     port = free_port()
@@ -126,7 +126,7 @@ def api_process(extra_env: dict[str, str] | None = None, *, module: str = "pushf
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        wait_port(port, timeout=20)
+        wait_port(port, timeout=start_timeout)
         yield f"http://127.0.0.1:{port}", proc
     finally:
         if proc.poll() is None:
