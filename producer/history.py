@@ -17,11 +17,13 @@ from starlette.responses import Response
 
 from domain.dispatches.search import SOURCES, STATUSES, DispatchFilter
 from domain.dispatches.search import search as search_dispatches
-from domain.dispatches.timeline import DispatchStory, message_story
+from domain.dispatches.timeline import DispatchStory, GatewayAttempt, message_story
+from domain.webhooks.config import DELIVERY_STATES, Delivery
 from producer.auth import authenticate
 from producer.envelope import ApiError, error_item, respond
 from producer.state import get_state
 from shared.payload import parse_time
+from shared.statuses import EVENT_TYPES
 from shared.tokens import PLATFORMS
 
 DEFAULT_LIMIT = 100
@@ -36,13 +38,64 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _attempt(a: GatewayAttempt) -> dict[str, Any]:
+    return {"attempt": a.number, "outcome": a.outcome, "startedAt": iso(a.started_at),
+            "answeredAt": iso(a.answered_at), "latencyMs": a.latency_ms,
+            "gatewayStatus": a.gateway_status, "gatewayReason": a.gateway_reason,
+            "gatewayResponse": a.response, "gatewayId": a.gateway_id, "worker": a.worker,
+            "takenAt": iso(a.taken_at), "retryAt": iso(a.retry_at)}
+
+
+def delivery_json(d: Delivery) -> dict[str, Any]:
+    """A webhook event and its HTTP attempts (``DELIVERY_SCHEMA``)."""
+    return {"id": d.id, "type": d.type, "state": d.state, "dispatchId": d.dispatch_id,
+            "messageId": d.message_id, "attempts": d.attempts,
+            "nextAttemptAt": iso(d.next_attempt_at), "lastError": d.last_error,
+            "createdAt": iso(d.created_at), "deliveredAt": iso(d.delivered_at),
+            "deadAt": iso(d.dead_at), "attemptLog": [
+                {"at": a.at, "url": a.url, "statusCode": a.status_code,
+                 "latencyMs": a.latency_ms, "error": a.error} for a in d.attempt_log]}
+
+
 def _dispatch(d: DispatchStory) -> dict[str, Any]:
     return {"dispatchId": d.id, "deviceToken": d.device_token, "platform": d.platform,
             "lane": d.lane, "status": d.status, "reason": d.reason, "attempts": d.attempts,
             "gatewayId": d.gateway_id, "gatewayResponse": d.gateway_response,
             "createdAt": iso(d.created_at), "updatedAt": iso(d.updated_at),
             "history": [{"status": e.status, "reason": e.reason, "detail": e.detail,
-                         "at": iso(e.at)} for e in d.history]}
+                         "at": iso(e.at)} for e in d.history],
+            "attemptLog": [_attempt(a) for a in d.attempt_log],
+            "webhooks": [delivery_json(w) for w in d.webhooks]}
+
+
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+DELIVERY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "string", "description": "the event's id, also its webhook-id"},
+    "type": {"type": "string", "enum": list(EVENT_TYPES)},
+    "state": {"type": "string", "enum": list(DELIVERY_STATES)},
+    "dispatchId": {"type": "string"}, "messageId": {"type": "string"},
+    "attempts": {"type": "integer"}, "nextAttemptAt": _TIME_OR_NULL,
+    "lastError": {"type": ["string", "null"]}, "createdAt": _TIME_OR_NULL,
+    "deliveredAt": _TIME_OR_NULL, "deadAt": _TIME_OR_NULL,
+    "attemptLog": {"type": "array", "items": {"type": "object", "properties": {
+        "at": {"type": "string"}, "url": {"type": "string"},
+        "statusCode": {"type": ["integer", "null"]}, "latencyMs": {"type": ["number", "null"]},
+        "error": {"type": ["string", "null"]}}}}}}
+ATTEMPT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "attempt": {"type": "integer", "description": "1 for the first"},
+    "outcome": {"type": "string", "enum": ["sent", "failed", "retried"]},
+    "startedAt": {"type": "string", "format": "date-time"},
+    "answeredAt": {"type": "string", "format": "date-time"},
+    "latencyMs": {"type": "number"},
+    "gatewayStatus": {"type": ["integer", "null"],
+                      "description": "the gateway's HTTP status; 0: no answer (transport)"},
+    "gatewayReason": {"type": ["string", "null"],
+                      "description": "APNs reason, FCM error status, or the transport failure"},
+    "gatewayResponse": {"type": ["object", "null"]},
+    "gatewayId": {"type": ["string", "null"],
+                  "description": "the apns-id, or the FCM message name once accepted"},
+    "worker": {"type": ["string", "null"], "description": "the send worker (gateway-host-pid)"},
+    "takenAt": _TIME_OR_NULL, "retryAt": _TIME_OR_NULL}}
 
 
 def message_not_found(raw_id: str) -> ApiError:

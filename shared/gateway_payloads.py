@@ -113,6 +113,13 @@ def fcm_message(
     return out
 
 
+def fcm_body(message: MessageContent, token: str, ttl: int | None = None,
+             now: float | None = None) -> bytes:
+    """The HTTP body of FCM v1 ``messages:send``: the ``Message`` resource under ``message``.
+    A pure function of its arguments (``now`` only turns the absolute ttl into a duration)."""
+    return orjson.dumps({"message": fcm_message(message, token=token, ttl=ttl, now=now)})
+
+
 def payload_size(message: MessageContent, platform: str) -> int:
     """Bytes of the gateway payload this message becomes on ``platform`` ("ios"/"android")."""
     if platform == "ios":

@@ -56,14 +56,17 @@ FailureReason = Literal[
 
 
 class SendResult(TypedDict):
-    """What a send worker reports to the results (DLR) queue, once per final outcome."""
+    """What a send worker reports to the results (DLR) queue: once per final outcome
+    (``sent``/``failed``), and once per gateway attempt that will be retried (``queued``, with
+    ``retryAt``), so the attempt is recorded as it happens rather than when the dispatch ends.
+    The attempt fields are absent from reports of workers older than migration 0005."""
 
     dispatchId: str
     messageId: str
     appId: int
     token: str
     platform: Literal["ios", "android"]
-    status: Outcome
+    status: Outcome | Literal["queued"]
     reason: NotRequired[FailureReason | None]
     gatewayId: NotRequired[str | None]  # apns-id or FCM message name
     gatewayResponse: NotRequired[GatewayResponse | None]
@@ -71,3 +74,7 @@ class SendResult(TypedDict):
     at: float  # unix seconds of the outcome
     invalidatedAt: NotRequired[float | None]  # gateway's timestamp for a dead token
     requestId: str
+    worker: NotRequired[str]  # the send worker that made the attempt (gateway-host-pid)
+    takenAt: NotRequired[float]  # unix seconds the worker took the job from its lane
+    latencyMs: NotRequired[float | None]  # the gateway request; None: no request was made
+    retryAt: NotRequired[float]  # status queued: unix seconds the next attempt is due

@@ -9,6 +9,12 @@ Why one CTE: at >= 5,000 results/s a round trip per result would cost more than 
 (``shared.statuses``), and everything downstream (history row, webhook event) is fed from the
 rows the UPDATE actually changed, so a replayed or out-of-order report writes nothing at all.
 Concurrent writers are safe: PostgreSQL re-checks the rank condition on the locked row version.
+
+Gateway attempts (migration 0005) ride along: the attempt that ended a dispatch fills the attempt
+columns of the history row written for its final status (no extra row), and a send worker
+reports each attempt it will retry as a ``queued`` result with ``retryAt``, which adds one history
+row (status ``queued``: the dispatch is queued again) and raises the dispatch's attempt count,
+without moving its status. So a dispatch being retried shows each attempt while it waits.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ class Outcome:
     gateway_id: str | None = None
     gateway_response: str | None = None  # JSON text
     invalidated_at: float | None = None  # unix seconds
+    worker: str | None = None  # the send worker that made the attempt
+    taken_at: float | None = None  # unix seconds it took the job from its lane
+    latency_ms: float | None = None  # the gateway request; None: no request was made
+    retry_at: float | None = None  # a retried attempt (status queued): the next one is due
 
 
 class BadOutcome(ValueError):
@@ -64,6 +74,9 @@ def outcome_from_result(result: Mapping[str, Any]) -> Outcome:
     reason = result.get("reason")
     if status == "failed" and reason not in statuses.FAILURE_REASONS:
         raise BadOutcome(f"failed without a known reason: {reason!r}")
+    retry_at = _seconds(result.get("retryAt"))
+    if status == "queued" and retry_at is None:
+        raise BadOutcome("a retried attempt (queued) without its retryAt")
     gateway = result.get("gatewayResponse")
     invalidated = result.get("invalidatedAt")
     attempts = result.get("attempts")
@@ -77,7 +90,18 @@ def outcome_from_result(result: Mapping[str, Any]) -> Outcome:
         gateway_id=str(result["gatewayId"]) if result.get("gatewayId") else None,
         gateway_response=orjson.dumps(gateway).decode() if isinstance(gateway, dict) else None,
         invalidated_at=float(invalidated) if isinstance(invalidated, int | float) else None,
+        worker=str(result["worker"])[:200] if result.get("worker") else None,
+        taken_at=_seconds(result.get("takenAt")),
+        latency_ms=_seconds(result.get("latencyMs")),
+        retry_at=retry_at,
     )
+
+
+def _seconds(value: Any) -> float | None:
+    """A finite number (a time or a duration) from a report, else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def valid_outcomes(results: Iterable[Any]) -> list[Outcome]:
@@ -100,9 +124,10 @@ WITH input AS (
     SELECT * FROM unnest(
         %(ids)s::uuid[], %(apps)s::bigint[], %(statuses)s::text[], %(reasons)s::text[],
         %(attempts)s::int[], %(gateway_ids)s::text[], %(responses)s::jsonb[],
-        %(ats)s::float8[], %(invalidated)s::float8[]
+        %(ats)s::float8[], %(invalidated)s::float8[], %(workers)s::text[],
+        %(taken)s::float8[], %(latency)s::float8[], %(retry_at)s::float8[]
     ) AS t(dispatch_id, app_id, status, reason, attempts, gateway_id, gateway_response,
-           at, invalidated_at)
+           at, invalidated_at, worker, taken_at, latency_ms, retry_at)
 ),
 ranked AS (  -- one report per dispatch and rank (the earliest; sent/failed share a rank)
     SELECT DISTINCT ON (dispatch_id, rank) * FROM (
@@ -118,6 +143,8 @@ locked AS (
     SELECT d.id, {stored_rank} AS old_rank FROM dispatches d
     JOIN best b ON d.id = b.dispatch_id AND d.app_id = b.app_id
     WHERE {stored_rank} < b.rank
+       -- a retried attempt: the status stays, the attempt count rises
+       OR (b.status = 'queued' AND d.status = 'queued' AND d.attempts < b.attempts)
     ORDER BY d.id FOR UPDATE OF d
 ),
 updated AS (
@@ -134,14 +161,27 @@ updated AS (
               d.gateway_response, d.external_id, l.old_rank
 ),
 steps AS (  -- every status passed through (queued -> delivered records sent AND delivered)
-    SELECT u.*, r.status, r.reason, r.at,
-           coalesce(r.gateway_response, u.gateway_response) AS step_response
+    SELECT u.*, r.status, r.reason, r.at, r.attempts AS attempt, r.worker, r.taken_at,
+           r.latency_ms, coalesce(r.gateway_response, u.gateway_response) AS step_response
     FROM updated u JOIN ranked r ON r.dispatch_id = u.id AND r.rank > u.old_rank
 ),
-history AS (
-    INSERT INTO dispatch_events (dispatch_id, status, reason, detail, at)
-    SELECT id, status, reason, step_response, to_timestamp(at) FROM steps
-    ORDER BY id, at
+history AS (  -- a step that came from a gateway request records that attempt too
+    INSERT INTO dispatch_events (dispatch_id, status, reason, detail, at, attempt, worker,
+                                 taken_at, latency_ms)
+    SELECT id, status, reason, step_response, to_timestamp(at),
+           CASE WHEN latency_ms IS NOT NULL THEN attempt END, worker, to_timestamp(taken_at),
+           latency_ms
+    FROM steps ORDER BY id, at
+),
+retried AS (  -- attempts to be retried, as they happen (a replayed batch adds nothing)
+    INSERT INTO dispatch_events (dispatch_id, status, detail, at, attempt, worker, taken_at,
+                                 latency_ms, retry_at)
+    SELECT i.dispatch_id, i.status, i.gateway_response, to_timestamp(i.at), i.attempts,
+           i.worker, to_timestamp(i.taken_at), i.latency_ms, to_timestamp(i.retry_at)
+    FROM input i JOIN dispatches d ON d.id = i.dispatch_id AND d.app_id = i.app_id
+    WHERE i.status = 'queued' AND i.retry_at IS NOT NULL AND i.attempts IS NOT NULL
+    ON CONFLICT (dispatch_id, attempt) WHERE status = 'queued' AND attempt IS NOT NULL
+    DO NOTHING
 ),
 dead AS (  -- tokens a gateway reported dead, with the gateway's timestamp
     SELECT DISTINCT ON (d.app_id, d.device_token)
@@ -216,6 +256,7 @@ token_events AS (
     WHERE coalesce(m.webhook_url, w.primary_url) IS NOT NULL
 )
 SELECT u.id::text, b.status FROM updated u JOIN best b ON b.dispatch_id = u.id
+WHERE b.rank > u.old_rank
 """).format(
     input_rank=statuses.rank_sql(sql.SQL("status")),
     stored_rank=statuses.rank_sql(sql.SQL("d.status")),
@@ -225,7 +266,7 @@ SELECT u.id::text, b.status FROM updated u JOIN best b ON b.dispatch_id = u.id
 
 def record_query(outcomes: list[Outcome]) -> tuple[sql.Composed, dict[str, Any]]:
     """The statement and parameters recording ``outcomes``; returns (dispatch id, new status)
-    for each dispatch it moved forward."""
+    for each dispatch it moved forward (a retried attempt moves none)."""
     ordered = sorted(outcomes, key=lambda o: o.dispatch_id)  # stable lock order across workers
     params: dict[str, Any] = {
         "ids": [o.dispatch_id for o in ordered],
@@ -237,6 +278,10 @@ def record_query(outcomes: list[Outcome]) -> tuple[sql.Composed, dict[str, Any]]
         "responses": [o.gateway_response for o in ordered],
         "ats": [o.at for o in ordered],
         "invalidated": [o.invalidated_at for o in ordered],
+        "workers": [o.worker for o in ordered],
+        "taken": [o.taken_at for o in ordered],
+        "latency": [o.latency_ms for o in ordered],
+        "retry_at": [o.retry_at for o in ordered],
         "dead_reasons": sorted(statuses.TOKEN_DEAD_REASONS),
         "event_statuses": list(statuses.EVENT_TYPE),
         "event_types": list(statuses.EVENT_TYPE.values()),

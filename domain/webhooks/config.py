@@ -113,6 +113,7 @@ class DeliveryFilter:
     type: str | None = None
     dispatch_id: str | None = None
     message_id: str | None = None
+    dispatch_ids: tuple[str, ...] | None = None  # any of these (a message's story)
     date_from: datetime | None = None
     date_to: datetime | None = None
 
@@ -154,6 +155,8 @@ async def list_deliveries(conn: Conn, app_id: int, f: DeliveryFilter, *, offset:
                           ("message_id", f.message_id)):
         if value is not None:
             where.append(f"e.{column} = %({column})s")
+    if f.dispatch_ids is not None:
+        where.append("e.dispatch_id = ANY(%(dispatch_ids)s::uuid[])")
     if f.date_from is not None:
         where.append("e.created_at >= %(date_from)s")
     if f.date_to is not None:
@@ -169,7 +172,8 @@ async def list_deliveries(conn: Conn, app_id: int, f: DeliveryFilter, *, offset:
         " ORDER BY e.created_at DESC, e.id DESC OFFSET %(offset)s LIMIT %(limit)s"
     )
     params = {"app": app_id, "state": f.state, "type": f.type, "dispatch_id": f.dispatch_id,
-              "message_id": f.message_id, "date_from": f.date_from, "date_to": f.date_to,
+              "message_id": f.message_id, "dispatch_ids": list(f.dispatch_ids or ()),
+              "date_from": f.date_from, "date_to": f.date_to,
               "offset": offset, "limit": limit}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)

@@ -9,7 +9,14 @@ from starlette.routing import BaseRoute, Route
 from domain.dispatches.search import SOURCES, STATUSES
 from producer import openapi as oa
 from producer.cancel import cancel_message
-from producer.history import DEFAULT_LIMIT, MAX_LIMIT, get_message, search
+from producer.history import (
+    ATTEMPT_SCHEMA,
+    DEFAULT_LIMIT,
+    DELIVERY_SCHEMA,
+    MAX_LIMIT,
+    get_message,
+    search,
+)
 from producer.intake import accept_push
 from shared.payload import PushBody
 
@@ -30,7 +37,7 @@ _DISPATCH: dict[str, Any] = {"type": "object", "properties": {
 _ACCEPTED = {"type": "object", "properties": {
     "messageId": _STR, "externalId": {"type": ["string", "null"]},
     "dispatches": {"type": "array", "items": _DISPATCH}}}
-_DISPATCH_STATE = {"type": "object", "properties": {
+_DISPATCH_STATE: dict[str, Any] = {"type": "object", "properties": {
     **_DISPATCH["properties"], "messageId": _STR, "externalId": _STR,
     "lane": {"type": "string", "enum": ["tx", "bulk"]},
     "source": {"type": "string", "enum": list(SOURCES)}, "sourceRef": {"type": ["string", "null"]},
@@ -38,13 +45,19 @@ _DISPATCH_STATE = {"type": "object", "properties": {
     "gatewayResponse": {"type": ["object", "null"]}, "createdAt": _STR, "updatedAt": _STR,
     "history": {"type": "array", "items": {"type": "object", "properties": {
         "status": _STATUS, "reason": _STR, "detail": {}, "at": _STR}}}}}
+_DISPATCH_STORY = {"type": "object", "properties": {
+    **_DISPATCH_STATE["properties"],
+    "attemptLog": {"type": "array", "items": ATTEMPT_SCHEMA,
+                   "description": "every request to APNs or FCM, recorded as it happened"},
+    "webhooks": {"type": "array", "items": DELIVERY_SCHEMA,
+                 "description": "the webhook events of this dispatch, each with its attempts"}}}
 _MESSAGE = {"type": "object", "properties": {
     "messageId": _STR, "externalId": _STR, "content": {"type": "object"}, "webhookUrl": _STR,
     "scheduleTime": _STR, "ttl": {"type": ["integer", "null"]}, "createdAt": _STR,
     "source": {"type": "string", "enum": list(SOURCES)},
     "sourceRef": {"type": ["string", "null"],
                   "description": "the automation rule or campaign that made it"},
-    "dispatches": {"type": "array", "items": _DISPATCH_STATE}}}
+    "dispatches": {"type": "array", "items": _DISPATCH_STORY}}}
 
 _CANCELED = {"type": "object", "properties": {
     "messageId": _STR, "externalId": {"type": ["string", "null"]},
@@ -93,7 +106,11 @@ openapi: dict[str, Any] = {"paths": {
         "get": oa.operation(
             "One message with its dispatches and their status history", scope="push:read",
             ok_schema=_MESSAGE, errors=(401, 403, 404),
-            parameters=[oa.path_param("message_id", _MESSAGE_ID)]),
+            parameters=[oa.path_param("message_id", _MESSAGE_ID)],
+            description="Each dispatch lists its gateway attempts (`attemptLog`) as they "
+                        "happen: a retried attempt appears, with its reason and `retryAt`, "
+                        "while the dispatch is still `queued`; and its webhook events "
+                        "(`webhooks`), each with every HTTP attempt."),
         "delete": oa.operation(
             "Cancel a scheduled message", scope="push:send", ok_schema=_CANCELED,
             errors=(401, 403, 404), parameters=[oa.path_param("message_id", _MESSAGE_ID)],

@@ -26,7 +26,9 @@ from producer import openapi as oa
 from producer.auth import authenticate
 from producer.body import read_model
 from producer.envelope import ApiError, error_item, respond
+from producer.history import DELIVERY_SCHEMA as _DELIVERY
 from producer.history import QueryParams as Query
+from producer.history import delivery_json as _delivery
 from producer.history import iso
 from producer.schemas import RotateBody, WebhooksBody
 from producer.state import get_state
@@ -42,16 +44,6 @@ def _config(c: admin.WebhookConfig) -> dict[str, Any]:
             "eventTypes": c.event_types, "signingSecrets": c.signing_secrets,
             "previousSecretValidUntil": iso(c.previous_secret_valid_until),
             "createdAt": iso(c.created_at), "updatedAt": iso(c.updated_at)}
-
-
-def _delivery(d: admin.Delivery) -> dict[str, Any]:
-    return {"id": d.id, "type": d.type, "state": d.state, "dispatchId": d.dispatch_id,
-            "messageId": d.message_id, "attempts": d.attempts,
-            "nextAttemptAt": iso(d.next_attempt_at), "lastError": d.last_error,
-            "createdAt": iso(d.created_at), "deliveredAt": iso(d.delivered_at),
-            "deadAt": iso(d.dead_at), "attemptLog": [
-                {"at": a.at, "url": a.url, "statusCode": a.status_code,
-                 "latencyMs": a.latency_ms, "error": a.error} for a in d.attempt_log]}
 
 
 def _fernet(request: Request) -> Fernet:
@@ -198,19 +190,6 @@ _CONFIG: dict[str, Any] = {"type": "object", "properties": {
 _ROTATED: dict[str, Any] = {"type": "object", "properties": {
     "secret": {"type": "string", "description": "the new signing secret (shown once)"},
     "previousSecretValidUntil": {"type": ["string", "null"]}}}
-_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
-_DELIVERY: dict[str, Any] = {"type": "object", "properties": {
-    "id": {"type": "string", "description": "the event's id, also its webhook-id"},
-    "type": {"type": "string", "enum": list(EVENT_TYPES)},
-    "state": {"type": "string", "enum": list(admin.DELIVERY_STATES)},
-    "dispatchId": {"type": "string"}, "messageId": {"type": "string"},
-    "attempts": {"type": "integer"}, "nextAttemptAt": _TIME_OR_NULL,
-    "lastError": {"type": ["string", "null"]}, "createdAt": _TIME_OR_NULL,
-    "deliveredAt": _TIME_OR_NULL, "deadAt": _TIME_OR_NULL,
-    "attemptLog": {"type": "array", "items": {"type": "object", "properties": {
-        "at": {"type": "string"}, "url": {"type": "string"},
-        "statusCode": {"type": ["integer", "null"]}, "latencyMs": {"type": ["number", "null"]},
-        "error": {"type": ["string", "null"]}}}}}}
 _REPLAYED = {"type": "object", "properties": {
     "replayed": {"type": "integer", "description": "deliveries queued again"}}}
 _ADMIN_ERRORS = (401, 403, 404, 422)

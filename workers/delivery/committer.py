@@ -116,8 +116,12 @@ class Committer:
         self._add(ack_field, waiter)
 
     def requeue(self, queue: str, raw: bytes, ack_field: str | None,
-                waiter: asyncio.Future[None] | None = None) -> None:
+                waiter: asyncio.Future[None] | None = None, *,
+                report: SendResult | None = None) -> None:
+        """A retry; ``report``: the attempt that failed, recorded by the DLR meanwhile."""
         self._pending.requeues.append((queue, raw))
+        if report is not None:
+            self._pending.results.append(report)
         self._add(ack_field, waiter)
 
     def ack_only(self, ack_field: str | None, waiter: asyncio.Future[None] | None = None) -> None:

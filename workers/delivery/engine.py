@@ -12,11 +12,14 @@ delays are timers on the loop or ETAs on re-published messages.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
@@ -49,6 +52,9 @@ class Work:
     waiter: asyncio.Future[None] | None = None  # per-task path: resolved once committed
     done: bool = False  # its outcome or retry is handed to the committer
     task_id: str | None = None  # of its message (batched consumer): Celery task events, retries
+    # made when taken from its lane (``field`` above is the in-flight hash field's name)
+    taken_at: float = dataclasses.field(default_factory=time.time)
+    latency: float | None = None  # seconds the gateway took to answer; None: no request made
 
 
 class Engine:
@@ -79,6 +85,8 @@ class Engine:
         self.parked: dict[Lane, int] = {"tx": 0, "bulk": 0}
         self.accepting = True
         self._tasks: set[asyncio.Task[None]] = set()
+        # Named in every attempt the DLR records, so support can find this process's logs.
+        self.worker = f"{gateway.name}-{socket.gethostname()}-{os.getpid()}"
 
     def submit(self, works: list[Work]) -> None:
         """Start processing (call on the loop thread). Counts as active until finished.
@@ -200,7 +208,8 @@ class Engine:
             self.events.started(w)
             started = time.perf_counter()
             outcome = await self.gateway.send(config, w.job)
-            self._latency.observe(time.perf_counter() - started)
+            w.latency = time.perf_counter() - started
+            self._latency.observe(w.latency)
             self._settle(w, outcome)
         except Exception:
             log.exception("sending %s failed; it goes back on the queue", w.job["dispatchId"])
@@ -266,20 +275,17 @@ class Engine:
                  extra=_job_log(job))
         self.events.retried(w, f"{outcome.response.get('reason') or 'retry'}: attempt "
                                f"{job['attempt']} in {delay:.1f}s")
-        self.committer.requeue(w.queue, raw, w.field, w.waiter)
+        # The retried attempt goes to the DLR with the re-publish, in the same flush.
+        report = self._report(w, "queued", None, None, outcome.response)
+        report["retryAt"] = report["at"] + delay
+        self.committer.requeue(w.queue, raw, w.field, w.waiter, report=report)
         self._finished(w)
 
     def _final(self, w: Work, status: str, reason: FailureReason | None, gateway_id: str | None,
                response: GatewayResponse | None, invalidated_at: float | None = None) -> None:
         job = w.job
-        result: SendResult = {
-            "dispatchId": job["dispatchId"], "messageId": job["messageId"],
-            "appId": job["appId"], "token": job["token"], "platform": job["platform"],
-            "status": "sent" if status == "sent" else "failed", "reason": reason,
-            "gatewayId": gateway_id, "gatewayResponse": response,
-            "attempts": job["attempt"], "at": time.time(),
-            "invalidatedAt": invalidated_at, "requestId": job["requestId"],
-        }
+        result = self._report(w, "sent" if status == "sent" else "failed", reason, gateway_id,
+                              response, invalidated_at)
         self.metrics.sends.labels(self.gateway.name, reason or "sent").inc()
         if reason is not None:
             answer = response or {}
@@ -290,6 +296,22 @@ class Engine:
         self.events.finished(w, result)
         self.committer.final(result, w.field, guard=status == "sent", waiter=w.waiter)
         self._finished(w)
+
+    def _report(self, w: Work, status: Literal["sent", "failed", "queued"],
+                reason: FailureReason | None, gateway_id: str | None,
+                response: GatewayResponse | None, invalidated_at: float | None = None
+                ) -> SendResult:
+        """What the DLR records of this attempt: its outcome and where and how it was made."""
+        job = w.job
+        return {
+            "dispatchId": job["dispatchId"], "messageId": job["messageId"],
+            "appId": job["appId"], "token": job["token"], "platform": job["platform"],
+            "status": status, "reason": reason, "gatewayId": gateway_id,
+            "gatewayResponse": response, "attempts": job["attempt"], "at": time.time(),
+            "invalidatedAt": invalidated_at, "requestId": job["requestId"],
+            "worker": self.worker, "takenAt": w.taken_at,
+            "latencyMs": None if w.latency is None else round(w.latency * 1000, 3),
+        }
 
     def _finished(self, w: Work) -> None:
         w.done = True

@@ -1,10 +1,10 @@
 """The FCM v1 ``messages:send`` request for one job: path, headers and JSON body, as firebase-admin
 7.7.0 would send them (https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send).
 
-The body is ``shared.gateway_payloads.fcm_message``, the one FCM encoder (the size rule measures
-the same function's output); the headers are the SDK's. That both still match what firebase-admin
-would send is checked by tests/workers/fcm/test_firebase_guard.py, the only place its private
-encoder is called.
+The body is ``shared.gateway_payloads.fcm_body`` (around ``fcm_message``, the one FCM encoder: the
+size rule measures the same function's output; the dispatch story rebuilds it); the headers are
+the SDK's. That both still match what firebase-admin would send is checked by
+tests/workers/fcm/test_firebase_guard.py, the only place its private encoder is called.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 from platform import python_version
 
 import firebase_admin
-import orjson
 
-from shared.gateway_payloads import fcm_message
+from shared.gateway_payloads import fcm_body
 from shared.jobs import SendJob
 
 SEND_PATH = "/v1/projects/{0}/messages:send"
@@ -31,8 +30,7 @@ SDK_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 
 def request_body(job: SendJob, now: float | None = None) -> bytes:
-    return orjson.dumps({"message": fcm_message(job["message"], token=job["token"],
-                                                ttl=job.get("ttl"), now=now)})
+    return fcm_body(job["message"], job["token"], job.get("ttl"), now)
 
 
 def request_headers(authority: bytes, project_id: str, access_token: str,
