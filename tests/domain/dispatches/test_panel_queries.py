@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,25 +15,15 @@ import pytest
 from domain.devices.story import device_story
 from domain.dispatches.dashboard import dashboard
 from domain.dispatches.resend import NotResendable, resend, resend_links
-from domain.messages.standalone import StandaloneOutlet, standalone_outlet
+from domain.messages.standalone import StandaloneOutlet
 from domain.messages.submit import Submitted, submit
 from domain.webhooks.redeliver import redeliver
-from shared.payload import Limits, PushRequest
-from shared.settings import get_settings
+from shared.payload import PushRequest
 from shared.tokens import PLATFORMS
+from tests.domain.messages import test_submit
+from tests.domain.messages.test_submit import App
 
-
-@dataclass(frozen=True)
-class App:
-    app_id: int
-    limits: Limits = field(default_factory=Limits)
-
-
-@pytest.fixture()
-async def outlet(pushflow_env: dict[str, str]) -> AsyncIterator[StandaloneOutlet]:
-    get_settings.cache_clear()
-    async with standalone_outlet(get_settings()) as opened:
-        yield opened
+outlet = test_submit.outlet  # the fixture: submit's outlet without an HTTP request
 
 
 async def _push(outlet: StandaloneOutlet, app_id: int, token: str, content: str = "hi"
