@@ -36,6 +36,7 @@ from producer.body import RefuseNul
 from producer.envelope import install_handlers
 from producer.hotpath import PushflowApp
 from producer.outbox import run_sweeper
+from producer.panel import mount as panel
 from producer.routes import devices, docs, ops, push, receipts, unfinished, webhooks
 from producer.state import AppState, make_pool, make_redis
 from producer.writer import IntakeWriter
@@ -46,7 +47,7 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger("pushflow.api")
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
-    push, webhooks, receipts, devices, unfinished, ops, docs)
+    push, webhooks, receipts, devices, unfinished, ops, docs, panel)
 
 Background = Callable[[AppState], Awaitable[None]]
 SHUTDOWN_WAIT_SECONDS = 2.0

@@ -118,6 +118,16 @@ class Settings(BaseSettings):
     webhook_secret_overlap_hours: float = Field(24.0, ge=0)  # old secret still signs this long
     webhook_poll_seconds: float = Field(0.2, gt=0)  # sender's idle poll interval
 
+    # The panel (producer/panel, docs/panel.md). Session cookies are Secure when the request
+    # came over TLS (the scheme a trusted proxy forwarded) or when this is true.
+    panel_secure_cookies: bool = False
+    panel_session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    # Failed sign-ins per email, and per client address, within the window; past either, sign-in
+    # is refused (429) until the window that began with the first failure ends.
+    panel_signin_email_limit: int = Field(5, ge=1)
+    panel_signin_address_limit: int = Field(50, ge=1)
+    panel_signin_window_seconds: int = Field(900, ge=1)
+
     # Operations.
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     log_json: bool = True

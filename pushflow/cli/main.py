@@ -16,6 +16,7 @@ from shared.settings import SettingsError
 COMMAND_MODULES = (
     "pushflow.cli.db_commands",
     "pushflow.cli.app_commands",
+    "pushflow.cli.user_commands",
     "pushflow.cli.send_commands",
     "pushflow.cli.webhook_commands",
     "pushflow.cli.serve_commands",

@@ -34,6 +34,10 @@ class Demo:
     flowerUrl: str
     metricsUrls: dict[str, str]
     credentials: list[str]
+    # The panel and its demo admin (pushflow/up/panel_admin.py).
+    panelUrl: str = ""
+    panelEmail: str = ""
+    panelPassword: str = ""
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

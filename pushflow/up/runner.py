@@ -21,6 +21,7 @@ from honcho.manager import SIGNALS, Manager
 
 from pushflow.up import bootstrap
 from pushflow.up.embedded import Services, ensure_services
+from pushflow.up.panel_admin import ensure_demo_admin
 from pushflow.up.printer import as_record, make_printer
 from pushflow.up.procfile import ProcessSpec, UpPorts, build_processes, render_procfile
 from shared.db.migrate import migrate
@@ -88,10 +89,11 @@ class Bootstrap(threading.Thread):
     """Runs beside honcho: loads the sandbox credentials once the sandbox wrote them, waits for
     the API to be ready, writes demo.json and prints how to use the system."""
 
-    def __init__(self, *, demo: tuple[str, str, bool], data_dir: Path, options: UpOptions,
-                 specs: list[ProcessSpec], env: dict[str, str]) -> None:
+    def __init__(self, *, demo: tuple[str, str, bool], admin: tuple[str, str, bool],
+                 data_dir: Path, options: UpOptions, specs: list[ProcessSpec],
+                 env: dict[str, str]) -> None:
         super().__init__(name="pushflow-bootstrap", daemon=True)
-        self.demo, self.data_dir, self.options = demo, data_dir, options
+        self.demo, self.admin, self.data_dir, self.options = demo, admin, data_dir, options
         self.specs, self.env = specs, env
         self.stopping = threading.Event()
 
@@ -125,7 +127,8 @@ class Bootstrap(threading.Thread):
         demo = bootstrap.Demo(
             applicationKey=app_key, secret=secret, apiUrl=api_url,
             flowerUrl=f"http://127.0.0.1:{ports.flower}" if self.options.flower else "",
-            metricsUrls=metrics, credentials=loaded,
+            metricsUrls=metrics, credentials=loaded, panelUrl=api_url + "/panel/",
+            panelEmail=self.admin[0], panelPassword=self.admin[1],
         )
         demo.write(self.data_dir / "demo.json")
         if self.alive():
@@ -155,6 +158,8 @@ def banner(demo: bootstrap.Demo, created: bool, ready: bool, data_dir: Path) -> 
         f"  API            {demo.apiUrl}   (application key {demo.applicationKey})",
         f"  API key        {demo.secret[:10]}... ({'new' if created else 'kept'};"
         f" full value in {data_dir / 'demo.json'})",
+        f"  Panel          {demo.panelUrl}   (sign in as {demo.panelEmail},"
+        f" password {demo.panelPassword})",
         f"  Flower         {demo.flowerUrl or 'off'}",
         f"  Credentials    {', '.join(demo.credentials) or 'none loaded'}",
         "  Send a push:   see README.md; Ctrl-C stops everything.",
@@ -187,6 +192,7 @@ def run_up(options: UpOptions) -> int:
         say("migrations applied: " + ", ".join(applied) if applied else "database is up to date",
             options.json_lines)
         demo = bootstrap.ensure_demo_key(services.database_url, data_dir / "demo.json")
+        admin = ensure_demo_admin(services.database_url, demo[0], data_dir / "demo.json")
         for name in _PORT_DEPENDENT:
             (data_dir / "sandbox" / name).unlink(missing_ok=True)
         for spec in specs:
@@ -196,8 +202,8 @@ def run_up(options: UpOptions) -> int:
         manager = Manager(make_printer(options.json_lines))
         for spec in specs:
             manager.add_process(spec.name, spec.command, env=env, cwd=os.getcwd())
-        bootstrapper = Bootstrap(demo=demo, data_dir=data_dir, options=options, specs=specs,
-                                 env=env)
+        bootstrapper = Bootstrap(demo=demo, admin=admin, data_dir=data_dir, options=options,
+                                 specs=specs, env=env)
         bootstrapper.start()
         manager.loop()
         # Stopped by Ctrl-C or SIGTERM: what was asked for, not a failure (so `make up` ends

@@ -1,0 +1,38 @@
+"""The panel's place in the API: ``routes`` (in ``producer.app.ROUTE_MODULES``) mounts every page
+module of ``PAGE_MODULES`` under ``/panel``, behind ``PanelMiddleware`` (security headers, HTML
+error pages), with the static files at ``/panel/static``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from producer.panel import home, signin
+from producer.panel.guard import see_other
+from producer.panel.security import PanelMiddleware
+
+PAGE_MODULES = (signin, home)
+STATIC = Path(__file__).with_name("static")
+
+
+async def panel_root(request: Request) -> Response:
+    return see_other("/panel/")
+
+
+def _pages() -> list[BaseRoute]:
+    pages: list[BaseRoute] = [Mount("/static", app=StaticFiles(directory=STATIC),
+                                    name="panel-static")]
+    for module in PAGE_MODULES:
+        pages.extend(module.routes)
+    return pages
+
+
+routes: list[BaseRoute] = [
+    Route("/panel", panel_root, methods=["GET"]),
+    Mount("/panel", routes=_pages(), middleware=[Middleware(PanelMiddleware)]),
+]
