@@ -203,3 +203,20 @@ def load(
                             bool(meta.get("sandbox")))
     return ApnsCertificate(plain.decode(), meta["topic"], bool(meta.get("sandbox")),
                            meta.get("notAfter", ""))
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What may be shown of an app's stored credential: never its secret."""
+
+    provider: Provider
+    kind: str
+    meta: dict[str, Any]  # key id, team, topic, sandbox, project, client email, notAfter
+    updated_at: Any  # datetime
+
+
+def stored(conn: psycopg.Connection[Any], app_id: int) -> list[Stored]:
+    """The app's credentials without their secrets (the panel's credentials page)."""
+    rows = conn.execute("SELECT provider, kind, meta, updated_at FROM app_credentials"
+                        " WHERE app_id = %s ORDER BY provider", (app_id,)).fetchall()
+    return [Stored(r[0], r[1], dict(r[2] or {}), r[3]) for r in rows]

@@ -1,27 +1,73 @@
-"""An app's limits for pushes that do not come through an API key (the panel's test push and
-resend): the settings' defaults with the app's own overrides, as ``producer.auth`` gives a key's
-caller."""
+"""An app's own limits: overrides of the settings' defaults in ``apps.limits`` (the payload
+limits of ``shared.payload.Limits`` and the intake rate read by ``producer.ratelimit``), and its
+send rate (``apps.send_rate``: sends per second per gateway, each lane's budget its own, read by
+the send workers). Each value is checked by the rule of the setting of the same name
+(``shared.settings.Settings``), so an override can never be what a setting refuses."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Annotated, Any
 
-from psycopg import AsyncConnection
+import psycopg
+from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter, ValidationError
 
 from shared.payload import Limits
 from shared.settings import Settings
 
+Conn = psycopg.AsyncConnection[Any]
+# The intake's two (producer/ratelimit.py reads them from apps.limits by these names).
+INTAKE_RATE = ("intake_requests_per_second", "intake_request_burst")
+OVERRIDABLE: tuple[str, ...] = (*INTAKE_RATE, *(f.name for f in fields(Limits)))
+SEND_RATE = "send_rate_per_second"  # the setting whose rule and default apps.send_rate takes
+
+
+class BadLimit(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
 
 @dataclass(frozen=True)
-class AppSender:
-    """An app as ``domain.messages.submit`` needs it (a ``SendingApp``)."""
-
-    app_id: int
-    limits: Limits
+class AppLimits:
+    overrides: dict[str, Any]  # only the names the app overrides
+    send_rate: float | None  # None: the default
 
 
-async def app_sender(conn: AsyncConnection[Any], app_id: int, settings: Settings) -> AppSender:
-    row = await (await conn.execute("SELECT limits FROM apps WHERE id = %s", (app_id,))
-                 ).fetchone()
-    return AppSender(app_id, Limits.from_settings(settings, row[0] if row else None))
+def default(name: str) -> Any:
+    return Settings.model_fields[name].default
+
+
+def check(name: str, raw: str) -> int | float:
+    """``raw`` (a form's text) as the value of setting ``name``, by that setting's rule."""
+    field = Settings.model_fields[name]
+    try:
+        rule: Any = Annotated[field.annotation, *field.metadata]
+        value: Any = TypeAdapter(rule).validate_python(raw.strip(), strict=False)
+    except ValidationError as exc:
+        raise BadLimit(name, exc.errors()[0]["msg"]) from None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise BadLimit(name, "must be a number")
+    return value
+
+
+async def get_limits(conn: Conn, app_id: int) -> AppLimits:
+    cur = await conn.execute("SELECT limits, send_rate FROM apps WHERE id = %s", (app_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return AppLimits({}, None)
+    overrides = {k: v for k, v in dict(row[0] or {}).items() if k in OVERRIDABLE}
+    return AppLimits(overrides, None if row[1] is None else float(row[1]))
+
+
+async def set_limits(conn: Conn, app_id: int, overrides: dict[str, int | float],
+                     send_rate: float | None) -> None:
+    """Replace the app's overrides (a name left out goes back to its default) and send rate.
+    Keys of ``apps.limits`` this module does not manage are kept."""
+    unknown = set(overrides) - set(OVERRIDABLE)
+    if unknown:
+        raise BadLimit(sorted(unknown)[0], "not a limit an app may override")
+    await conn.execute(
+        "UPDATE apps SET limits = (limits - %s::text[]) || %s, send_rate = %s WHERE id = %s",
+        (list(OVERRIDABLE), Jsonb(overrides), send_rate, app_id))

@@ -4,7 +4,8 @@ Adding a page: write a module here exposing ``routes: list[BaseRoute]`` (paths r
 ``/panel``) and, for a page of an app, ``nav: list[NavItem]``; add it to ``PAGE_MODULES`` in
 ``producer/panel/mount.py``. Handlers are wrapped by ``producer.panel.guard``::
 
-    from producer.panel.guard import AppPage, action, page
+    from producer.panel.guard import action, page
+    from producer.panel.viewer import AppPage
     from producer.panel.templates import render
 
     @page("support")                                   # GET: signed in, member, role >= support

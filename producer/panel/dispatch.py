@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from domain.dispatches.resend import NotResendable, resend, resend_links
 from domain.dispatches.story import DispatchTimeline, dispatch_timeline
-from domain.keys.limits import app_sender
+from domain.keys.sender import app_sender
 from domain.messages.submit import LimitsExceeded, NothingAccepted, TryAgain
 from domain.webhooks.redeliver import redeliver
 from producer.envelope import request_id

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from domain.keys.limits import app_sender
+from domain.keys.sender import app_sender
 from domain.messages.submit import LimitsExceeded, NothingAccepted, Submitted, TryAgain, submit
 from producer.envelope import request_id
 from producer.panel.guard import action, page, see_other

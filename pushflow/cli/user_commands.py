@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from domain.keys import store as apps
-from domain.users import passwords
+from domain.users import members, passwords
 from domain.users import store as users
 from pushflow.cli.main import CommandError
 from shared.settings import get_settings
@@ -40,19 +40,12 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
 
 
 async def add_user(database_url: str, app_key: str, email: str, role: users.Role,
-                   password: str | None) -> tuple[users.User, str | None]:
-    """Create the user if new (with ``password``, or a generated one) and set their role in
-    the app; (user, the password when one was generated for a new user)."""
-    generated = password is None
-    secret = password if password is not None else passwords.generate_password()
-    hashed = await asyncio.to_thread(passwords.hash_password, secret)
+                   password: str | None) -> members.Added:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         app_id = await users.app_id_of(conn, app_key)
         if app_id is None:
             raise apps.UnknownApp(app_key)
-        user, created = await users.create_user(conn, email, hashed)
-        await users.set_role(conn, app_id, user.id, role)
-    return user, secret if created and generated else None
+        return await members.add_member(conn, app_id, email, role, password)
 
 
 def create_user(args: argparse.Namespace) -> int:
@@ -60,8 +53,8 @@ def create_user(args: argparse.Namespace) -> int:
     try:
         if password is not None:
             passwords.check_strength(password)
-        user, shown = asyncio.run(add_user(get_settings().database_url, args.app, args.email,
-                                           args.role, password))
+        added = asyncio.run(add_user(get_settings().database_url, args.app, args.email,
+                                     args.role, password))
     except (passwords.WeakPassword, users.InvalidEmail, users.LastAdmin) as exc:
         raise CommandError(str(exc)) from None
     except apps.UnknownApp:
@@ -69,12 +62,14 @@ def create_user(args: argparse.Namespace) -> int:
     except psycopg.OperationalError as exc:
         raise CommandError(f"cannot reach PostgreSQL (PUSHFLOW_DATABASE_URL): {exc}") from None
     if args.json:
-        print(json.dumps({"email": user.email, "applicationKey": args.app, "role": args.role,
-                          "password": shown}))
+        print(json.dumps({"email": added.member.email, "applicationKey": args.app,
+                          "role": args.role, "created": added.created,
+                          "password": added.password}))
     else:
-        print(f"{user.email} is {args.role} of {args.app}")
-        if shown is not None:
-            print(f"password (shown once): {shown}")
+        print(f"{added.member.email} is {args.role} of {args.app}"
+              + ("" if added.created else " (existing account: its password is unchanged)"))
+        if added.password is not None:
+            print(f"password (shown once): {added.password}")
     return 0
 
 

@@ -44,7 +44,7 @@ class TenantA:
     async def snapshot(self, api: httpx.AsyncClient, db: psycopg.Connection[Any]) -> Any:
         views = [await api.get(path, headers=self.headers) for path in (
             f"/v2.1/push/{self.ids['message_id']}", "/v2.1/devices", "/v2.1/webhooks",
-            "/v2.1/webhooks/deliveries")]
+            "/v2.1/webhooks/deliveries", "/v2.1/keys", "/v2.1/users")]
         events = db.execute("SELECT id, state FROM webhook_events WHERE id = %s",
                             (self.ids["event_id"],)).fetchall()
         return [(r.status_code, r.json()["data"]) for r in views], events
@@ -66,6 +66,9 @@ async def tenant_a(api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection
         "token": token, "platform": "ios", "userId": user_id})).status_code == 201
     assert (await api.put("/v2.1/webhooks", headers=h, json={"primaryUrl": hook})
             ).status_code in (200, 201)
+    member = f"member-{secrets.token_hex(6)}@example.com"
+    assert (await api.post("/v2.1/users", headers=h, json={"email": member, "role": "admin"})
+            ).status_code == 201
     row = db.execute(
         "INSERT INTO webhook_events (id, app_id, type, dispatch_id, message_id, payload, state,"
         " dead_at) VALUES (gen_random_uuid(), %s, 'push.sent', %s, %s, '{}', 'dead', now())"
@@ -74,9 +77,10 @@ async def tenant_a(api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection
     event_id = row[0]
     ids = {"message_id": message["messageId"], "messageId": message["messageId"],
            "dispatchId": dispatch_id, "event_id": event_id, "token": token,
-           "deviceToken": token, "externalId": external_id, "userId": user_id}
+           "deviceToken": token, "externalId": external_id, "userId": user_id,
+           "prefix": app.secret[:apps.PREFIX_CHARS], "email": member}
     return TenantA(h, ids, [message["messageId"], dispatch_id, event_id, token, external_id,
-                            user_id, hook])
+                            user_id, hook, app.secret[:apps.PREFIX_CHARS], member])
 
 
 def _value(name: str, schema: dict[str, Any], ids: dict[str, Any]) -> Any:

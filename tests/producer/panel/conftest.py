@@ -11,15 +11,17 @@ Fixtures, for any test module in this folder::
         panel.sign_in(page, admin)                  # through the sign-in form; lands on /panel/
         page.goto(panel.url(f"/panel/apps/{admin.app.app_key}/settings/keys"))
         shots.take(page, "keys")                    # <shots folder>/<test name>-keys.png
-        panel.post(admin, "/panel/...", {...})      # an httpx POST with the user's own session
-                                                    #   cookie and (unless csrf=False) token
+        http = panel.session_of(page)               # httpx on the page's session
+        http.post("/panel/...", data={"csrf_token": http.csrf, ...})
 
 - ``panel.base_url``: the server (``http://127.0.0.1:PORT``); ``panel.url(path)``.
 - ``panel_user(role, app=None, name=...)``: a panel user with a role in ``app`` (a
   ``tests.conftest.TestApp``: its key has every scope) or in a new app with APNs and FCM
   credentials. ``PanelUser`` has ``email``, ``password``, ``app``, ``role``.
 - ``panel.session(user)``: an ``httpx.Client`` signed in as ``user`` (the sign-in form posted
-  over HTTP, no browser), with ``.csrf`` holding the session's token, read from a page.
+  over HTTP, no browser), with ``.csrf`` holding the session's token, read from a page;
+  ``panel.session_of(page)``: the same on the browser page's own session (cheaper: no second
+  sign-in).
 - ``shots.take(page, name)``: a full-page screenshot; the folder is printed at the end of the
   run ("panel screenshots: ...").
 
@@ -83,6 +85,19 @@ class Panel:
         page.get_by_label("Password").fill(user.password)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(re.compile(r".*/panel/(\?.*)?$|.*/panel/apps/.*"))
+
+    def session_of(self, page: Page) -> SignedIn:
+        """An ``httpx.Client`` on the browser's own session (no second sign-in: each costs an
+        argon2 check), with its CSRF token read from the current page."""
+        session = [c["value"] for c in page.context.cookies(self.base_url + "/panel/")
+                   if c["name"] == "pf_session"]
+        assert session, "the page is not signed in"
+        client = SignedIn(base_url=self.base_url, follow_redirects=False, timeout=10,
+                          headers={"Cookie": f"pf_session={session[0]}"})
+        csrf = _CSRF.search(client.get("/panel/").text)
+        assert csrf is not None, "the page is not signed in"
+        client.csrf = csrf.group(1)
+        return client
 
     def session(self, user: PanelUser) -> SignedIn:
         client = SignedIn(base_url=self.base_url, follow_redirects=False, timeout=10)
