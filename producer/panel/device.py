@@ -21,9 +21,11 @@ PAGE_ROWS = 50
 
 @page("support")
 async def device_page(request: Request, ctx: AppPage) -> Response:
-    token = request.query_params.get("token", "")
-    if not token or len(token) > MAX_TEXT:
-        raise PanelError(404, "Name a device token: ?token=...")
+    token = request.query_params.get("token", "").strip()
+    if not token:
+        return render(request, "device.html", ctx, {"s": None, "dispatches": None})
+    if len(token) > MAX_TEXT:
+        raise PanelError(422, f"A device token has at most {MAX_TEXT} characters.")
     try:
         after = Cursor.decode(request.query_params["after"]) \
             if request.query_params.get("after") else None

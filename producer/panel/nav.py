@@ -18,6 +18,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Dashboard", "dashboard", "support"),
     NavItem("Logs", "logs", "support"),
+    NavItem("Devices", "device", "support"),
     NavItem("Unfinished", "unfinished", "support"),
     NavItem("Test push", "test-push", "developer"),
     NavItem("Webhooks", "webhooks", "support"),

@@ -164,6 +164,17 @@ def test_another_apps_user_gets_404_and_the_other_pages_render(
     page.goto(panel.url(f"{base}/device?token={token}"))
     expect(page.get_by_role("link", name="sent")).to_have_attribute("href",
                                                                     re.compile(dispatch_id))
+    # A failed dispatch (the sandbox answers 503 to every attempt at this token) resent by the
+    # admin: a new dispatch, each page naming the other.
+    failing = "05030503" + secrets.token_hex(28)
+    failed_id = _send(panel, app, failing, content="Always unavailable")
+    page.goto(panel.url(f"{base}/dispatches/{failed_id}"))
+    expect(page.locator("#status")).to_have_text("failed", timeout=30_000)
+    page.reload()
+    page.get_by_role("button", name="Resend as a new dispatch").click()
+    expect(page.get_by_role("status").first).to_contain_text("Resent")
+    expect(page.get_by_role("row", name=re.compile("Resend of"))).to_contain_text(failed_id)
+    assert failed_id not in page.url
     # A test push from the panel: its dispatch page follows it live to sent.
     page.goto(panel.url(f"{base}/test-push?token={token}"))
     page.get_by_role("button", name="Send test push").click()
