@@ -128,10 +128,13 @@ def wait(db_url: str, sql: str, target: int, timeout: float, *params: object) ->
 
 
 def sent_results(app_id: int, rows: list[tuple[str, str, str]]) -> list[dict[str, object]]:
+    """What a send worker reports for a push sent at its first attempt, the attempt's facts
+    (worker, take time, latency) included."""
     now = time.time()
     return [{"dispatchId": d, "messageId": m, "appId": app_id, "token": t, "platform": "ios",
              "status": "sent", "gatewayId": f"apns-{i}", "gatewayResponse": {"status": 200},
-             "attempts": 1, "at": now, "requestId": "bench"} for i, (d, m, t) in enumerate(rows)]
+             "attempts": 1, "at": now, "requestId": "bench", "worker": "apns-bench-1234",
+             "takenAt": now - 0.01, "latencyMs": 3.217} for i, (d, m, t) in enumerate(rows)]
 
 
 def bench_ceiling(db_url: str, app_id: int, rows: list[tuple[str, str, str]], batch: int

@@ -15,6 +15,11 @@ functions, so both sides measure the same bytes).
   (``workers.fcm.request``) and the size rule measures it, without the token and the ttl, which
   are addressing, not payload. It writes what firebase-admin's encoder would
   (tests/workers/fcm/test_firebase_guard.py compares them), without calling its private API.
+
+Both encoders are canonical: keys in a fixed order, ``data`` sorted by key. So the bytes depend
+only on the message's content, not on the order its keys came in (the request's order on the hot
+path, PostgreSQL's jsonb order when the outbox sweeper rebuilds a job), and the dispatch story
+(domain/dispatches/story.py) rebuilds the very bytes a worker sent.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ def apns_payload(message: MessageContent) -> dict[str, Any]:
         aps["badge"] = message["badge"]
     payload: dict[str, Any] = {}
     # Custom data first so it can never overwrite ``aps`` or ``image``.
-    for key, value in (message.get("data") or {}).items():
+    for key, value in sorted((message.get("data") or {}).items()):
         if key != "aps":
             payload[key] = value
     if message.get("image") and not message.get("silent"):
@@ -109,7 +114,7 @@ def fcm_message(
         android["collapse_key"] = message["collapseKey"]
     out["android"] = android
     if message.get("data"):
-        out["data"] = dict(message["data"])
+        out["data"] = dict(sorted(message["data"].items()))
     return out
 
 

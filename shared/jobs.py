@@ -75,6 +75,6 @@ class SendResult(TypedDict):
     invalidatedAt: NotRequired[float | None]  # gateway's timestamp for a dead token
     requestId: str
     worker: NotRequired[str]  # the send worker that made the attempt (gateway-host-pid)
-    takenAt: NotRequired[float]  # unix seconds the worker took the job from its lane
+    takenAt: NotRequired[float]  # unix seconds the worker took it up (a held retry: once due)
     latencyMs: NotRequired[float | None]  # the gateway request; None: no request was made
     retryAt: NotRequired[float]  # status queued: unix seconds the next attempt is due

@@ -174,4 +174,6 @@ def count_recorded_results(args: Sequence[Any] | None) -> None:
     metrics.DLR_BATCH_SIZE.observe(len(results))
     for result in results:
         status = result.get("status") if isinstance(result, Mapping) else None
-        metrics.DLR_RESULTS.labels(status if status in ("sent", "failed") else "invalid").inc()
+        # queued: an attempt to be retried (shared.jobs.SendResult)
+        known = status in ("sent", "failed", "queued")
+        metrics.DLR_RESULTS.labels(status if known else "invalid").inc()

@@ -10,11 +10,8 @@ Why one CTE: at >= 5,000 results/s a round trip per result would cost more than 
 rows the UPDATE actually changed, so a replayed or out-of-order report writes nothing at all.
 Concurrent writers are safe: PostgreSQL re-checks the rank condition on the locked row version.
 
-Gateway attempts (migration 0005) ride along: the attempt that ended a dispatch fills the attempt
-columns of the history row written for its final status (no extra row), and a send worker
-reports each attempt it will retry as a ``queued`` result with ``retryAt``, which adds one history
-row (status ``queued``: the dispatch is queued again) and raises the dispatch's attempt count,
-without moving its status. So a dispatch being retried shows each attempt while it waits.
+The attempt ending a dispatch fills the attempt columns of its final status's row (no extra row);
+attempts to be retried (``queued``, ``retryAt``) have a statement of their own: ``retried``.
 """
 
 from __future__ import annotations
@@ -51,9 +48,14 @@ class Outcome:
     gateway_response: str | None = None  # JSON text
     invalidated_at: float | None = None  # unix seconds
     worker: str | None = None  # the send worker that made the attempt
-    taken_at: float | None = None  # unix seconds it took the job from its lane
+    taken_at: float | None = None  # unix seconds it took the job up to send it
     latency_ms: float | None = None  # the gateway request; None: no request was made
     retry_at: float | None = None  # a retried attempt (status queued): the next one is due
+
+    @property
+    def retried(self) -> bool:
+        """An attempt the send worker re-queued (``domain.dispatches.retried`` records it)."""
+        return self.retry_at is not None
 
 
 class BadOutcome(ValueError):
@@ -75,8 +77,8 @@ def outcome_from_result(result: Mapping[str, Any]) -> Outcome:
     if status == "failed" and reason not in statuses.FAILURE_REASONS:
         raise BadOutcome(f"failed without a known reason: {reason!r}")
     retry_at = _seconds(result.get("retryAt"))
-    if status == "queued" and retry_at is None:
-        raise BadOutcome("a retried attempt (queued) without its retryAt")
+    if status == "queued" and (retry_at is None or not isinstance(result.get("attempts"), int)):
+        raise BadOutcome("a retried attempt (queued) without its retryAt or attempt number")
     gateway = result.get("gatewayResponse")
     invalidated = result.get("invalidatedAt")
     attempts = result.get("attempts")
@@ -99,9 +101,8 @@ def outcome_from_result(result: Mapping[str, Any]) -> Outcome:
 
 def _seconds(value: Any) -> float | None:
     """A finite number (a time or a duration) from a report, else None."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def valid_outcomes(results: Iterable[Any]) -> list[Outcome]:
@@ -125,9 +126,9 @@ WITH input AS (
         %(ids)s::uuid[], %(apps)s::bigint[], %(statuses)s::text[], %(reasons)s::text[],
         %(attempts)s::int[], %(gateway_ids)s::text[], %(responses)s::jsonb[],
         %(ats)s::float8[], %(invalidated)s::float8[], %(workers)s::text[],
-        %(taken)s::float8[], %(latency)s::float8[], %(retry_at)s::float8[]
+        %(taken)s::float8[], %(latency)s::float8[]
     ) AS t(dispatch_id, app_id, status, reason, attempts, gateway_id, gateway_response,
-           at, invalidated_at, worker, taken_at, latency_ms, retry_at)
+           at, invalidated_at, worker, taken_at, latency_ms)
 ),
 ranked AS (  -- one report per dispatch and rank (the earliest; sent/failed share a rank)
     SELECT DISTINCT ON (dispatch_id, rank) * FROM (
@@ -143,8 +144,6 @@ locked AS (
     SELECT d.id, {stored_rank} AS old_rank FROM dispatches d
     JOIN best b ON d.id = b.dispatch_id AND d.app_id = b.app_id
     WHERE {stored_rank} < b.rank
-       -- a retried attempt: the status stays, the attempt count rises
-       OR (b.status = 'queued' AND d.status = 'queued' AND d.attempts < b.attempts)
     ORDER BY d.id FOR UPDATE OF d
 ),
 updated AS (
@@ -172,16 +171,6 @@ history AS (  -- a step that came from a gateway request records that attempt to
            CASE WHEN latency_ms IS NOT NULL THEN attempt END, worker, to_timestamp(taken_at),
            latency_ms
     FROM steps ORDER BY id, at
-),
-retried AS (  -- attempts to be retried, as they happen (a replayed batch adds nothing)
-    INSERT INTO dispatch_events (dispatch_id, status, detail, at, attempt, worker, taken_at,
-                                 latency_ms, retry_at)
-    SELECT i.dispatch_id, i.status, i.gateway_response, to_timestamp(i.at), i.attempts,
-           i.worker, to_timestamp(i.taken_at), i.latency_ms, to_timestamp(i.retry_at)
-    FROM input i JOIN dispatches d ON d.id = i.dispatch_id AND d.app_id = i.app_id
-    WHERE i.status = 'queued' AND i.retry_at IS NOT NULL AND i.attempts IS NOT NULL
-    ON CONFLICT (dispatch_id, attempt) WHERE status = 'queued' AND attempt IS NOT NULL
-    DO NOTHING
 ),
 dead AS (  -- tokens a gateway reported dead, with the gateway's timestamp
     SELECT DISTINCT ON (d.app_id, d.device_token)
@@ -256,7 +245,6 @@ token_events AS (
     WHERE coalesce(m.webhook_url, w.primary_url) IS NOT NULL
 )
 SELECT u.id::text, b.status FROM updated u JOIN best b ON b.dispatch_id = u.id
-WHERE b.rank > u.old_rank
 """).format(
     input_rank=statuses.rank_sql(sql.SQL("status")),
     stored_rank=statuses.rank_sql(sql.SQL("d.status")),
@@ -265,8 +253,8 @@ WHERE b.rank > u.old_rank
 
 
 def record_query(outcomes: list[Outcome]) -> tuple[sql.Composed, dict[str, Any]]:
-    """The statement and parameters recording ``outcomes``; returns (dispatch id, new status)
-    for each dispatch it moved forward (a retried attempt moves none)."""
+    """The statement and parameters recording ``outcomes`` (final outcomes and receipts, not
+    ``retried`` ones); returns (dispatch id, new status) for each dispatch it moved forward."""
     ordered = sorted(outcomes, key=lambda o: o.dispatch_id)  # stable lock order across workers
     params: dict[str, Any] = {
         "ids": [o.dispatch_id for o in ordered],
@@ -281,7 +269,6 @@ def record_query(outcomes: list[Outcome]) -> tuple[sql.Composed, dict[str, Any]]
         "workers": [o.worker for o in ordered],
         "taken": [o.taken_at for o in ordered],
         "latency": [o.latency_ms for o in ordered],
-        "retry_at": [o.retry_at for o in ordered],
         "dead_reasons": sorted(statuses.TOKEN_DEAD_REASONS),
         "event_statuses": list(statuses.EVENT_TYPE),
         "event_types": list(statuses.EVENT_TYPE.values()),

@@ -63,7 +63,7 @@ class GatewayAttempt:
     response: Any  # the gateway's answer as recorded (JSON)
     gateway_id: str | None  # apns-id, or the FCM message name of an accepted message
     worker: str | None  # the send worker that made it (gateway-host-pid)
-    taken_at: datetime | None  # when that worker took the job from its lane
+    taken_at: datetime | None  # when that worker took the job up (a held retry: once due)
     retry_at: datetime | None  # outcome retried: when the next attempt is due
 
 

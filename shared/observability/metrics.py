@@ -128,7 +128,8 @@ GATEWAY_CONNECTIONS = Gauge(
 
 # -- DLR and webhooks --------------------------------------------------------------------------
 DLR_RESULTS = Counter(
-    "pushflow_dlr_results", "Send results recorded in PostgreSQL, by status.", ["status"],
+    "pushflow_dlr_results", "Send results recorded in PostgreSQL, by status (queued: an attempt"
+    " to be retried).", ["status"],
 )
 DLR_BATCH_SIZE = Histogram(
     "pushflow_dlr_batch_size", "Results written per database round trip.",

@@ -31,8 +31,8 @@ def test_dlr_batches_are_counted_by_status() -> None:
     def batches() -> float:
         return REGISTRY.get_sample_value("pushflow_dlr_batch_size_count", {}) or 0.0
 
-    before = (value("sent"), value("failed"), value("invalid"), batches())
+    before = (value("sent"), value("failed"), value("queued"), value("invalid"), batches())
     count_recorded_results([[{"status": "sent"}, {"status": "sent"}, {"status": "failed"},
-                             {"status": "bogus"}, "not a result"]])
-    assert (value("sent"), value("failed"), value("invalid"), batches()) == (
-        before[0] + 2, before[1] + 1, before[2] + 2, before[3] + 1)
+                             {"status": "queued"}, {"status": "bogus"}, "not a result"]])
+    assert (value("sent"), value("failed"), value("queued"), value("invalid"), batches()) == (
+        before[0] + 2, before[1] + 1, before[2] + 1, before[3] + 2, before[4] + 1)

@@ -110,7 +110,15 @@ def module_worker(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFact
 
 
 def results_for(client: redis.Redis, dispatch_ids: set[str]) -> list[SendResult]:
-    return [r for r in dlr_results(client) if r["dispatchId"] in dispatch_ids]
+    """The final results of these dispatches (not the reports of attempts to be retried)."""
+    return [r for r in dlr_results(client)
+            if r["dispatchId"] in dispatch_ids and r["status"] != "queued"]
+
+
+def retry_reports(client: redis.Redis, dispatch_ids: set[str]) -> list[SendResult]:
+    """The attempts of these dispatches that were re-queued, as reported to the DLR."""
+    return [r for r in dlr_results(client)
+            if r["dispatchId"] in dispatch_ids and r["status"] == "queued"]
 
 
 def wait_results(client: redis.Redis, dispatch_ids: set[str], timeout: float = 30.0

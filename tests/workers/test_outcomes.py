@@ -14,7 +14,7 @@ import redis
 from sandbox.testing import SandboxProcess
 from shared.jobs import SendJob
 from shared.taskmessage import decode_message
-from tests.workers.conftest import wait_results
+from tests.workers.conftest import retry_reports, wait_results
 from workers.delivery.committer import guard_key
 from workers.delivery.reliable_queue import INFLIGHT
 from workers.delivery.retry import parse_eta
@@ -182,6 +182,14 @@ def test_retries_exhausted(delivery_redis: redis.Redis, new_app: Callable[..., i
     assert result["attempts"] == 3  # PUSHFLOW_MAX_ATTEMPTS of the test worker
     assert result["gatewayResponse"]["reason"] == "ServiceUnavailable"
     assert len(sandbox.requests("apns", token=job["token"])) == 3
+    # Each attempt re-queued was reported to the DLR as it happened, with its facts.
+    retried = retry_reports(delivery_redis, {job["dispatchId"]})
+    assert [(r["attempts"], r["gatewayResponse"]["status"]) for r in retried] == [(1, 503),
+                                                                                 (2, 503)]
+    for report in [*retried, result]:
+        assert report["worker"].startswith("apns-") and report["latencyMs"] > 0
+        assert report["takenAt"] <= report["at"]
+    assert all(r["at"] < r["retryAt"] <= result["at"] + 1 for r in retried)
 
 
 def held_retry(r: redis.Redis, dispatch_id: str) -> tuple[dict[str, Any], float]:

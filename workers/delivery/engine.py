@@ -12,7 +12,6 @@ delays are timers on the loop or ETAs on re-published messages.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import socket
@@ -52,8 +51,7 @@ class Work:
     waiter: asyncio.Future[None] | None = None  # per-task path: resolved once committed
     done: bool = False  # its outcome or retry is handed to the committer
     task_id: str | None = None  # of its message (batched consumer): Celery task events, retries
-    # made when taken from its lane (``field`` above is the in-flight hash field's name)
-    taken_at: float = dataclasses.field(default_factory=time.time)
+    taken_at: float = 0.0  # when the engine got it to send (a held retry: once due)
     latency: float | None = None  # seconds the gateway took to answer; None: no request made
 
 
@@ -93,6 +91,9 @@ class Engine:
         After ``stop_accepting`` (shutdown) new work is left in the in-flight hash, which the
         runtime hands back to the queue."""
         if works and self.accepting:
+            now = time.time()
+            for w in works:
+                w.taken_at = now
             self.active += len(works)
             self._spawn(self._process(works))
 

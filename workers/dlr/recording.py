@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from domain.dispatches.record import record_query, valid_outcomes
+from domain.dispatches.retried import retried_query
 from shared.backoff import backoff_seconds
 from shared.settings import get_settings
 
@@ -52,16 +53,22 @@ class Recorder:
 
 
 def record_results(task: Recorder, results: list[Any]) -> int:
-    """Record a batch in one transaction; returns how many dispatches moved forward."""
+    """Record a batch in one transaction; returns how many dispatches moved forward. Final
+    outcomes and attempts to be retried take a statement each (the second only when the batch
+    holds some: most hold none)."""
     outcomes = valid_outcomes(results)
-    if not outcomes:
+    finals = [o for o in outcomes if not o.retried]
+    final = record_query(finals) if finals else None
+    retried = retried_query(outcomes) if len(finals) < len(outcomes) else None
+    if final is None and retried is None:
         return 0
-    query, params = record_query(outcomes)
     for attempt in range(1, _DEADLOCK_TRIES + 1):
         conn = task.connection()
         try:
-            with conn.transaction():
-                return len(conn.execute(query, params).fetchall())
+            with conn.transaction():  # attempts first: they came before any final outcome
+                if retried is not None:
+                    conn.execute(*retried)
+                return len(conn.execute(*final).fetchall()) if final is not None else 0
         except psycopg.errors.DeadlockDetected:
             if attempt == _DEADLOCK_TRIES:
                 raise

@@ -1,5 +1,6 @@
-"""The DLR Celery task ``pushflow.dlr.record``: one message carries a LIST of send results and
-becomes one batched PostgreSQL statement (``domain.dispatches.record``).
+"""The DLR Celery task ``pushflow.dlr.record``: one message carries a LIST of send results (final
+outcomes, and the attempts the send workers re-queued, so each attempt is on record as it
+happens) and becomes one batched PostgreSQL statement (``domain.dispatches.record``).
 
 Run it with ``celery -A workers worker -Q dlr``. There the ``dlr`` list is consumed by
 ``workers.dlr.consumer`` (a reliable take: a Redis restart cannot drop a batch), which records

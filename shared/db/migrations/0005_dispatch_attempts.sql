@@ -14,7 +14,8 @@ ALTER TABLE dispatch_events
     ADD COLUMN attempt     smallint,      -- the gateway attempt this row records (1 = the first);
                                           -- NULL: not a gateway attempt (intake, receipts, ...)
     ADD COLUMN worker      text,          -- the send worker that made it (gateway-host-pid)
-    ADD COLUMN taken_at    timestamptz,   -- when that worker took the job from its lane queue
+    ADD COLUMN taken_at    timestamptz,   -- when that worker took the job up to send it (a
+                                          -- retry it held until due: then)
     ADD COLUMN latency_ms  real,          -- request sent to answer received
     ADD COLUMN retry_at    timestamptz;   -- a retried attempt: when the next one is due
 
