@@ -1,6 +1,6 @@
 """The API keys page (``/panel/apps/{app_key}/settings/keys``): every key with its scopes and
 last use; a new key's secret shown once, on the answer to its creation; revoking, effective at
-once in every API process (``domain.keys.store.revoke_key`` announces it). Support sees the list;
+once in every API process (``producer.routes.keys.revoke``). Support sees the list;
 developers and admins create and revoke, but only an admin may create a key with the ``admin``
 scope (which manages users and keys: it would lift a developer to admin)."""
 
@@ -15,6 +15,7 @@ from domain.keys import store as keys
 from producer.panel.guard import PanelError, action, page
 from producer.panel.templates import render
 from producer.panel.viewer import AppPage
+from producer.routes.keys import revoke
 from producer.state import get_state
 from producer.sync_db import with_sync_connection
 
@@ -51,11 +52,7 @@ async def create_key(request: Request, ctx: AppPage, form: FormData) -> Response
 @action("developer")
 async def revoke_key(request: Request, ctx: AppPage, form: FormData) -> Response:
     prefix = form.get("prefix")
-    settings = get_state(request).settings
-    n = 0
-    if isinstance(prefix, str) and len(prefix) == keys.PREFIX_CHARS:
-        n = await with_sync_connection(settings, lambda conn: keys.revoke_key(
-            conn, prefix, ctx.app_key, redis_url=settings.redis_url))
+    n = await revoke(get_state(request), ctx.app_key, prefix) if isinstance(prefix, str) else 0
     if n == 0:
         return await _show(request, ctx, status=404, error="No live key with that prefix.")
     return await _show(request, ctx, notice=f"Key {prefix}… revoked: it is refused from now on.")

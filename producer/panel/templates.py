@@ -6,15 +6,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from producer.panel.nav import NAV
 from producer.panel.viewer import Viewer
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
 def when(at: datetime | None) -> str:
@@ -24,6 +26,10 @@ def when(at: datetime | None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def environment() -> Environment:
+    # Imported on the first page, not at start-up: every API process imports this module, and
+    # most of them (the intake's) never render a page.
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
     env = Environment(loader=PackageLoader("producer.panel", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)

@@ -23,7 +23,7 @@ from producer.auth import authenticate
 from producer.body import read_model
 from producer.envelope import ApiError, respond
 from producer.history import iso
-from producer.state import get_state
+from producer.state import AppState, get_state
 from producer.sync_db import with_sync_connection
 from shared.validation import refuse
 
@@ -72,14 +72,24 @@ async def create_key(request: Request) -> Response:
                                    "secret": new.secret, "scopes": list(new.scopes)}])
 
 
+async def revoke(state: AppState, app_key: str, prefix: str) -> int:
+    """Revoke the app's live keys with this prefix (how many), announced to every API process;
+    this one forgets its cached keys of the app before answering, so the key is refused from
+    the very next request here, whatever the announcement's delay."""
+    if len(prefix) != keys.PREFIX_CHARS:
+        return 0
+    settings = state.settings
+    n = await with_sync_connection(settings, lambda conn: keys.revoke_key(
+        conn, prefix, app_key, redis_url=settings.redis_url))
+    if n:
+        state.keys.expire_app(app_key)
+    return n
+
+
 async def revoke_key(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     prefix = str(request.path_params["prefix"])
-    settings = get_state(request).settings
-    n = 0
-    if len(prefix) == keys.PREFIX_CHARS:
-        n = await with_sync_connection(settings, lambda conn: keys.revoke_key(
-            conn, prefix, caller.app_key, redis_url=settings.redis_url))
+    n = await revoke(get_state(request), caller.app_key, prefix)
     if n == 0:
         raise ApiError(404, "NOT_FOUND", "No live key of this app with this prefix",
                        parameter="prefix", value=prefix, source="path")

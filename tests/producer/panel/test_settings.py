@@ -98,6 +98,10 @@ def test_credentials_are_validated_stored_and_never_shown(
     expect(page.get_by_text("topic: com.example.panel")).to_be_visible()
     shots.take(page, "credentials")
     assert "PRIVATE KEY" not in page.content()
+    # Readable on a phone: one column, nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shots.take(page, "credentials-phone")
 
 
 def test_an_admin_changes_limits_and_users(
