@@ -37,7 +37,17 @@ from producer.envelope import install_handlers
 from producer.hotpath import PushflowApp
 from producer.outbox import run_sweeper
 from producer.panel import mount as panel
-from producer.routes import devices, docs, keys, ops, push, receipts, users, webhooks
+from producer.routes import (
+    devices,
+    docs,
+    keys,
+    ops,
+    push,
+    receipts,
+    unfinished,
+    users,
+    webhooks,
+)
 from producer.state import AppState, make_pool, make_redis
 from producer.writer import IntakeWriter
 from shared.observability.asgi import RequestObservabilityMiddleware, RequestRecorder
@@ -47,7 +57,7 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger("pushflow.api")
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, keys, users,
-                                         ops, docs, panel)
+                                         unfinished, ops, docs, panel)
 
 Background = Callable[[AppState], Awaitable[None]]
 SHUTDOWN_WAIT_SECONDS = 2.0

@@ -12,11 +12,26 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from producer.panel import credentials, home, keys, limits, signin, users, webhooks
+from producer.panel import (
+    credentials,
+    dashboard,
+    device,
+    dispatch,
+    home,
+    keys,
+    limits,
+    logs,
+    signin,
+    testpush,
+    unfinished,
+    users,
+    webhooks,
+)
 from producer.panel.guard import see_other
 from producer.panel.security import PanelMiddleware
 
-PAGE_MODULES = (signin, home, webhooks, keys, credentials, limits, users)
+PAGE_MODULES = (signin, home, dashboard, logs, dispatch, device, unfinished, testpush,
+                webhooks, keys, credentials, limits, users)
 STATIC = Path(__file__).with_name("static")
 
 

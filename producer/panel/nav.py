@@ -16,6 +16,11 @@ class NavItem:
 
 
 NAV: tuple[NavItem, ...] = (
+    NavItem("Dashboard", "dashboard", "support"),
+    NavItem("Logs", "logs", "support"),
+    NavItem("Devices", "device", "support"),
+    NavItem("Unfinished", "unfinished", "support"),
+    NavItem("Test push", "test-push", "developer"),
     NavItem("Webhooks", "webhooks", "support"),
     NavItem("API keys", "settings/keys", "support"),
     NavItem("Credentials", "settings/credentials", "support"),

@@ -93,7 +93,8 @@ openapi: dict[str, Any] = {"paths": {
                                        "what made the message: the API, an automation rule or a "
                                        "campaign"),
                         oa.query_param("sourceRef", _STR, "the automation rule or campaign"),
-                        oa.query_param("q", _STR, "title, content or externalId substring"),
+                        oa.query_param("q", _STR, "words of the title, content or externalId "
+                                                  "(whole words, all of them)"),
                         oa.query_param("offset", {"type": "integer", "minimum": 0},
                                        "dispatches to skip (default 0)"),
                         oa.query_param("limit", {"type": "integer", "minimum": 1,
