@@ -9,9 +9,11 @@ batch, not per token.
 
 An accepted send's guard does not wait for its flush: it is written at once on its own (the
 answers of one loop turn in one call, one such call at a time). A worker killed between a
-gateway's answer and the guard sends that push again when its message is redelivered; the guard
-write narrows that time to one round trip to Redis. The flush writes the guard again with the
-rest (the same value): if the early write fails, nothing is lost but the head start.
+gateway's answer and the guard sends that push again when its message is redelivered; writing
+the guard first leaves only the loop's turn and one round trip to Redis in that time. A guard
+without its flush is safe: the redelivered message finds it and is re-reported from it, not
+resent (``Engine._skip_already_sent``). The flush writes the guard again with the rest (the same
+value): if the early write fails, nothing is lost but the head start.
 
 A flush whose reply never arrives (a Redis restart, a dropped connection) may still have run. Like
 a take of ``reliable_queue``, it therefore keeps its number: it is replayed as it was, alone, and
