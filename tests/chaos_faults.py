@@ -4,9 +4,9 @@ third of them is accepted, then the figures (docs/reliability.md explains each).
 - in_flight: dispatches answered 202 and not yet final when the fault hit;
 - lost: dispatches answered 202 that never reached the gateway nor a final status, or whose
   stored status says sent though the sandbox never accepted them;
-- duplicated: extra acceptances by the sandbox, split into those inside the documented window
-  of a send-worker kill or a dropped connection (docs/operations.md, "Duplicates after a send
-  worker is killed": first answered within COMMIT_WINDOW_S of it) and the rest (defects);
+- duplicated: sends of a push beyond its first that the gateway received, each classed
+  (tests/chaos_sends.py) as unanswered when a send worker was killed or a connection dropped,
+  answered but not committed when the worker was killed, or outside that window (a defect);
 - stuck: dispatches answered 202 still not final after the settle time;
 - recovery_s: from the end of the fault until a new push is accepted, final on both gateways
   and its webhook events received.
@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from tests.chaos_load import (
     FINAL,
@@ -30,39 +29,50 @@ from tests.chaos_load import (
     statuses,
     webhook_events,
 )
-from tests.chaos_system import ChaosSystem
+from tests.chaos_sends import Instant, count_sends
+from tests.chaos_system import TAKE_MARKER, ChaosSystem
 from workers.delivery.testing import apns_token, fcm_token, wait_for
 
-COMMIT_WINDOW_S = 0.25  # as tests/workers/test_processes.py allows on a loaded 2-core machine
 SEND_WORKERS = ("worker-apns", "worker-fcm")
 MAX_LOAD_S = 180.0  # a burst's retries end well before: see chaos_load.MAX_TRIES
+RECEIVER_DOWN_S = 180.0  # "down for minutes": the sender's backoff must bring every event after
 
 
-# A fault returns the instants after which a send may have been answered by the gateway and the
-# answer lost (a send worker killed, a connection dropped): duplicates whose first answer came
-# within COMMIT_WINDOW_S before one of them are the documented window; all others are defects.
-Fault = Callable[[ChaosSystem], list[float]]
+# A fault returns the instants at which a send may have been separated from its answer (a send
+# worker killed, a connection dropped): tests/chaos_sends.py classes the repeats around them.
+Fault = Callable[[ChaosSystem], list[Instant]]
 
 
 def kill_and_restart(name: str, down_s: float = 1.0) -> Fault:
-    def inject(system: ChaosSystem) -> list[float]:
+    def inject(system: ChaosSystem) -> list[Instant]:
         killed_at = time.time()
         system.kill(name)
         time.sleep(down_s)
         system.start(name)
-        return [killed_at] if name in SEND_WORKERS else []
+        return [Instant(killed_at, "kill")] if name in SEND_WORKERS else []
     return inject
 
 
-def redis_restart(system: ChaosSystem) -> list[float]:
+def redis_restart(system: ChaosSystem) -> list[Instant]:
     system.redis.stop()
     time.sleep(2)
     system.redis.start()
     return []
 
 
+def redis_kill_mid_take(system: ChaosSystem) -> list[Instant]:
+    """SIGKILL to Redis while the APNs worker's take is in it: the take has run (its messages are
+    in the worker's in-flight hash, and in the AOF) and its reply never reaches the worker."""
+    system.redis_proxy.hold_replies_after(TAKE_MARKER)
+    system.redis_proxy.wait_holding(30)
+    system.redis.kill()
+    time.sleep(2)
+    system.redis.start()
+    return []
+
+
 def postgres_unreachable(seconds: float) -> Fault:
-    def inject(system: ChaosSystem) -> list[float]:
+    def inject(system: ChaosSystem) -> list[Instant]:
         system.pg_proxy.cut()
         time.sleep(seconds)
         system.pg_proxy.restore()
@@ -71,10 +81,10 @@ def postgres_unreachable(seconds: float) -> Fault:
 
 
 def sandbox_closes(action: str, times: int = 3) -> Fault:
-    def inject(system: ChaosSystem) -> list[float]:
+    def inject(system: ChaosSystem) -> list[Instant]:
         instants = []
         for _ in range(times):
-            instants.append(time.time())
+            instants.append(Instant(time.time(), "drop"))
             system.sandbox.close_connections(None, action)
             time.sleep(0.5)
         # GOAWAY answers every stream it received: no answer is lost, so no window.
@@ -83,7 +93,7 @@ def sandbox_closes(action: str, times: int = 3) -> Fault:
 
 
 def receiver_down(seconds: float) -> Fault:
-    def inject(system: ChaosSystem) -> list[float]:
+    def inject(system: ChaosSystem) -> list[Instant]:
         system.receiver.stop()
         time.sleep(seconds)
         system.receiver.start()
@@ -91,18 +101,23 @@ def receiver_down(seconds: float) -> Fault:
     return inject
 
 
-FAULTS: dict[str, Fault] = {
-    "kill-worker-apns": kill_and_restart("worker-apns"),
-    "kill-worker-fcm": kill_and_restart("worker-fcm"),
-    "kill-dlr": kill_and_restart("dlr"),
-    "kill-webhooks": kill_and_restart("webhooks"),
-    "kill-api": kill_and_restart("api"),
-    "redis-restart": redis_restart,
-    "postgres-unreachable-20s": postgres_unreachable(20),
-    "sandbox-drop": sandbox_closes("drop"),
-    "sandbox-goaway": sandbox_closes("goaway"),
-    "receiver-down-30s": receiver_down(30),
-}
+def faults(receiver_down_s: float = RECEIVER_DOWN_S) -> dict[str, Fault]:
+    return {
+        "kill-worker-apns": kill_and_restart("worker-apns"),
+        "kill-worker-fcm": kill_and_restart("worker-fcm"),
+        "kill-dlr": kill_and_restart("dlr"),
+        "kill-webhooks": kill_and_restart("webhooks"),
+        "kill-api": kill_and_restart("api"),
+        "redis-restart": redis_restart,
+        "redis-kill-mid-take": redis_kill_mid_take,
+        "postgres-unreachable-20s": postgres_unreachable(20),
+        "sandbox-drop": sandbox_closes("drop"),
+        "sandbox-goaway": sandbox_closes("goaway"),
+        "receiver-down": receiver_down(receiver_down_s),
+    }
+
+
+FAULTS = tuple(faults())
 
 
 @dataclass
@@ -111,10 +126,12 @@ class FaultReport:
     accepted: int = 0
     in_flight: int = 0
     lost: int = 0
-    duplicated: int = 0
-    dup_in_window: int = 0
-    dup_outside_window: int = 0
+    duplicated: int = 0  # sends beyond a push's first, in three parts (tests/chaos_sends.py):
+    dup_unanswered: int = 0  # in doubt at the fault: unavoidable
+    dup_answered_uncommitted: int = 0  # answered before the kill, its guard not yet in Redis
+    dup_outside_window: int = 0  # a defect
     abandoned: int = 0
+    uncommitted_ms: list[float] = field(default_factory=list)  # kill minus each answer's time
     stuck: int = 0
     multi_final: int = 0  # dispatches with more than one final status in their history
     stored_twice: int = 0  # tokens with two dispatches: a retried push stored again
@@ -131,8 +148,10 @@ class FaultReport:
         refused = ",".join(f"{k}:{v}" for k, v in sorted(self.refused.items())) or "none"
         return (f"{self.name}: in_flight={self.in_flight} accepted={self.accepted}"
                 f" lost={self.lost} duplicated={self.duplicated}"
-                f" (in_window={self.dup_in_window} outside={self.dup_outside_window}"
-                f" abandoned={self.abandoned}) stuck={self.stuck}"
+                f" (unanswered={self.dup_unanswered}"
+                f" answered_uncommitted={self.dup_answered_uncommitted}"
+                f" outside={self.dup_outside_window}; abandoned={self.abandoned}"
+                f" uncommitted_ms={self.uncommitted_ms}) stuck={self.stuck}"
                 f" multi_final={self.multi_final} stored_twice={self.stored_twice}"
                 f" webhooks_missing={self.webhooks_missing}"
                 f" webhook_ids_unstable={self.webhook_ids_unstable}"
@@ -163,14 +182,15 @@ def probe_recovery(system: ChaosSystem, since: float, timeout: float = 120.0
 
 
 def run_fault(system: ChaosSystem, name: str, pushes: int, per_second: float,
-              settle_s: float = 90.0) -> FaultReport:
+              settle_s: float = 90.0, inject: Fault | None = None) -> FaultReport:
+    """``inject``: the fault (default: ``faults()[name]``)."""
     report = FaultReport(name)
     load = Load(system, pushes, per_second).start()
     wait_for(lambda: len(load.snapshot()) >= pushes * 2 // 3, 60, "a third of the burst",
              interval=0.02)
     in_flight_ids = list(load.snapshot())
     report.in_flight = not_final(system.direct_db_url, in_flight_ids)
-    instants = FAULTS[name](system)
+    instants = (inject or faults()[name])(system)
     report.accept_s, report.final_s, report.recovery_s = probe_recovery(
         system, time.monotonic())
     load.join(MAX_LOAD_S)
@@ -183,39 +203,17 @@ def run_fault(system: ChaosSystem, name: str, pushes: int, per_second: float,
         wait_for(lambda: not_final(db, ids) == 0, settle_s, "every dispatch final", interval=0.5)
     found = statuses(db, ids)
     report.stuck = sum(1 for d in ids if d in found and found[d] not in FINAL)
-    _count_sends(system, report, accepted, found, instants)
+    records = [*system.sandbox.requests("apns"), *system.sandbox.requests("fcm")]
+    sends = count_sends(system.sandbox.stats(), records, accepted, found, instants)
+    report.lost, report.duplicated, report.abandoned = sends.lost, sends.duplicated, sends.abandoned
+    report.dup_unanswered, report.dup_outside_window = sends.unanswered, sends.outside
+    report.dup_answered_uncommitted = sends.answered_uncommitted
+    report.uncommitted_ms = sends.uncommitted_ms
     report.multi_final = sum(1 for n in final_event_counts(db, ids).values() if n > 1)
     report.stored_twice = sum(1 for n in dispatch_tokens(db, sorted(load.tokens)).values()
                               if n > 1)
     _check_webhooks(system, report, found, settle_s)
     return report
-
-
-def _count_sends(system: ChaosSystem, report: FaultReport, accepted: dict[str, str],
-                 found: dict[str, str], instants: list[float]) -> None:
-    stats = system.sandbox.stats()
-    by_token: dict[str, int] = {**stats["apns"]["acceptedByToken"],
-                                **stats["fcm"]["acceptedByToken"]}
-    tokens = set(accepted.values())
-    for dispatch, token in accepted.items():
-        status = found.get(dispatch)
-        if status is None or (status == "sent" and by_token.get(token, 0) == 0):
-            report.lost += 1
-    twice = [t for t in tokens if by_token.get(t, 0) > 1]
-    report.duplicated = sum(by_token[t] - 1 for t in twice)
-    records: list[dict[str, Any]] = []
-    for gateway in ("apns", "fcm"):
-        records += [r for r in system.sandbox.requests(gateway) if r["token"] in tokens]
-    report.abandoned = sum(1 for r in records if r.get("abandoned"))
-    for token in twice:
-        answers = [r["answeredAt"] for r in records
-                   if r["token"] == token and r.get("abandoned") is False and r["answeredAt"]]
-        extra = by_token[token] - 1
-        first = min(answers, default=0.0)
-        if any(at - COMMIT_WINDOW_S <= first <= at + COMMIT_WINDOW_S for at in instants):
-            report.dup_in_window += extra
-        else:
-            report.dup_outside_window += extra
 
 
 def _check_webhooks(system: ChaosSystem, report: FaultReport, found: dict[str, str],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -36,6 +37,12 @@ from tests.pushflow.up.conftest import free_port_block
 from tests.services import RedisServer, postgres_database
 from tests.tcp_proxy import TcpProxy
 from tests.workers.webhooks.receiver import Receiver
+from workers.delivery.reliable_queue import _TAKE
+
+# What the batched consumer sends for a take (redis-py calls a registered script by its SHA1).
+TAKE_MARKER = hashlib.sha1(_TAKE.encode()).hexdigest().encode()
+# The process whose Redis connections go through ``ChaosSystem.redis_proxy``.
+PROXIED_TO_REDIS = "worker-apns"
 
 # Webhook retries a fault run can wait for (production: 10 s doubling up to an hour).
 BENCH_ENV = {
@@ -76,6 +83,13 @@ class ThreadedProxy:
     def restore(self) -> None:
         self._run(self._proxy.restore())
 
+    def hold_replies_after(self, marker: bytes) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.hold_replies_after, marker)
+
+    def wait_holding(self, timeout: float) -> None:
+        """Until a connection's replies are held (``TcpProxy.hold_replies_after``)."""
+        self._run(asyncio.wait_for(self._proxy.holding.wait(), timeout))
+
     def stop(self) -> None:
         self.cut()
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -91,6 +105,7 @@ class ChaosSystem:
         self._stack = ExitStack()
         self.env: dict[str, str] = {}
         self.headers: dict[str, str] = {}
+        self.overrides: dict[str, dict[str, str]] = {}  # per process, over ``env``
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> ChaosSystem:
@@ -110,6 +125,11 @@ class ChaosSystem:
         (self.workdir / "redis").mkdir(exist_ok=True)
         self.redis = RedisServer(self.workdir / "redis", appendonly=True).start()
         self._stack.callback(self.redis.stop)
+        # One send worker reaches Redis through a proxy that can hold back a take's reply.
+        self.redis_proxy = ThreadedProxy("127.0.0.1", self.redis.port).start()
+        self._stack.callback(self.redis_proxy.stop)
+        self.overrides = {PROXIED_TO_REDIS: {
+            "PUSHFLOW_REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.port}/0"}}
         self.direct_db_url = self._stack.enter_context(postgres_database("pushflow_chaos"))
         migrate(self.direct_db_url)
         pg = urlsplit(self.direct_db_url)
@@ -157,7 +177,8 @@ class ChaosSystem:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         with log:
             self.procs[name] = subprocess.Popen(
-                list(spec.argv), env={**self.env, **spec.env}, stdout=log,
+                list(spec.argv), env={**self.env, **spec.env, **self.overrides.get(name, {})},
+                stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def kill(self, name: str) -> None:

@@ -71,6 +71,13 @@ class RedisServer:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """A crash (SIGKILL: nothing flushed but what Redis already wrote to its AOF)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(10)
+            self._proc = None
+
     def __enter__(self) -> RedisServer:
         return self.start()
 

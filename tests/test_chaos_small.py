@@ -27,7 +27,7 @@ def system(pushflow_env: dict[str, str],
 
 
 @pytest.mark.parametrize("fault", ["kill-worker-apns", "kill-worker-fcm", "kill-dlr",
-                                   "redis-restart"])
+                                   "redis-kill-mid-take"])
 def test_fault_loses_nothing(system: ChaosSystem, fault: str) -> None:
     report = run_fault(system, fault, PUSHES, RATE, settle_s=45)
     print(report.line())

@@ -7,6 +7,14 @@ as one ``pushflow.dlr.record`` task whose single argument is the LIST of ``SendR
 flush (a few ms or ``max_batch`` results), so the DLR worker pays Celery's per-task cost once per
 batch, not per token.
 
+An accepted send's guard does not wait for its flush: it is written at once on its own (the
+answers of one loop turn in one call, one such call at a time). A worker killed between a
+gateway's answer and the guard sends that push again when its message is redelivered; writing
+the guard first leaves only the loop's turn and one round trip to Redis in that time. A guard
+without its flush is safe: the redelivered message finds it and is re-reported from it, not
+resent (``Engine._skip_already_sent``). The flush writes the guard again with the rest (the same
+value): if the early write fails, nothing is lost but the head start.
+
 A flush whose reply never arrives (a Redis restart, a dropped connection) may still have run. Like
 a take of ``reliable_queue``, it therefore keeps its number: it is replayed as it was, alone, and
 the script, finding that number already recorded in this committer's ``pushflow:flushed:<id>``,
@@ -66,6 +74,13 @@ return 1
 """
 
 
+# KEYS: the guards. ARGV: their TTL, then their values.
+_GUARDS = """
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end
+return #KEYS
+"""
+
+
 def guard_key(dispatch_id: str) -> str:
     return GUARD + dispatch_id
 
@@ -105,6 +120,9 @@ class Committer:
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
         self._flush = redis.register_script(_FLUSH)
+        self._write_guards = redis.register_script(_GUARDS)
+        self._early_guards: list[tuple[str, bytes]] = []  # not yet in an early write
+        self._guarding: asyncio.Task[None] | None = None
 
     def final(self, result: SendResult, ack_field: str | None, *, guard: bool,
               waiter: asyncio.Future[None] | None = None) -> None:
@@ -112,8 +130,26 @@ class Committer:
         p = self._pending
         p.results.append(result)
         if guard:
-            p.guards.append((guard_key(result["dispatchId"]), orjson.dumps(result)))
+            entry = (guard_key(result["dispatchId"]), orjson.dumps(result))
+            p.guards.append(entry)
+            self._early_guards.append(entry)
+            if self._guarding is None:  # else the running write takes it next
+                self._guarding = asyncio.get_running_loop().create_task(self._guard_early())
         self._add(ack_field, waiter)
+
+    async def _guard_early(self) -> None:
+        """Write the guards handed over since the last call, until none is left. Started on the
+        next loop turn, so the answers one read of the connection resolved go in one call."""
+        try:
+            while self._early_guards:
+                batch, self._early_guards = self._early_guards, []
+                await self._write_guards(keys=[k for k, _ in batch],
+                                         args=[self.guard_ttl, *(v for _, v in batch)])
+        except RedisError as exc:  # their flush writes them (and retries until it can)
+            log.debug("early guard write failed: %s", exc)
+            self._early_guards = []
+        finally:
+            self._guarding = None
 
     def requeue(self, queue: str, raw: bytes, ack_field: str | None,
                 waiter: asyncio.Future[None] | None = None, *,
@@ -191,3 +227,5 @@ class Committer:
 
     async def close(self) -> None:
         await self.flush()
+        if self._guarding is not None:
+            await self._guarding

@@ -1,5 +1,6 @@
 """The committer against a real Redis: every outcome, retry and ack handed to it is written once,
-whether it came before a flush, during one, or in a batch larger than one script call's unpack."""
+whether it came before a flush, during one, or in a batch larger than one script call's unpack;
+an accepted send's guard goes ahead of its flush."""
 
 from __future__ import annotations
 
@@ -69,6 +70,32 @@ def test_a_flush_of_thousands_is_written_whole(
         assert redis_client.lrange("fcm.tx.test", 0, -1) == [b"retry-tx"]
         assert redis_client.hlen(inflight) == 0
         await committer.close()
+        await committer.redis.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
+
+    asyncio.run(main())
+
+
+def test_a_guard_is_written_before_its_flush(
+    redis_client: redis.Redis[bytes], pushflow_env: dict[str, str],
+) -> None:
+    """The time from a gateway's answer to its guard is the window in which a killed worker
+    sends a push twice: the guard must not wait for the flush timer."""
+    async def main() -> None:
+        inflight = "pushflow:inflight:w-early"
+        redis_client.hset(inflight, mapping={f"apns.tx|1.{k}": b"job" for k in range(3)})
+        committer = Committer(Redis.from_url(pushflow_env["PUSHFLOW_REDIS_URL"]), inflight,
+                              guard_ttl_seconds=60, flush_seconds=3600)
+        for k in range(3):
+            result = SendResult(**{**_result(k), "dispatchId": f"early-{k}"})
+            committer.final(result, f"apns.tx|1.{k}", guard=k != 1)
+        await asyncio.sleep(0.2)  # far less than the flush timer
+        assert [redis_client.exists(guard_key(f"early-{k}")) for k in range(3)] == [1, 0, 1]
+        assert redis_client.ttl(guard_key("early-0")) > 50
+        assert redis_client.hlen(inflight) == 3  # the acks and outcomes wait for the flush
+        assert not [r for r in dlr_results(redis_client)
+                    if r["dispatchId"].startswith("early-")]
+        await committer.close()
+        assert redis_client.hlen(inflight) == 0
         await committer.redis.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
 
     asyncio.run(main())

@@ -43,6 +43,10 @@ def test_a_flush_whose_reply_is_lost_is_applied_once(tmp_path: Path, restart: bo
         lost, after = loop.create_future(), loop.create_future()
         committer.final(_result(2), f"{QUEUE}|1.2", guard=True, waiter=lost)
         committer.requeue(QUEUE, b"retry-3", f"{QUEUE}|1.3", waiter=lost)
+        for _ in range(100):  # d-2's guard goes ahead of its flush, on its own
+            if direct.exists(guard_key("d-2")):
+                break
+            await asyncio.sleep(0.01)
         proxy.arm(b"")  # the next reply, the flush's, never reaches the worker
         await committer.flush()
         assert proxy.dropped.is_set()

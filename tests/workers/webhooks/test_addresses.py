@@ -1,6 +1,7 @@
-"""Webhook targets: URL rules when saved, the connect-time address check, and what a failed
-attempt records. Real receivers and listeners on loopback; a real sender subprocess with private
-addresses NOT allowed (the package's other sender allows them, for its receivers on 127.0.0.1)."""
+"""Webhook targets: the connect-time address check and what a failed attempt records (the
+save-time URL rules: tests/domain/webhooks/test_urls.py). Real receivers and listeners on
+loopback; a real sender subprocess with private addresses NOT allowed (the package's other sender
+allows them, for its receivers on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ import psycopg
 import pytest
 
 from domain.webhooks import config as webhook_config
-from domain.webhooks.urls import UrlRejected, check_shape, check_url
 from shared.addresses import blocked_reason
 from shared.settings import Settings, get_settings
+from tests.domain.webhooks.loopback import LOOPBACK_SPELLINGS, local_name
 from tests.services import free_port
 from tests.workers.dlr.helpers import (
     publish_results,
@@ -44,28 +45,7 @@ from workers.webhooks.sender import (
     Sender,
 )
 
-# Hosts the HTTP client turns into a loopback address (yarl's IDNA/UTS46 mapping, or the
-# resolver reading a numeric IPv4 form); none passed the intake's old literal check.
-LOOPBACK_SPELLINGS = [
-    "\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11",  # full-width digits and dots
-    "127\u30020\u30020\u30021",  # ideographic full stops
-    "\u2460\u2461\u2466.0.0.1",  # circled digits
-    "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54",  # full-width "localhost"
-    "2130706433", "0x7f.1", "0177.0.0.1", "127.1", "[::ffff:127.0.0.1]", "127.0.0.1",
-]
 VOCABULARY = {INVALID_URL, BLOCKED_ADDRESS, CONNECT_FAILED, TLS_ERROR, TIMEOUT, BAD_RESPONSE}
-
-
-def _local_name() -> str | None:
-    """This machine's host name when it resolves to a non-public address only (a name, not a
-    literal, so only DNS tells the sender where it points)."""
-    name = socket.gethostname()
-    try:
-        infos = socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)
-    except OSError:
-        return None
-    addresses = {ipaddress.ip_address(i[4][0]) for i in infos}
-    return name if addresses and all(blocked_reason(a) for a in addresses) else None
 
 
 @pytest.mark.parametrize(("address", "why"), [
@@ -79,42 +59,6 @@ def _local_name() -> str | None:
 ])
 def test_blocked_reason(address, why):
     assert blocked_reason(ipaddress.ip_address(address)) == why
-
-
-@pytest.mark.parametrize("url", ["ftp://x.example/h", "http://x.example/h", "https://",
-                                 "https://user:pw@x.example/h", "https://x.example:99999/h",
-                                 "https://x.example/" + "a" * 3000, "",
-                                 "https://a..\u00e4.example/h",  # invalid IDNA: not UnicodeError
-                                 "https://" + "a" * 64 + ".example/h"])
-def test_bad_shapes_are_rejected(url):
-    for allow_private in (False, True):
-        with pytest.raises(UrlRejected) as caught:
-            check_shape(url, allow_http=False, allow_private=allow_private)
-        assert not caught.value.non_public
-
-
-def test_check_shape_returns_the_host_the_client_connects_to():
-    assert check_shape("https://B\u00fccher.example./h", allow_http=False,
-                       allow_private=False) == ("xn--bcher-kva.example.", 443)
-    assert check_shape("http://\uff11\uff12\uff17\u30020\u30020\u30021:81/", allow_http=True,
-                       allow_private=True) == ("127.0.0.1", 81)
-
-
-async def test_save_time_check_resolves_names():
-    await check_url("https://8.8.8.8/hook", allow_http=False, allow_private=False)
-    for url in ("https://127.0.0.1/hook", "https://localhost:8443/hook",
-                "https://[::1]/hook", "https://169.254.169.254/latest/meta-data",
-                *(f"https://{host}/hook" for host in LOOPBACK_SPELLINGS)):
-        with pytest.raises(UrlRejected, match="non-public"):
-            await check_url(url, allow_http=False, allow_private=False)
-    name = _local_name()
-    if name is not None:  # a name resolving to our own network: refused without naming it
-        with pytest.raises(UrlRejected, match=r"non-public address \(its name resolves") as e:
-            await check_url(f"https://{name}/hook", allow_http=False, allow_private=False)
-        assert not any(ch.isdigit() for ch in str(e.value))
-    await check_url("http://localhost:8080/hook", allow_http=True, allow_private=True)
-    with pytest.raises(UrlRejected, match="IDNA"):  # invalid even where private is allowed
-        await check_url("http://a..\u00e4.example/h", allow_http=True, allow_private=True)
 
 
 def _sender(*, allow_private: bool) -> Sender:
@@ -136,7 +80,7 @@ async def test_the_connect_time_check_refuses_what_the_url_check_let_through():
                            timeout_seconds=5, user_agent="test") as client:
             urls = [f"http://{host}:{target.port}/hook" for host in
                     ("127.0.0.1", "[::ffff:127.0.0.1]", "\uff11\uff12\uff17.0.0.1")]
-            name = _local_name()
+            name = local_name()
             if name is not None:
                 urls.append(f"http://{name}:{target.port}/hook")
             for url in urls:
@@ -279,7 +223,7 @@ def test_a_sender_never_delivers_to_a_host_that_normalises_to_loopback(
         db, redis_client, make_app, receiver, strict_sender):
     """End to end: per-message ``webhookUrl`` and the app's configured URL, each in a spelling
     the HTTP client turns into 127.0.0.1, with a real receiver listening there."""
-    hosts = [*LOOPBACK_SPELLINGS, *filter(None, [_local_name()])]
+    hosts = [*LOOPBACK_SPELLINGS, *filter(None, [local_name()])]
     apps = {}
     for host in [*hosts, "a..\u00e4.example"]:
         app = make_app()
