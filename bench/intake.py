@@ -129,6 +129,18 @@ def server(cmd: list[str], port: int, env: dict[str, str]
             proc.wait(5)
 
 
+def ceiling_command(port: int, workers: int = 1) -> list[str]:
+    """``uvicorn`` serving bench/ceiling_app.py with the settings ``pushflow api`` names
+    (pushflow/cli/serve_commands.py): uvloop, httptools, no WebSocket protocol, lifespan on,
+    warnings only, no access log -- not uvicorn's "auto" choices. The one difference is the HTTP
+    protocol class: uvicorn's own httptools protocol, where the API adds its head limits
+    (producer/http_server.py), which are the API's work and counted as such."""
+    return [sys.executable, "-m", "uvicorn", "ceiling_app:app", "--app-dir", "bench",
+            "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
+            "--http", "httptools", "--ws", "none", "--lifespan", "on",
+            "--log-level", "warning", "--no-access-log"]
+
+
 def report(name: str, result: Result, tokens: int) -> None:
     print(f"{name:>14}: {result.rps:8.0f} req/s {result.rps * tokens:9.0f} tokens/s "
           f"p50 {result.pct(0.5):6.2f} ms  p99 {result.pct(0.99):6.2f} ms  "
@@ -182,9 +194,7 @@ def main() -> int:
         api_port, ceiling_port = free_port(), free_port()
         api_cmd = [sys.executable, "-m", "pushflow.cli.main", "api", "--port", str(api_port),
                    "--workers", str(args.workers)]
-        ceiling_cmd = [sys.executable, "-m", "uvicorn", "ceiling_app:app", "--app-dir", "bench",
-                       "--port", str(ceiling_port), "--workers", str(args.workers),
-                       "--log-level", "warning", "--no-access-log"]
+        ceiling_cmd = ceiling_command(ceiling_port, args.workers)
         with server(api_cmd, api_port, env), server(ceiling_cmd, ceiling_port, env):
             one_token = http_request(push_body(1), auth)
             # The machine is shared and noisy: 1-token pushes and the ceiling alternate in

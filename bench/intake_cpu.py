@@ -33,7 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from intake import bench_setup, drive, http_request, push_body, server  # noqa: E402
+from intake import (  # noqa: E402
+    bench_setup,
+    ceiling_command,
+    drive,
+    http_request,
+    push_body,
+    server,
+)
 
 from tests.services import free_port  # noqa: E402
 
@@ -90,9 +97,7 @@ def main() -> int:
     uvloop.install()
     with bench_setup("pushflow_bench_cpu") as setup:
         port = free_port()
-        cmd = ([sys.executable, "-m", "uvicorn", "ceiling_app:app", "--app-dir", "bench",
-                "--port", str(port), "--log-level", "warning", "--no-access-log"]
-               if args.ceiling else
+        cmd = (ceiling_command(port) if args.ceiling else
                [sys.executable, "-m", "pushflow.cli.main", "api", "--port", str(port)])
         with server(cmd, port, setup.env) as proc:
             request = http_request(push_body(1), setup.auth)

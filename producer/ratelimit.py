@@ -170,6 +170,15 @@ class Limiter:
     def block(self, app_key: str, address: str, retry_ms: int) -> None:
         self._blocked[(app_key, address)] = time.monotonic() + retry_ms / 1000
 
+    def leased(self, app_id: int) -> bool:
+        """Count one intake request against what this process leased for the app, if anything
+        is left: True when counted (the hot route's common case, no await needed)."""
+        left, until = self._leases.get(app_id, (0, 0.0))
+        if left > 0 and until > time.monotonic():
+            self._leases[app_id] = (left - 1, until)
+            return True
+        return False
+
     async def admit(self, redis: Redis[bytes], settings: Settings, app_key: str, address: str,
                     *, app_id: int | None = None, rate: IntakeRate | None = None) -> None:
         """Raise 429 ``RATE_LIMITED`` when the address sent too many wrong secrets for
@@ -178,9 +187,7 @@ class Limiter:
         counted = app_id is not None and rate is not None and rate.per_second > 0
         if counted and app_id is not None:
             while True:
-                left, until = self._leases.get(app_id, (0, 0.0))
-                if left > 0 and until > time.monotonic():
-                    self._leases[app_id] = (left - 1, until)
+                if self.leased(app_id):
                     return
                 taking = self._taking.get(app_id)
                 if taking is None:

@@ -96,9 +96,12 @@ def parse_time(value: str) -> datetime:
     return parsed
 
 
+_DEFAULT_LIMITS = Limits()
+
+
 def _limits(info: ValidationInfo) -> Limits:
     limits = context_of(info).get("limits")
-    return limits if isinstance(limits, Limits) else Limits()
+    return limits if type(limits) is Limits else _DEFAULT_LIMITS  # exact type: cheaper check
 
 
 def _at_most(value: str, limit: str, name: str, info: ValidationInfo) -> str:
