@@ -159,11 +159,11 @@ def ours(gateway: str, r: redis.Redis[bytes], app_id: int, n: int, env: dict[str
                              else fcm_token())])
         wait_for(lambda: r.llen("dlr") >= 1, 60, what="warm-up")
         r.delete("dlr")
-        before = probe.read(worker.proc.pid, sandbox_pid, metrics_port, gateway)
+        before = probe.read(worker.proc.pid, sandbox_pid, metrics_port, gateway, first=True)
         enqueue(r, jobs)
         counter = ResultCounter(r)
         wait_for(lambda: counter.count() >= n, 600, interval=0.02, what=f"{gateway} results")
-        after = probe.read(worker.proc.pid, sandbox_pid, metrics_port, gateway)
+        after = probe.read(worker.proc.pid, sandbox_pid, metrics_port, gateway, first=False)
     r.delete("pushflow:workers")
     return probe.window(before, after, n, in_flight, latency_ms)
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CPU_BOUND_DEMAND = 0.9  # the loop thread ran or waited for a core at least this much of the time
+FULL = 0.8  # window fill from which the window counts as kept full
+BUSY_MACHINE = 0.9  # all cores' busy fraction from which the machine counts as saturated
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -84,9 +86,15 @@ class Reading:
     rtt_count: int
 
 
-def read(worker_pid: int, sandbox_pid: int, metrics_port: int, gateway: str) -> Reading:
+def read(worker_pid: int, sandbox_pid: int, metrics_port: int, gateway: str,
+         *, first: bool) -> Reading:
+    """``first``: the reading before the run, timed after the scrape (the run starts then);
+    the one after it is timed before the scrape, which the run must not be charged for."""
+    at = time.perf_counter()
     rtt_sum, rtt_count = scrape_round_trips(metrics_port, gateway)
-    return Reading(time.perf_counter(), cpu_seconds(worker_pid), thread_schedstats(worker_pid),
+    if first:
+        at = time.perf_counter()
+    return Reading(at, cpu_seconds(worker_pid), thread_schedstats(worker_pid),
                    cpu_seconds(sandbox_pid), machine_jiffies(), rtt_sum, rtt_count)
 
 
@@ -108,14 +116,30 @@ class Window:
     def cpu_bound(self) -> bool:
         return self.loop_demand >= CPU_BOUND_DEMAND
 
+    @property
+    def machine_limit(self) -> float:
+        """Tokens/s this machine's cores allow the worker and the sandbox together at their CPU
+        per token (both on this machine), were nothing else running: above it, no window helps."""
+        return (os.cpu_count() or 1) * 1000 / max(self.worker_cpu_ms + self.sandbox_cpu_ms, 1e-6)
+
+    def verdict(self) -> str:
+        if self.cpu_bound:
+            return "CPU-bound: the worker's loop always had work, running or waiting for a core"
+        if self.fill >= FULL:
+            return ("window full, round trips longer than the latency: " +
+                    ("every core busy, CPU-bound" if self.machine_busy >= BUSY_MACHINE
+                     else "the sandbox answers late"))
+        return "window part empty: the pipe stalls"
+
     def describe(self) -> str:
-        verdict = ("the worker's loop always had work: CPU-bound" if self.cpu_bound else
-                   "the worker's loop was idle part of the time: not CPU-bound")
+        verdict = self.verdict()
         return (f"bound N/latency {self.bound:,.0f}/s, efficiency {self.efficiency:.2f} = fill "
                 f"{self.fill:.2f} x stretch {self.stretch:.2f} (mean round trip "
                 f"{self.mean_rtt_ms:.0f} ms); worker {self.worker_cpu_ms:.2f} ms CPU/token = "
                 f"{self.worker_cores:.2f} cores, loop demand {self.loop_demand:.2f}; sandbox "
-                f"{self.sandbox_cpu_ms:.2f} ms CPU/token; machine {self.machine_busy:.0%} busy "
+                f"{self.sandbox_cpu_ms:.2f} ms CPU/token; machine {self.machine_busy:.0%} busy; "
+                f"{os.cpu_count()} cores allow worker + sandbox {self.machine_limit:,.0f}/s = "
+                f"efficiency {self.machine_limit / self.bound if self.bound else 0:.2f} at most "
                 f"({verdict})")
 
 
