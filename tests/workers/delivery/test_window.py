@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from shared.jobs import SendJob
 from shared.settings import Settings, get_settings
+from tests.workers.delivery.stubs import OneConfig, StubGateway
 from workers.delivery.appconfig import AppConfig
 from workers.delivery.committer import Committer
 from workers.delivery.engine import Engine, Work
@@ -26,7 +27,7 @@ from workers.delivery.runtime import DeliveryRuntime
 from workers.delivery.testing import apns_token, enqueue, make_job, wait_for
 
 
-class Latency:
+class Latency(StubGateway):
     """Answers every send after ``seconds``; records how many were on its wire at each start."""
 
     name = "apns"
@@ -53,16 +54,6 @@ class Latency:
         finally:
             with self._lock:
                 self.on_wire -= 1
-
-    def open_connections(self) -> int:
-        return 0
-
-    async def close(self) -> None: ...
-
-
-class OneConfig:
-    async def get(self, app_id: int) -> AppConfig:
-        return AppConfig(app_id, credential=object(), send_rate=0.0)  # type: ignore[arg-type]
 
 
 def engine_for(settings: Settings, redis_client: Redis[bytes], gateway: Latency,
