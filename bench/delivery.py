@@ -11,20 +11,26 @@ For each gateway (APNs, FCM), with the sandbox answering every push after ``--la
 
 Private redis-server, fresh PostgreSQL database and sandbox, all on this machine (the sandbox
 shares the cores with what it measures: compare the ratio, not the absolute figures).
-Also printed: the worker's window efficiency, tokens/s ÷ (in-flight ÷ latency): 1.0 when all
-``--in-flight`` sends are always on the wire; well below it when the worker waits for a whole
-batch to finish before taking more (or when the CPU is the bound: see its CPU per token).
+Also printed: the worker's window efficiency, tokens/s ÷ (in-flight ÷ latency), split by
+Little's law into the window's fill (sends on the wire on average ÷ in-flight) and the round
+trip's stretch (latency ÷ mean round trip), with the worker's and the sandbox's CPU per token,
+the worker loop's demand and the machine's busy fraction: what bounds it (bench/window_probe.py).
 ``--events on`` (the default: how ``pushflow up`` and deploy/ run it) starts the worker with
 ``-E``, so it emits Celery task events for every send (what Flower shows); ``off`` without;
 ``both`` measures both in the same run, events off first, and adds their cost: tokens/s with
 events ÷ tokens/s without (``*_events_ratio``).
 Last line: ``apns_tokens_per_s=… fcm_tokens_per_s=… apns_ratio=… fcm_ratio=…
-apns_efficiency=… fcm_efficiency=…`` (with ``both``: of the run with events, then
+apns_efficiency=… fcm_efficiency=… apns_fill=… fcm_fill=… apns_cpu_ms_per_token=…
+fcm_cpu_ms_per_token=… apns_loop_demand=… fcm_loop_demand=… apns_cpu_cap_efficiency=…
+fcm_cpu_cap_efficiency=…`` (the efficiency this machine's cores allow worker and sandbox at
+their CPU per token; with ``both``: of the run with
+events, then
 ``apns_events_off_tokens_per_s=… fcm_events_off_tokens_per_s=… apns_events_ratio=…
 fcm_events_ratio=…``).
 
     .venv/bin/python bench/delivery.py --tokens 20000
     .venv/bin/python bench/delivery.py --tokens 10000 --events both
+    .venv/bin/python bench/delivery.py --tokens 10000 --in-flight 200
 """
 
 from __future__ import annotations
@@ -240,6 +246,7 @@ def main() -> None:
                 figures[gateway + "_fill"] = w.fill
                 figures[gateway + "_cpu_ms"] = w.worker_cpu_ms
                 figures[gateway + "_demand"] = w.loop_demand
+                figures[gateway + "_cpu_cap"] = w.machine_limit / w.bound if w.bound else 0.0
                 print(f"{gateway}: ours {rate:,.0f}/s, ratio {rate / ceiling:.2f} of the ceiling, "
                       f"CPU ratio {ceiling_cpu_ms / w.worker_cpu_ms:.2f}; {w.describe()} "
                       f"({args.tokens} tokens, {args.in_flight} in flight, "
@@ -254,6 +261,7 @@ def main() -> None:
                     *(f"{g}_fill={figures[g + '_fill']:.2f}" for g in ran),
                     *(f"{g}_cpu_ms_per_token={figures[g + '_cpu_ms']:.3f}" for g in ran),
                     *(f"{g}_loop_demand={figures[g + '_demand']:.2f}" for g in ran),
+                    *(f"{g}_cpu_cap_efficiency={figures[g + '_cpu_cap']:.2f}" for g in ran),
                     *(f"{g}_events_off_tokens_per_s={figures[g + '_events_off']:.0f}"
                       for g in compared),
                     *(f"{g}_events_ratio={figures[g] / figures[g + '_events_off']:.2f}"
