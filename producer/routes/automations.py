@@ -82,9 +82,14 @@ async def create_rule(request: Request) -> Response:
 
 async def replace_rule(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
+    rule_id = request.path_params["rule_id"]
+    async with get_state(request).pool.connection() as conn:
+        found = await rules.get(conn, caller.app_id, rule_id)
+    if found is None:  # another app's rule is not found, whatever the body says
+        raise _not_found(request)
     rule, warnings = await _checked(request, caller)
     async with get_state(request).pool.connection() as conn:
-        stored = await rules.replace(conn, caller.app_id, request.path_params["rule_id"], rule)
+        stored = await rules.replace(conn, caller.app_id, rule_id, rule)
     if stored is None:
         raise _not_found(request)
     return respond(request, 200, [_view(stored, warnings)])
