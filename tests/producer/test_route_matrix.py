@@ -75,8 +75,9 @@ async def tenant_a(api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection
     assert (await api.put("/v2.1/automations/settings", headers=h, json={
         "dailyCapPerUser": 5})).status_code == 200
     automation_event = "evt-" + secrets.token_hex(6)
-    assert (await api.post("/v2.1/events", headers=h, json={
-        "eventId": automation_event, "name": "order.shipped", "userId": user_id})).status_code == 200
+    fired = await api.post("/v2.1/events", headers=h, json={
+        "eventId": automation_event, "name": "order.shipped", "userId": user_id})
+    assert fired.status_code == 200, fired.text
     row = db.execute(
         "INSERT INTO webhook_events (id, app_id, type, dispatch_id, message_id, payload, state,"
         " dead_at) VALUES (gen_random_uuid(), %s, 'push.sent', %s, %s, '{}', 'dead', now())"
