@@ -31,7 +31,7 @@ from domain.automation.rules import daily_cap
 from domain.automation.sending import Sent, body_for, send_failed, send_now
 from domain.automation.templates import RenderError
 from domain.automation.timing import send_time
-from domain.automation.tx import TransactionOutlet
+from domain.automation.tx import DeviceConflict, TransactionOutlet
 from domain.devices.registry import devices_of_tokens, devices_of_users
 from domain.messages.submit import Outlet, SendingApp
 
@@ -186,12 +186,22 @@ def _cancel_of(rule: CompiledRule, e: EventBody) -> tuple[str, str, str] | None:
 
 async def fire(outlet: Outlet, app: SendingApp, batch: Sequence[EventBody], *,
                cache: RuleCache, request_id: str, now: float) -> list[dict[str, Any]]:
-    """Each event's answer, in the batch's order (see the module docstring)."""
-    unique = list({e.event_id: e for e in reversed(batch)}.values())[::-1]
+    """Each event's answer, in the batch's order (see the module docstring). The messages of
+    the batch are stored in one statement; when a device changed under it, the whole batch is
+    done again, storing message by message (``domain.automation.tx.DeviceConflict``)."""
+    try:
+        return await _fire(outlet, app, batch, cache, request_id, now, deferred=True)
+    except DeviceConflict:
+        return await _fire(outlet, app, batch, cache, request_id, now, deferred=False)
+
+
+async def _fire(outlet: Outlet, app: SendingApp, batch: Sequence[EventBody], cache: RuleCache,
+                request_id: str, now: float, *, deferred: bool) -> list[dict[str, Any]]:
+    unique = list({e.event_id: e for e in batch}.values())
     unique.sort(key=lambda e: e.event_id)  # one lock order for every batch: no deadlocks
     answered: dict[str, dict[str, Any]] = {}
     async with outlet.pool.connection() as conn:
-        tx = TransactionOutlet(outlet, conn)
+        tx = TransactionOutlet(outlet, conn, deferred)
         async with conn.transaction():
             new = await stored_events.claim(conn, app.app_id, unique, now)
             fresh = [e for e in unique if e.event_id in new]
@@ -210,6 +220,7 @@ async def fire(outlet: Outlet, app: SendingApp, batch: Sequence[EventBody], *,
                         "rules": [await _fire_rule(tx, app, e, r, targets[e.event_id], cap,
                                                    request_id, now)
                                   for r in rules if r.rule.event == e.name]}
+                await tx.writer.flush()
                 await stored_events.set_answers(conn, app.app_id, answered)
             repeats = [e.event_id for e in unique if e.event_id not in new]
             if repeats:

@@ -92,6 +92,7 @@ async def send_failed(tx: TransactionOutlet, app: SendingApp, tokens: list[str],
         return Sent(None, "failed", 0, "no_devices",
                     "; ".join(f"{r.code}: {r.token[:8]}…" for r in exc.rejected))
     assert not isinstance(submitted, StoredAnswer)
+    await tx.writer.flush()  # the dispatches must be stored before they are recorded failed
     detail = orjson.dumps({"reason": TEMPLATE_ERROR, "detail": why[:500]}).decode()
     query, params = record_query([Outcome(d.id, app.app_id, "failed", now, TEMPLATE_ERROR,
                                           gateway_response=detail)

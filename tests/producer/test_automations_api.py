@@ -134,3 +134,22 @@ async def test_bad_events_are_refused_whole(api: httpx.AsyncClient, make_app: An
     assert {p for _, p in error_codes(assert_envelope(r))} == {"[1].eventId", "[1].name"}
     r = await api.post("/v2.1/events", headers=h, json=[])
     assert error_codes(assert_envelope(r)) == [("REQUIRED", "body")]
+
+
+async def test_event_tokens_with_a_dead_device_send_to_the_others(
+        api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection[Any]) -> None:
+    app = make_app("auto")
+    h = app.headers()
+    plain = {**RULE, "templates": {"en": {"content": "hello"}}}
+    assert (await api.post("/v2.1/automations", headers=h, json=plain)).status_code == 201
+    dead, alive = await _device(api, h, "u", "en"), ios_token()
+    db.execute("UPDATE devices SET invalidated_at = now() + interval '1 s', invalid_reason ="
+               " 'unregistered' WHERE app_id = %s AND token = %s", (app.app_id, dead))
+    event = {"eventId": secrets.token_hex(8), "name": "order.shipped",
+             "deviceTokens": [dead, alive], "properties": {"orderId": "A1"}}
+    (fired,) = assert_envelope(await api.post("/v2.1/events", headers=h, json=event)
+                               )["data"][0]["rules"]
+    assert [(m["status"], m["dispatches"]) for m in fired["messages"]] == [("queued", 1)]
+    tokens = db.execute("SELECT device_token FROM dispatches WHERE app_id = %s",
+                        (app.app_id,)).fetchall()
+    assert tokens == [(alive,)]
