@@ -18,6 +18,7 @@ template check (``domain.automation.templates``) trusts placeholders on those.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -63,8 +64,12 @@ class Compare(BaseModel):
             parse_time(v)  # ValueError when it is not one
         return self
 
-    def path(self) -> tuple[str, ...]:
+    @cached_property
+    def steps(self) -> tuple[str, ...]:
         return tuple(self.property.split("."))
+
+    def path(self) -> tuple[str, ...]:
+        return self.steps
 
 
 class AllOfCompares(BaseModel):
@@ -141,8 +146,13 @@ def _compare(c: Compare, properties: Any) -> bool:
     number, bound_number = _number(found), _number(c.value)
     if number is None or bound_number is None:
         return False
-    return {"gt": number > bound_number, "gte": number >= bound_number,
-            "lt": number < bound_number, "lte": number <= bound_number}[c.op]
+    if c.op == "gt":
+        return number > bound_number
+    if c.op == "gte":
+        return number >= bound_number
+    if c.op == "lt":
+        return number < bound_number
+    return number <= bound_number
 
 
 def _same(a: Any, b: Any) -> bool:
