@@ -34,7 +34,7 @@ class RuleCache:
             if len(self.compiled) >= self.size:
                 self.compiled.clear()  # rare (thousands of edits); simpler than an LRU
             found = self.compiled[key] = CompiledRule.of(
-                rule_id, RuleBody.model_validate(definition, strict=False))
+                rule_id, RuleBody.model_validate(definition))
         return found
 
     async def rules(self, conn: AsyncConnection[Any], app_id: int, names: Iterable[str]

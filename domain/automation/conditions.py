@@ -27,7 +27,8 @@ from shared.payload import parse_time
 
 MAX_CONDITIONS = 50
 MAX_PATH = 200
-Scalar = str | int | float | bool | None
+# bool first, tried in order: true stays true and is never taken for 1 (JSON equality).
+Scalar = bool | int | float | str | None
 NumericOp = Literal["gt", "gte", "lt", "lte"]
 MISSING = object()
 _STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
@@ -42,7 +43,8 @@ class Compare(BaseModel):
                           r"(\.[A-Za-z0-9_\-]+)*$",
                           description="A dotted path into the event's properties.")
     op: Literal["eq", "ne", "in", "exists", "gt", "gte", "lt", "lte", "before", "after"]
-    value: Scalar | list[Scalar] = Field(None, description=(
+    value: Annotated[Scalar | list[Scalar], Field(union_mode="left_to_right")] = Field(
+        None, description=(
         "A scalar (eq, ne), a list (in), a boolean (exists), a number (gt, gte, lt, lte) or "
         "an RFC 3339 date-time (before, after)."))
 

@@ -107,7 +107,7 @@ async def history(conn: AsyncConnection[Any], app_id: int, name: str, since: flo
                   ) -> list[tuple[EventBody, float]]:
     """The stored events named ``name`` received since ``since``, oldest first."""
     rows = await (await conn.execute(_HISTORY, (app_id, name, since))).fetchall()
-    return [(EventBody.model_validate(body, strict=False), float(at)) for body, at in rows]
+    return [(EventBody.model_validate(body), float(at)) for body, at in rows]
 
 
 async def recent(conn: AsyncConnection[Any], app_id: int, *, offset: int, limit: int

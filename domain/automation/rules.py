@@ -55,7 +55,7 @@ class StoredRule:
 
 
 def _stored(row: Sequence[Any]) -> StoredRule:
-    return StoredRule(row[0], bool(row[1]), RuleBody.model_validate(row[2], strict=False),
+    return StoredRule(row[0], bool(row[1]), RuleBody.model_validate(row[2]),
                       row[3], row[4])
 
 
