@@ -68,7 +68,7 @@ async def test_a_killed_releaser_loses_none_and_releases_none_twice(
         holder.execute("SELECT 1 FROM apps WHERE id = %s FOR UPDATE", (app_id,))
         proc = subprocess.Popen([sys.executable, "-c", _RELEASER], env=dict(os.environ))
         try:
-            wait_for(lambda: _blocked_backends(db) > 0, 20, what="the releaser mid-batch")
+            wait_for(lambda: _blocked_backends(db) > 0, 60, what="the releaser mid-batch")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
