@@ -38,8 +38,10 @@ from producer.hotpath import PushflowApp
 from producer.outbox import run_sweeper
 from producer.panel import mount as panel
 from producer.routes import (
+    automations,
     devices,
     docs,
+    events,
     keys,
     ops,
     push,
@@ -57,7 +59,7 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger("pushflow.api")
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, keys, users,
-                                         unfinished, ops, docs, panel)
+                                         unfinished, automations, events, ops, docs, panel)
 
 Background = Callable[[AppState], Awaitable[None]]
 SHUTDOWN_WAIT_SECONDS = 2.0

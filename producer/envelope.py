@@ -60,6 +60,8 @@ TITLES: Mapping[str, str] = {
     "INVALID_DEVICE_TOKEN": "Invalid device token",
     "TOKEN_INVALIDATED": "Token invalidated",
     "PLATFORM_NOT_CONFIGURED": "Platform not configured",
+    "NO_DEVICES": "No devices",
+    "INVALID_TEMPLATE": "Invalid template",
     "IDEMPOTENCY_CONFLICT": "Idempotency conflict",
     "RATE_LIMITED": "Rate limited",
     "INVALID_JSON": "Invalid JSON",

@@ -54,8 +54,8 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 def _token_errors(rejected: list[RejectedToken]) -> list[dict[str, Any]]:
-    return [error_item(r.code, r.message, parameter=f"device_tokens[{r.index}]", value=r.token)
-            for r in rejected]
+    return [error_item(r.code, r.message, parameter=r.parameter or f"device_tokens[{r.index}]",
+                       value=r.token) for r in rejected]
 
 
 def _answer(request: Request, submitted: Submitted) -> dict[str, Any]:

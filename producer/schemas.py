@@ -24,10 +24,9 @@ from pydantic import (
 from shared.payload import parse_time
 from shared.statuses import EVENT_TYPES
 from shared.tokens import detect_platform, is_valid_for
-from shared.validation import refuse
+from shared.validation import LANGUAGE_PATTERN, known_time_zone, refuse
 
 MAX_TOKEN, MAX_USER_ID, MAX_TAGS, MAX_TAG = 4096, 256, 100, 64
-LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$"
 MAX_RECEIPTS = 1000
 MAX_OVERLAP_HOURS = 24 * 7
 MAX_URL = 2048
@@ -48,6 +47,15 @@ class DeviceBody(BaseModel):
                                  description="A language tag like `en-GB`.")
     tags: list[Annotated[str, Field(min_length=1, max_length=MAX_TAG)]] = Field(
         default_factory=list, max_length=MAX_TAGS, description="Labels to filter devices by.")
+    time_zone: str | None = Field(None, alias="timeZone", max_length=64, description=(
+        "The device's IANA time zone (`Europe/Lisbon`): automation's quiet hours follow it."))
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, zone: str | None) -> str | None:
+        if zone is not None and not known_time_zone(zone):
+            refuse("INVALID_FORMAT", f"'timeZone' {zone!r} is not an IANA time zone")
+        return zone
 
     @field_validator("token")
     @classmethod

@@ -52,6 +52,7 @@ FailureReason = Literal[
     "expired",
     "auth_config",
     "retries_exhausted",
+    "template_error",  # automation only: recorded at submission, never by a send worker
 ]
 
 

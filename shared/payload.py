@@ -84,6 +84,7 @@ class PushRequest:
     external_id: str | None = None
     webhook_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    user_ids: list[str] = field(default_factory=list)  # sent to their registered devices too
 
 
 def parse_time(value: str) -> datetime:
@@ -150,8 +151,12 @@ class PushBody(BaseModel):
     # "allow_http_webhook": bool, "allow_private_webhook": bool}.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    device_tokens: list[str] = Field(**per_app("max_tokens_per_request",
-                                               "Unique APNs or FCM tokens, at least one."))
+    device_tokens: list[str] = Field(default_factory=list, **per_app(
+        "max_tokens_per_request", "Unique APNs or FCM tokens; at least one, or `userIds`."))
+    user_ids: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+        None, alias="userIds", min_length=1, validate_default=True, **per_app(
+            "max_tokens_per_request", "Your users (the `userId` of registered devices): the "
+            "push also goes to every valid device each one registered."))
     title: str | None = Field(None, description=(
         "At most the app's `max_title_ios` (default 35) characters for iOS tokens and "
         "`max_title_android` (default 46) for Android tokens."))
@@ -189,8 +194,6 @@ class PushBody(BaseModel):
     @classmethod
     def _tokens(cls, tokens: list[str], info: ValidationInfo) -> list[str]:
         bound = _limits(info).max_tokens_per_request
-        if not tokens:
-            refuse("REQUIRED", "'device_tokens' needs at least one token")
         if len(tokens) > bound:
             refuse("TOO_MANY", f"at most {bound} tokens per request")
         if len(set(tokens)) < len(tokens):
@@ -201,6 +204,18 @@ class PushBody(BaseModel):
                            at=f"[{i}]")
                 seen[token] = i
         return tokens
+
+    @field_validator("user_ids")
+    @classmethod
+    def _user_ids(cls, users: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        bound = _limits(info).max_tokens_per_request
+        if users is not None and len(users) > bound:
+            refuse("TOO_MANY", f"at most {bound} users per request")
+        # (device_tokens absent from info.data: it was refused already, with its own error)
+        if not users and info.data.get("device_tokens", ["refused"]) == []:
+            refuse("REQUIRED", "'device_tokens' needs at least one token (or give 'userIds')",
+                   parameter="device_tokens")
+        return None if users is None else list(dict.fromkeys(users))
 
     @field_validator("title")
     @classmethod
@@ -296,7 +311,8 @@ def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: boo
         if value is not None:
             content[key] = value  # type: ignore[literal-required]  # keys are the literals
     return PushRequest(push.device_tokens, content, push.platform, push.ttl,
-                       push.schedule_time, push.external_id, push.webhook_url), []
+                       push.schedule_time, push.external_id, push.webhook_url,
+                       user_ids=push.user_ids or []), []
 
 
 def check_platform_limits(content: MessageContent, platforms: Iterable[Platform],

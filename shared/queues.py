@@ -24,6 +24,7 @@ TASK_SEND_FCM = "pushflow.send.fcm"
 TASK_SEND_APNS = "pushflow.send.apns"
 TASK_RECORD_RESULT = "pushflow.dlr.record"
 TASK_EXPIRE_IDEMPOTENCY_KEYS = "pushflow.periodic.expire_idempotency_keys"
+TASK_RELEASE_AUTOMATION = "pushflow.automation.release"  # delayed and quiet-hour sends
 
 
 def gateway_for(platform: str) -> Gateway:

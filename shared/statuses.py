@@ -34,8 +34,11 @@ RANK: Final[dict[str, int]] = {
 }
 
 # Reasons a dispatch can fail with (the contract's list), and those meaning the token is dead.
+# ``template_error``: an automation rule's template could not be rendered for the event (a
+# property missing), recorded when the push is made (domain/automation/sending.py).
 FAILURE_REASONS: Final = frozenset(
-    {"invalid_token", "unregistered", "bad_message", "expired", "auth_config", "retries_exhausted"}
+    {"invalid_token", "unregistered", "bad_message", "expired", "auth_config", "retries_exhausted",
+     "template_error"}
 )
 TOKEN_DEAD_REASONS: Final = frozenset({"invalid_token", "unregistered"})
 

@@ -15,6 +15,7 @@ bound comes from instead of stating a number.
 from __future__ import annotations
 
 import difflib
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -25,6 +26,18 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from shared.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
+# A language tag like ``en``, ``pt-BR`` or ``zh_Hant_TW`` (devices' ``language``, the languages of
+# automation templates).
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$"
+
+
+def known_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this system knows (``Europe/Lisbon``)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 # pydantic's error types that have a code of their own in the contract; the rest (wrong type,
 # not one of the choices, out of range, unknown field) are INVALID_FORMAT.

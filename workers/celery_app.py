@@ -17,6 +17,8 @@ from shared.settings import get_settings
 
 VISIBILITY_TIMEOUT_SECONDS = 900
 EXPIRE_IDEMPOTENCY_KEYS_EVERY_SECONDS = 600.0
+# Delayed and quiet-hour automation sends are released within this of their time.
+RELEASE_AUTOMATION_EVERY_SECONDS = 5.0
 
 
 def create_app() -> Celery:
@@ -24,9 +26,9 @@ def create_app() -> Celery:
     app = Celery(
         "pushflow", broker=settings.redis_url,
         # workers.observability: JSON logs, request ids and /metrics in every worker process;
-        # workers.periodic: the beat jobs (run on the dlr queue).
+        # workers.periodic, workers.automation.release: the beat jobs (run on the dlr queue).
         include=["workers.dlr.tasks", "workers.delivery.tasks", "workers.observability",
-                 "workers.periodic"],
+                 "workers.periodic", "workers.automation.release"],
     )
     app.conf.update(
         task_queues=[
@@ -37,6 +39,7 @@ def create_app() -> Celery:
         task_routes={
             queues.TASK_RECORD_RESULT: {"queue": queues.DLR},
             queues.TASK_EXPIRE_IDEMPOTENCY_KEYS: {"queue": queues.DLR},
+            queues.TASK_RELEASE_AUTOMATION: {"queue": queues.DLR},
         },
         # Run by ``celery -A workers beat`` (or ``-A workers.periodic``, the same app).
         beat_schedule={
@@ -44,6 +47,12 @@ def create_app() -> Celery:
                 "task": queues.TASK_EXPIRE_IDEMPOTENCY_KEYS,
                 "schedule": EXPIRE_IDEMPOTENCY_KEYS_EVERY_SECONDS,
                 "options": {"queue": queues.DLR},
+            },
+            "release-automation-sends": {
+                "task": queues.TASK_RELEASE_AUTOMATION,
+                "schedule": RELEASE_AUTOMATION_EVERY_SECONDS,
+                # A run missed (no worker) is not worth queueing up: the next one catches up.
+                "options": {"queue": queues.DLR, "expires": RELEASE_AUTOMATION_EVERY_SECONDS},
             },
         },
         task_serializer="json",

@@ -21,13 +21,14 @@ from shared.tokens import Platform
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = ("token, platform, user_id, language, tags, registered_at, invalidated_at,"
-            " invalid_reason")
+            " invalid_reason, time_zone")
 _UPSERT = f"""
-INSERT INTO devices (app_id, token, platform, user_id, language, tags, registered_at)
-VALUES (%s, %s, %s, %s, %s, %s, now())
+INSERT INTO devices (app_id, token, platform, user_id, language, tags, time_zone,
+                     registered_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, now())
 ON CONFLICT (app_id, token) DO UPDATE SET platform = excluded.platform,
     user_id = excluded.user_id, language = excluded.language, tags = excluded.tags,
-    registered_at = now()
+    time_zone = excluded.time_zone, registered_at = now()
 RETURNING {_COLUMNS}, xmax = 0
 """
 _DELETE = f"DELETE FROM devices WHERE app_id = %s AND token = %s RETURNING {_COLUMNS}"
@@ -39,6 +40,10 @@ _VERDICTS = """
 SELECT token, platform, invalidated_at IS NOT NULL AND registered_at < invalidated_at
 FROM devices WHERE app_id = %s AND token = ANY(%s)
 """
+# The valid devices of some users, or among some tokens (automation's and ``userIds``' targets).
+_VALID = " AND (invalidated_at IS NULL OR invalidated_at <= registered_at)"
+_OF_USERS = f"SELECT {_COLUMNS} FROM devices WHERE app_id = %s AND user_id = ANY(%s)" + _VALID
+_OF_TOKENS = f"SELECT {_COLUMNS} FROM devices WHERE app_id = %s AND token = ANY(%s)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Registration:
     user_id: str | None = None
     language: str | None = None
     tags: tuple[str, ...] = ()
+    time_zone: str | None = None  # IANA name, for automation's quiet hours
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Device:
     registered_at: datetime | None  # None: only ever seen in a gateway's report
     invalidated_at: datetime | None
     invalid_reason: str | None
+    time_zone: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -87,17 +94,17 @@ def _device(row: Sequence[Any]) -> Device:
     registered = row[5] if row[5] is not None and row[5] > _EPOCH else None
     return Device(token=row[0], platform=row[1], user_id=row[2], language=row[3],
                   tags=list(row[4]), registered_at=registered, invalidated_at=row[6],
-                  invalid_reason=row[7])
+                  invalid_reason=row[7], time_zone=row[8])
 
 
 async def register(conn: AsyncConnection[Any], app_id: int, r: Registration
                    ) -> tuple[Device, bool]:
     """Register (or register again) a token; the device and whether it is new."""
     row = await (await conn.execute(_UPSERT, (
-        app_id, r.token, r.platform, r.user_id, r.language, list(dict.fromkeys(r.tags))
-    ))).fetchone()
+        app_id, r.token, r.platform, r.user_id, r.language, list(dict.fromkeys(r.tags)),
+        r.time_zone))).fetchone()
     assert row is not None  # an upsert always returns its row
-    return _device(row), bool(row[8])
+    return _device(row), bool(row[9])
 
 
 async def forget(conn: AsyncConnection[Any], app_id: int, token: str) -> Device | None:
@@ -123,3 +130,17 @@ async def verdicts(conn: AsyncConnection[Any], app_id: int, tokens: Sequence[str
     """The registered ones among ``tokens``, by token."""
     cur = await conn.execute(_VERDICTS, (app_id, list(tokens)))
     return {row[0]: Verdict(row[1], bool(row[2])) for row in await cur.fetchall()}
+
+
+async def devices_of_users(conn: AsyncConnection[Any], app_id: int, user_ids: Sequence[str]
+                           ) -> list[Device]:
+    """The valid registered devices of these users."""
+    cur = await conn.execute(_OF_USERS, (app_id, list(user_ids)))
+    return [_device(row) for row in await cur.fetchall()]
+
+
+async def devices_of_tokens(conn: AsyncConnection[Any], app_id: int, tokens: Sequence[str]
+                            ) -> dict[str, Device]:
+    """The registered ones among ``tokens`` (valid or not), by token."""
+    cur = await conn.execute(_OF_TOKENS, (app_id, list(tokens)))
+    return {row[0]: _device(row) for row in await cur.fetchall()}

@@ -19,7 +19,8 @@ import psycopg
 
 from domain.keys.announce import announce
 
-SCOPES = ("push:send", "push:read", "events:send", "campaigns:write", "receipts:write", "admin")
+SCOPES = ("push:send", "push:read", "events:send", "automations:write", "campaigns:write",
+          "receipts:write", "admin")
 DEFAULT_SCOPES = ("push:send", "push:read")  # what ``pushflow keys create`` gives by default
 # How precise "last used" is: an API process records a key's use at most this often.
 LAST_USE_RESOLUTION_SECONDS = 60.0

@@ -30,8 +30,9 @@ _NOT_CONFIGURED: dict[Platform, str] = {
 class RejectedToken:
     index: int  # in the request's token list
     token: str
-    code: str  # TOKEN_INVALIDATED | INVALID_DEVICE_TOKEN | PLATFORM_NOT_CONFIGURED
+    code: str  # TOKEN_INVALIDATED | INVALID_DEVICE_TOKEN | PLATFORM_NOT_CONFIGURED | NO_DEVICES
     message: str
+    parameter: str | None = None  # default: device_tokens[index]; a user: userIds[index]
 
 
 @dataclass

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal, Protocol
 
 from prometheus_client import Counter
 
-from domain.devices.registry import Verdict, verdicts
+from domain.devices.registry import Verdict, devices_of_users, verdicts
 from domain.messages import outbox, rows
 from domain.messages.configured import ConfiguredPlatforms
 from domain.messages.idempotency import StoredAnswer, stored_answer
@@ -139,6 +139,9 @@ async def submit(app: SendingApp, request: PushRequest, *, outlet: Outlet, sourc
     """Store and queue one push (see the module docstring). A ``StoredAnswer`` is the first
     answer to the idempotency key, when an identical submission got there first."""
     now = time.time() if now is None else now
+    no_devices: list[RejectedToken] = []
+    if request.user_ids:
+        request, no_devices = await _with_user_devices(outlet, app.app_id, request)
     configured = outlet.platforms.cached(app.app_id)
     if configured is None:
         configured = await outlet.platforms.get(outlet.pool, app.app_id)
@@ -149,6 +152,7 @@ async def submit(app: SendingApp, request: PushRequest, *, outlet: Outlet, sourc
     scheduled = request.schedule_time is not None and request.schedule_time.timestamp() > now
     for _round in range(_DEVICE_ROUNDS):
         plan = plan_tokens(request, devices, shapes, configured)
+        plan.rejected[:0] = no_devices
         if not plan.accepted:
             raise NothingAccepted(plan.rejected)
         limit_errors = check_platform_limits(request.content,
@@ -180,6 +184,20 @@ async def submit(app: SendingApp, request: PushRequest, *, outlet: Outlet, sourc
                 return first
         devices = await _verdicts(outlet, app.app_id, request.tokens)
     raise TryAgain("Registered devices changed during the request; retry")
+
+
+async def _with_user_devices(outlet: Outlet, app_id: int, request: PushRequest
+                             ) -> tuple[PushRequest, list[RejectedToken]]:
+    """The request with its users' valid registered devices added to its tokens, and a refusal
+    (``NO_DEVICES``) for each user who has none."""
+    async with outlet.pool.connection() as conn:
+        devices = await devices_of_users(conn, app_id, request.user_ids)
+    users = {d.user_id for d in devices}
+    tokens = list(dict.fromkeys([*request.tokens, *(d.token for d in devices)]))
+    missing = [RejectedToken(i, user, "NO_DEVICES", "This user has no valid registered device",
+                             parameter=f"userIds[{i}]")
+               for i, user in enumerate(request.user_ids) if user not in users]
+    return replace(request, tokens=tokens), missing
 
 
 def _count(message: NewMessage, plan: Plan) -> None:

@@ -28,7 +28,8 @@ DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 
 def _device(d: registry.Device) -> dict[str, Any]:
     return {"token": d.token, "platform": d.platform, "userId": d.user_id,
-            "language": d.language, "tags": d.tags, "registeredAt": iso(d.registered_at),
+            "language": d.language, "timeZone": d.time_zone, "tags": d.tags,
+            "registeredAt": iso(d.registered_at),
             "invalidatedAt": iso(d.invalidated_at), "invalidReason": d.invalid_reason,
             "valid": d.valid}
 
@@ -38,7 +39,7 @@ async def register_device(request: Request) -> Response:
     state = get_state(request)
     d = await read_model(request, DeviceBody, whole_fields=True)
     registration = registry.Registration(d.token, d.platform, d.user_id, d.language,
-                                         tuple(dict.fromkeys(d.tags)))
+                                         tuple(dict.fromkeys(d.tags)), d.time_zone)
     async with state.pool.connection() as conn:
         device, created = await registry.register(conn, caller.app_id, registration)
     return respond(request, 201 if created else 200, [_device(device)])
@@ -79,6 +80,7 @@ routes: list[BaseRoute] = [
 _DEVICE: dict[str, Any] = {"type": "object", "properties": {
     "token": {"type": "string"}, "platform": {"type": "string", "enum": list(PLATFORMS)},
     "userId": {"type": ["string", "null"]}, "language": {"type": ["string", "null"]},
+    "timeZone": {"type": ["string", "null"]},
     "tags": {"type": "array", "items": {"type": "string"}},
     "registeredAt": {"type": ["string", "null"]}, "invalidatedAt": {"type": ["string", "null"]},
     "invalidReason": {"type": ["string", "null"]}, "valid": {"type": "boolean"}}}

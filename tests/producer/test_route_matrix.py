@@ -44,7 +44,8 @@ class TenantA:
     async def snapshot(self, api: httpx.AsyncClient, db: psycopg.Connection[Any]) -> Any:
         views = [await api.get(path, headers=self.headers) for path in (
             f"/v2.1/push/{self.ids['message_id']}", "/v2.1/devices", "/v2.1/webhooks",
-            "/v2.1/webhooks/deliveries", "/v2.1/keys", "/v2.1/users")]
+            "/v2.1/webhooks/deliveries", "/v2.1/keys", "/v2.1/users", "/v2.1/automations",
+            "/v2.1/automations/settings", "/v2.1/events")]
         events = db.execute("SELECT id, state FROM webhook_events WHERE id = %s",
                             (self.ids["event_id"],)).fetchall()
         return [(r.status_code, r.json()["data"]) for r in views], events
@@ -69,6 +70,17 @@ async def tenant_a(api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection
     member = f"member-{secrets.token_hex(6)}@example.com"
     assert (await api.post("/v2.1/users", headers=h, json={"email": member, "role": "admin"})
             ).status_code == 201
+    rule = await api.post("/v2.1/automations", headers=h, json={
+        "name": "r", "event": "order.shipped", "defaultLanguage": "en",
+        "templates": {"en": {"content": "shipped"}}})
+    assert rule.status_code == 201, rule.text
+    rule_id = rule.json()["data"][0]["ruleId"]
+    assert (await api.put("/v2.1/automations/settings", headers=h, json={
+        "dailyCapPerUser": 5})).status_code == 200
+    automation_event = "evt-" + secrets.token_hex(6)
+    fired = await api.post("/v2.1/events", headers=h, json={
+        "eventId": automation_event, "name": "order.shipped", "userId": user_id})
+    assert fired.status_code == 200, fired.text
     row = db.execute(
         "INSERT INTO webhook_events (id, app_id, type, dispatch_id, message_id, payload, state,"
         " dead_at) VALUES (gen_random_uuid(), %s, 'push.sent', %s, %s, '{}', 'dead', now())"
@@ -78,9 +90,10 @@ async def tenant_a(api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection
     ids = {"message_id": message["messageId"], "messageId": message["messageId"],
            "dispatchId": dispatch_id, "event_id": event_id, "token": token,
            "deviceToken": token, "externalId": external_id, "userId": user_id,
-           "prefix": app.secret[:apps.PREFIX_CHARS], "email": member}
+           "prefix": app.secret[:apps.PREFIX_CHARS], "email": member,
+           "rule_id": rule_id, "eventId": automation_event}
     return TenantA(h, ids, [message["messageId"], dispatch_id, event_id, token, external_id,
-                            user_id, hook, app.secret[:apps.PREFIX_CHARS], member])
+                            user_id, hook, app.secret[:apps.PREFIX_CHARS], member, rule_id])
 
 
 def _value(name: str, schema: dict[str, Any], ids: dict[str, Any]) -> Any:
