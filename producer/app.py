@@ -36,7 +36,7 @@ from producer.body import RefuseNul
 from producer.envelope import install_handlers
 from producer.hotpath import PushflowApp
 from producer.outbox import run_sweeper
-from producer.routes import devices, docs, ops, push, receipts, webhooks
+from producer.routes import campaigns, devices, docs, ops, push, receipts, webhooks
 from producer.state import AppState, make_pool, make_redis
 from producer.writer import IntakeWriter
 from shared.observability.asgi import RequestObservabilityMiddleware, RequestRecorder
@@ -45,7 +45,8 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pushflow.api")
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, ops, docs)
+ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, campaigns, ops,
+                                          docs)
 
 Background = Callable[[AppState], Awaitable[None]]
 SHUTDOWN_WAIT_SECONDS = 2.0

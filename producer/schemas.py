@@ -24,10 +24,9 @@ from pydantic import (
 from shared.payload import parse_time
 from shared.statuses import EVENT_TYPES
 from shared.tokens import detect_platform, is_valid_for
-from shared.validation import refuse
+from shared.validation import LANGUAGE_PATTERN, refuse
 
 MAX_TOKEN, MAX_USER_ID, MAX_TAGS, MAX_TAG = 4096, 256, 100, 64
-LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$"
 MAX_RECEIPTS = 1000
 MAX_OVERLAP_HOURS = 24 * 7
 MAX_URL = 2048

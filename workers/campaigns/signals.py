@@ -1,0 +1,73 @@
+"""What the pacer reads from Redis before each step: how busy each gateway's transactional lane
+is (how many tx tasks wait, and how long the oldest has waited), and how many bulk tasks wait.
+
+The slow-down is a factor per gateway (1 = the campaign's full rate): halved while the tx lane
+is congested, raised again step by step once it is not -- so a campaign gives way within a
+fraction of a second when transactional pushes queue up, and recovers on its own after.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import orjson
+from redis.asyncio import Redis
+
+from shared.queues import Gateway, send_queue
+from shared.taskmessage import decode_message
+
+TX_DEPTH_LIMIT = 50  # tx tasks waiting: more means the workers are behind
+TX_AGE_LIMIT_SECONDS = 0.25  # the oldest waiting tx task's age
+MIN_FACTOR = 0.05
+RECOVER_STEP = 0.1
+ADJUST_EVERY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class LaneLoad:
+    tx_depth: int
+    tx_age: float  # seconds the oldest waiting tx task has waited (0: none waits)
+    bulk_depth: int
+
+    @property
+    def congested(self) -> bool:
+        return self.tx_depth > TX_DEPTH_LIMIT or self.tx_age > TX_AGE_LIMIT_SECONDS
+
+
+_PLATFORM = {"apns": "ios", "fcm": "android"}
+
+
+async def lane_load(redis: Redis[bytes], gateway: Gateway) -> LaneLoad:
+    platform = _PLATFORM[gateway]
+    tx, bulk = send_queue(platform, "tx"), send_queue(platform, "bulk")
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.llen(tx)
+        pipe.lindex(tx, -1)  # the oldest (tasks are pushed on the left)
+        pipe.llen(bulk)
+        tx_depth, oldest, bulk_depth = await pipe.execute()
+    age = 0.0
+    if oldest is not None:
+        try:
+            _task, args, _kw, _headers = decode_message(oldest)
+            age = max(0.0, time.time() - float(args[0]["enqueuedAt"]))
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
+            age = 0.0  # not a send job of ours: says nothing about latency
+    return LaneLoad(int(tx_depth), age, int(bulk_depth))
+
+
+@dataclass
+class SlowDown:
+    """The factor of one gateway, adjusted at most every ``ADJUST_EVERY_SECONDS``."""
+
+    factor: float = 1.0
+    adjusted_at: float = 0.0
+
+    def update(self, load: LaneLoad, now: float) -> float:
+        if now - self.adjusted_at >= ADJUST_EVERY_SECONDS:
+            self.adjusted_at = now
+            if load.congested:
+                self.factor = max(MIN_FACTOR, self.factor / 2)
+            else:
+                self.factor = min(1.0, self.factor + RECOVER_STEP)
+        return self.factor
