@@ -36,12 +36,16 @@ from shared.tokens import Platform
 
 MAX_GROUP = 500  # recipients per message (one submit, one statement)
 MAX_STEP = 2000  # recipients per step
-BURST_SECONDS = 0.5  # budget that may accrue while nothing could be taken
+BURST_SECONDS = 2.0  # budget that may accrue while nothing could be taken (a late step)
+# What may be on its way on the bulk lane (queued, or taken by a send worker and unfinished):
+# a pause stops the sends within about BACKLOG_SECONDS.
+BACKLOG_SECONDS = 1.0
+MIN_BACKLOG = 100
 
 _BUDGET = """
 SELECT c.state, c.per_minute, c.canary_state, c.round, c.content, c.languages, c.fallback,
        a.limits, a.send_rate, p.credit, p.canary_left,
-       extract(epoch FROM clock_timestamp() - p.at)
+       extract(epoch FROM clock_timestamp() - p.at), clock_timestamp()
 FROM campaign_pacing p JOIN campaigns c ON c.id = p.campaign_id JOIN apps a ON a.id = c.app_id
 WHERE p.campaign_id = %s AND p.platform = %s
 FOR UPDATE OF p SKIP LOCKED
@@ -62,8 +66,9 @@ FROM unnest(%s::bigint[], %s::text[], %s::uuid[], %s::text[]) AS u(seq, state, d
                                                                    reason)
 WHERE r.campaign_id = %s AND r.seq = u.seq
 """
-_SPEND = """UPDATE campaign_pacing SET credit = %s, rate = %s, canary_left = %s,
-    at = clock_timestamp() WHERE campaign_id = %s AND platform = %s"""
+# ``at``: the instant the credit was computed for (the step's own time is credited next time).
+_SPEND = """UPDATE campaign_pacing SET credit = %s, rate = %s, canary_left = %s, at = %s
+WHERE campaign_id = %s AND platform = %s"""
 
 
 @dataclass
@@ -114,26 +119,27 @@ NOTHING = Step(0, 0, 0.0, False, [])
 
 
 async def step(conn: AsyncConnection[Any], outlet: StepOutlet, app_id: int, campaign_id: str,
-               platform: Platform, *, factor: float, room: int) -> Step:
+               platform: Platform, *, factor: float, on_its_way: int) -> Step:
     """Take and submit what the budget allows (``factor``: the slow-down, 1 = full rate;
-    ``room``: how many more tasks the bulk queue may hold). Run inside a transaction; the
-    caller publishes ``Step.messages`` after the commit."""
+    ``on_its_way``: the gateway's bulk tasks queued or being sent). Run inside a transaction;
+    the caller publishes ``Step.messages`` after the commit."""
     row = await (await conn.execute(_BUDGET, (campaign_id, platform))).fetchone()
     if row is None:
         return Step(0, 0, 0.0, True, [])
     (state, per_minute, canary_state, _round, content, languages, fallback, limits, send_rate,
-     credit, canary_left, elapsed) = row
+     credit, canary_left, elapsed, now) = row
     if state != "running":
         return NOTHING
     rate = bulk_rate(per_minute, outlet.settings.send_rate_per_second
                      if send_rate is None else float(send_rate)) * factor
     credit = min(max(1.0, rate * BURST_SECONDS), credit + rate * max(0.0, float(elapsed)))
+    room = max(MIN_BACKLOG, int(rate * BACKLOG_SECONDS)) - on_its_way
     want = min(math.floor(credit), MAX_STEP, max(0, room))
     canary = canary_state == "sending"
     if canary:
         want = min(want, canary_left)
     if want <= 0:
-        await conn.execute(_SPEND, (credit, rate, canary_left, campaign_id, platform))
+        await conn.execute(_SPEND, (credit, rate, canary_left, now, campaign_id, platform))
         return Step(0, 0, rate, False, [])
     picked = await (await conn.execute(_NEXT, {
         "app": app_id, "c": campaign_id, "p": platform, "n": want})).fetchall()
@@ -158,7 +164,8 @@ async def step(conn: AsyncConnection[Any], outlet: StepOutlet, app_id: int, camp
         seqs, states, dispatch_ids, reasons = (list(c) for c in zip(*marks, strict=True))
         await conn.execute(_MARK, (seqs, states, dispatch_ids, reasons, campaign_id))
     left = canary_left - len(picked) if canary else canary_left
-    await conn.execute(_SPEND, (credit - submitted, rate, max(0, left), campaign_id, platform))
+    await conn.execute(_SPEND, (credit - submitted, rate, max(0, left), now, campaign_id,
+                                platform))
     return Step(len(picked), submitted, rate, False, list(outlet.writer.stored))
 
 

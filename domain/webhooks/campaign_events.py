@@ -13,12 +13,12 @@ from shared.statuses import CAMPAIGN_FINISHED
 
 _INSERT = """
 INSERT INTO webhook_events (id, app_id, type, payload)
-SELECT gen_random_uuid(), w.app_id, %(type)s, jsonb_build_object(
-    'type', %(type)s,
+SELECT gen_random_uuid(), w.app_id, %(type)s::text, jsonb_build_object(
+    'type', %(type)s::text,
     'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
     'data', %(data)s::jsonb)
 FROM webhook_endpoints w
-WHERE w.app_id = %(app)s AND %(type)s = ANY(w.event_types) AND w.primary_url IS NOT NULL
+WHERE w.app_id = %(app)s AND %(type)s::text = ANY(w.event_types) AND w.primary_url IS NOT NULL
 """
 
 

@@ -10,8 +10,9 @@ webhook sender, it is an asyncio loop; all its state that matters is in PostgreS
 Each tick: release scheduled campaigns whose time has come, read the lanes' load from Redis
 (``workers.campaigns.signals``), and run one step per running campaign and gateway
 (``domain.campaigns.pacing.step``), each in its own transaction, publishing after the commit.
-The bulk queue holds at most ``BACKLOG_SECONDS`` of the campaign's rate (and at least
-``MIN_BACKLOG`` tasks). Every ``HOUSEKEEPING_SECONDS``: the canary verdicts, the end of
+What is on its way on the bulk lane (queued, or taken by a send worker and not finished) stays
+under ``domain.campaigns.pacing.BACKLOG_SECONDS`` of the campaign's rate, so a pause stops the
+sends within about that. Every ``HOUSEKEEPING_SECONDS``: the canary verdicts, the end of
 campaigns whose recipients are all final, and an outbox sweep (what a pacer killed between
 commit and publish left behind).
 """
@@ -41,8 +42,6 @@ log = logging.getLogger("pushflow.pacer")
 
 TICK_SECONDS = 0.1
 HOUSEKEEPING_SECONDS = 1.0
-BACKLOG_SECONDS = 1.0
-MIN_BACKLOG = 100
 
 _RELEASE = """UPDATE campaigns SET state = 'running', started_at = now(), updated_at = now()
 WHERE state = 'scheduled' AND schedule_time <= now() RETURNING id::text"""
@@ -100,14 +99,14 @@ class Pacer:
             writer = pacing.TransactionWriter(conn, self.settings.outbox_sweep_after_seconds)
             outlet = pacing.StepOutlet(self.settings, self.pool, self.redis, self.acks,
                                        self.platforms, writer)
-            # The bound follows the rate the budget row says was applied last.
-            rate = await _last_rate(conn, campaign_id, platform)
-            room = max(MIN_BACKLOG, int(rate * BACKLOG_SECONDS)) - queued
             async with conn.transaction():
                 step = await pacing.step(conn, outlet, app_id, campaign_id, platform,
-                                         factor=factor, room=room)
+                                         factor=factor, on_its_way=queued)
         if step.messages:
             await outbox.publish_messages(outlet, step.messages)
+        if step.taken:
+            log.debug("pacer: %s %s took %d at %.1f/s (%d on its way)", campaign_id, platform,
+                      step.taken, step.rate, queued)
         return step.submitted
 
     async def _housekeeping(self, running: list[Any]) -> None:
@@ -121,13 +120,6 @@ class Pacer:
                     log.info("pacer: campaign %s finished", campaign_id)
         await outbox.sweep(self)
         await self.acks.flush(self)
-
-
-async def _last_rate(conn: AsyncConnection[Any], campaign_id: str, platform: str) -> float:
-    row = await (await conn.execute(
-        "SELECT rate FROM campaign_pacing WHERE campaign_id = %s AND platform = %s",
-        (campaign_id, platform))).fetchone()
-    return float(row[0]) if row is not None else 0.0
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

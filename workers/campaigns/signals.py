@@ -1,5 +1,7 @@
 """What the pacer reads from Redis before each step: how busy each gateway's transactional lane
-is (how many tx tasks wait, and how long the oldest has waited), and how many bulk tasks wait.
+is (how many tx tasks wait, and how long the oldest has waited), and how many bulk tasks are on
+their way (waiting in the queue, or taken by a send worker and not finished:
+``workers.delivery.reliable_queue``'s in-flight hashes).
 
 The slow-down is a factor per gateway (1 = the campaign's full rate): halved while the tx lane
 is congested, raised again step by step once it is not -- so a campaign gives way within a
@@ -16,6 +18,7 @@ from redis.asyncio import Redis
 
 from shared.queues import Gateway, send_queue
 from shared.taskmessage import decode_message
+from workers.delivery.reliable_queue import INFLIGHT, WORKERS
 
 TX_DEPTH_LIMIT = 50  # tx tasks waiting: more means the workers are behind
 TX_AGE_LIMIT_SECONDS = 0.25  # the oldest waiting tx task's age
@@ -28,7 +31,7 @@ ADJUST_EVERY_SECONDS = 0.5
 class LaneLoad:
     tx_depth: int
     tx_age: float  # seconds the oldest waiting tx task has waited (0: none waits)
-    bulk_depth: int
+    bulk_depth: int  # waiting in the bulk queue, plus taken by the gateway's workers
 
     @property
     def congested(self) -> bool:
@@ -41,11 +44,18 @@ _PLATFORM = {"apns": "ios", "fcm": "android"}
 async def lane_load(redis: Redis[bytes], gateway: Gateway) -> LaneLoad:
     platform = _PLATFORM[gateway]
     tx, bulk = send_queue(platform, "tx"), send_queue(platform, "bulk")
+    workers = await redis.smembers(WORKERS)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.llen(tx)
         pipe.lindex(tx, -1)  # the oldest (tasks are pushed on the left)
         pipe.llen(bulk)
-        tx_depth, oldest, bulk_depth = await pipe.execute()
+        for worker in sorted(workers):
+            # Taken and not finished (both lanes: a worker's hash does not say which lane
+            # without reading every message; the tx share is small, and counting it errs on
+            # the side of the transactional pushes).
+            pipe.hlen(INFLIGHT + worker.decode())
+        tx_depth, oldest, bulk_depth, *held = await pipe.execute()
+    bulk_depth += sum(held)
     age = 0.0
     if oldest is not None:
         try:
