@@ -23,8 +23,8 @@ from domain.campaigns.store import NotAllowed
 _LOCK = """SELECT state, audience->>'kind',
     (SELECT coalesce(max(seq), 0) FROM campaign_recipients WHERE campaign_id = c.id)
 FROM campaigns c WHERE app_id = %s AND id = %s FOR UPDATE"""
-_STAGING = """CREATE TEMP TABLE campaign_upload (seq bigint, token text, platform text,
-    language text) ON COMMIT DROP"""
+_STAGING = """CREATE TEMP TABLE campaign_upload (seq bigint GENERATED ALWAYS AS IDENTITY,
+    token text, platform text, language text) ON COMMIT DROP"""
 # A second upload to the same campaign also skips the tokens of the first (anti-join).
 _MOVE = """
 WITH firsts AS (
@@ -39,7 +39,7 @@ WITH firsts AS (
           AND d.invalidated_at > d.registered_at)
 ), moved AS (
     INSERT INTO campaign_recipients (campaign_id, seq, token, platform, language)
-    SELECT %(c)s, seq, token, platform, language FROM alive
+    SELECT %(c)s, %(last)s + seq, token, platform, language FROM alive
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM campaign_upload), (SELECT count(*) FROM fresh),
@@ -79,9 +79,11 @@ async def upload(conn: AsyncConnection[Any], app_id: int, campaign_id: str,
         if kind != "upload":
             raise NotAllowed("upload", "chosen from registered devices")
         await conn.execute(_STAGING)
-        parser = LineParser(fmt, int(last_seq))
+        # The duplicates are found by sorting the upload: in memory, not in temporary files.
+        await conn.execute("SET LOCAL work_mem = '256MB'")
+        parser = LineParser(fmt)
         async with conn.cursor().copy(
-                "COPY campaign_upload (seq, token, platform, language) FROM STDIN") as copy:
+                "COPY campaign_upload (token, platform, language) FROM STDIN") as copy:
             async for chunk in chunks:
                 rows = parser.feed(chunk)
                 if rows:
@@ -90,7 +92,8 @@ async def upload(conn: AsyncConnection[Any], app_id: int, campaign_id: str,
             if rows:
                 await copy.write(rows)
         counts = await (await conn.execute(_MOVE, {
-            "first": last_seq == 0, "c": campaign_id, "app": app_id})).fetchone()
+            "first": last_seq == 0, "c": campaign_id, "app": app_id, "last": last_seq})
+        ).fetchone()
         assert counts is not None
         staged, fresh, moved = (int(n) for n in counts)
         parsed = parser.parsed

@@ -1,7 +1,13 @@
 """Parsing an uploaded token list as it streams in: CSV (``token[,platform[,language]]``, an
 optional ``token,...`` header) or NDJSON (``{"token": ..., "platform": ..., "language": ...}``
-per line). Each good line becomes one row of text-format COPY data; a bad line is counted with
-its line number and why. Nothing holds more than one chunk and one unfinished line.
+per line). Each good line becomes one row of text-format COPY data (``token, platform,
+language``; the staging table numbers the rows); a bad line is counted with its line number (in
+the file, from 1) and why. Nothing holds more than one chunk and one unfinished line.
+
+The usual list -- one bare APNs or FCM token per line -- takes a short path: a line of 64 hex
+digits is an APNs token (one ``bytes.translate``), a line with ``APA91`` in it is tried as an FCM
+token (one match), and the rows of a chunk's bare tokens are joined at once; only the other
+lines are split into fields and checked one by one.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any, Literal
 
 import orjson
 
-from shared.tokens import PLATFORMS, detect_platform, is_valid_for
+from shared.tokens import FCM_PATTERN, PLATFORMS, detect_platform, is_valid_for
 from shared.validation import LANGUAGE_PATTERN
 
 Format = Literal["csv", "ndjson"]
@@ -21,11 +27,15 @@ MAX_LINE_BYTES = 8192  # a token is at most 4096 characters; a longer line is re
 MAX_PROBLEMS = 20  # bad lines reported by number (all are counted)
 _LANGUAGE = re.compile(LANGUAGE_PATTERN)
 _NULL = "\\N"  # COPY's text format for NULL (tokens and languages never hold a backslash)
+_HEX = b"0123456789abcdefABCDEF"
+_APNS_CHARS = 64  # shared.tokens: an APNs token is 64 hex digits
+_FCM = re.compile(FCM_PATTERN.encode())
+_BARE = {"ios": f"\tios\t{_NULL}\n".encode(), "android": f"\tandroid\t{_NULL}\n".encode()}
 
 
 @dataclass
 class Parsed:
-    lines: int = 0
+    lines: int = 0  # non-empty lines of the audience (the header is not one)
     invalid: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)
 
@@ -36,13 +46,13 @@ class Parsed:
 
 
 class LineParser:
-    """Feed chunks; each call gives the COPY rows (``seq\\ttoken\\tplatform\\tlanguage\\n``) of
-    the lines it completed. ``seq`` numbers continue from ``first_seq``."""
+    """Feed chunks; each call gives the COPY rows (``token\\tplatform\\tlanguage\\n``) of the
+    lines it completed."""
 
-    def __init__(self, fmt: Format, first_seq: int) -> None:
+    def __init__(self, fmt: Format) -> None:
         self.fmt = fmt
-        self.seq = first_seq
         self.rest = b""
+        self.seen = 0  # lines of the file before ``rest`` (empty ones too)
         self.skipping = False  # inside an over-long line, until its end
         self.parsed = Parsed()
 
@@ -55,55 +65,79 @@ class LineParser:
                 self._too_long()
             return b""
         self.rest = data[cut + 1:]
-        lines = data[:cut].split(b"\n")
-        if self.skipping:
-            lines = lines[1:]  # the end of the over-long line
+        block = data[:cut]
+        if self.skipping:  # the end of the over-long line
+            end = block.find(b"\n")
             self.skipping = False
-        out = self._rows(lines)
+            self.seen += 1
+            if end < 0:
+                return b""
+            block = block[end + 1:]
+        out = self._block(block)
         if len(self.rest) > MAX_LINE_BYTES:
             self._too_long()
         return out
 
     def finish(self) -> bytes:
         rest, self.rest = self.rest, b""
-        return b"" if self.skipping or not rest.strip() else self._rows([rest])
+        return b"" if self.skipping or not rest.strip() else self._block(rest)
 
     def _too_long(self) -> None:
         if not self.skipping:
             self.parsed.lines += 1
-            self.parsed.bad(self.parsed.lines, f"longer than {MAX_LINE_BYTES} bytes")
+            self.parsed.bad(self.seen + 1, f"longer than {MAX_LINE_BYTES} bytes")
         self.skipping = True
         self.rest = b""
 
-    def _rows(self, raw_lines: list[bytes]) -> bytes:
-        out: list[str] = []
-        parsed = self.parsed
-        for raw in raw_lines:
-            raw = raw.strip()
-            if not raw:
-                continue
-            parsed.lines += 1
+    def _block(self, block: bytes) -> bytes:
+        """The rows of complete lines (``block`` holds no final newline)."""
+        first = self.seen + 1
+        lines = block.replace(b"\r", b"").split(b"\n")
+        self.seen += len(lines)
+        if first == 1 and self.fmt == "csv" and _is_header(lines[0].decode("latin-1")):
+            lines, first = lines[1:], 2
+        ios: list[bytes] = []
+        android: list[bytes] = []
+        others: list[tuple[int, bytes]] = []
+        csv_lines = self.fmt == "csv"
+        for number, line in enumerate(lines, first):
+            if csv_lines and len(line) == _APNS_CHARS and not line.translate(None, _HEX):
+                ios.append(line)
+            elif csv_lines and b"APA91" in line and _FCM.fullmatch(line):
+                android.append(line)
+            elif line:
+                others.append((number, line))
+        self.parsed.lines += len(ios) + len(android)
+        out = [_BARE[p].join(found) + _BARE[p]
+               for p, found in (("ios", ios), ("android", android)) if found]
+        for number, line in others:
             try:
-                text = raw.decode()
+                row = self._line(line.decode(), number)
             except UnicodeDecodeError:
-                parsed.bad(parsed.lines, "not UTF-8")
+                if line.strip():
+                    self.parsed.lines += 1
+                    self.parsed.bad(number, "not UTF-8")
                 continue
-            if parsed.lines == 1 and self.fmt == "csv" and _is_header(text):
-                parsed.lines = 0  # the header is not a line of the audience
-                continue
-            fields = self._fields(text)
-            if fields is None:
-                parsed.bad(parsed.lines, "not a line of this format")
-                continue
-            why = _check(*fields)
-            if why:
-                parsed.bad(parsed.lines, why)
-                continue
-            token, platform, language = fields
-            self.seq += 1
-            out.append(f"{self.seq}\t{token}\t{platform or detect_platform(token)}\t"
-                       f"{language or _NULL}\n")
-        return "".join(out).encode()
+            if row:
+                out.append(row.encode())
+        return b"".join(out)
+
+    def _line(self, text: str, number: int) -> str:
+        """The row of one line ("" for a blank or bad one, which is counted)."""
+        text = text.strip()
+        if not text:
+            return ""
+        self.parsed.lines += 1
+        fields = self._fields(text)
+        if fields is None:
+            self.parsed.bad(number, "not a line of this format")
+            return ""
+        why = _check(*fields)
+        if why:
+            self.parsed.bad(number, why)
+            return ""
+        token, platform, language = fields
+        return f"{token}\t{platform or detect_platform(token)}\t{language or _NULL}\n"
 
     def _fields(self, text: str) -> tuple[str, str | None, str | None] | None:
         if self.fmt == "ndjson":

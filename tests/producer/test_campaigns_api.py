@@ -51,7 +51,7 @@ async def test_an_upload_counts_bad_duplicate_and_dead_lines_and_keeps_the_rest(
     [report] = answer.json()["data"]
     assert {k: report[k] for k in ("lines", "accepted", "invalid", "duplicate", "dead")} == {
         "lines": 13, "accepted": 8, "invalid": 3, "duplicate": 1, "dead": 1}
-    assert [p["line"] for p in report["problems"]] == [6, 7, 13]
+    assert [p["line"] for p in report["problems"]] == [7, 8, 15]  # lines of the file
     # NDJSON to the same draft: the tokens of the first upload are duplicates too.
     more = ios_token()
     answer = await upload(api, h, campaign["id"], (
@@ -60,9 +60,11 @@ async def test_an_upload_counts_bad_duplicate_and_dead_lines_and_keeps_the_rest(
     [report] = answer.json()["data"]
     assert (report["accepted"], report["duplicate"], report["invalid"]) == (1, 1, 1)
     rows = db.execute("SELECT token, platform, language FROM campaign_recipients"
-                      " WHERE campaign_id = %s ORDER BY seq", (campaign["id"],)).fetchall()
-    assert [r[0] for r in rows] == [*good, more]
-    assert rows[4][1:] == ("ios", "fr-CA") and rows[5][1] == "android"
+                      " WHERE campaign_id = %s", (campaign["id"],)).fetchall()
+    by_token = {r[0]: r[1:] for r in rows}
+    assert len(rows) == 9 and set(by_token) == {*good, more}
+    assert by_token[good[4]] == ("ios", "fr-CA") and by_token[good[5]] == ("android", None)
+    assert by_token[more] == ("ios", "de")
     seen = (await api.get(f"/v2.1/campaigns/{campaign['id']}", headers=h)).json()["data"][0]
     assert seen["excluded"] == {"invalid": 4, "duplicate": 2, "dead": 1}
     assert seen["progress"]["total"] == 9 and seen["progress"]["pending"] == 9
