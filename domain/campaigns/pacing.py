@@ -38,8 +38,9 @@ MAX_GROUP = 500  # recipients per message (one submit, one statement)
 MAX_STEP = 2000  # recipients per step
 BURST_SECONDS = 2.0  # budget that may accrue while nothing could be taken (a late step)
 # What may be on its way on the bulk lane (queued, or taken by a send worker and unfinished):
-# a pause stops the sends within about BACKLOG_SECONDS.
-BACKLOG_SECONDS = 1.0
+# BACKLOG_SECONDS of what the lane finishes per second lately (and of the campaign's rate), so a
+# pause stops the sends within about that.
+BACKLOG_SECONDS = 1.5
 MIN_BACKLOG = 100
 
 _BUDGET = """
@@ -119,10 +120,11 @@ NOTHING = Step(0, 0, 0.0, False, [])
 
 
 async def step(conn: AsyncConnection[Any], outlet: StepOutlet, app_id: int, campaign_id: str,
-               platform: Platform, *, factor: float, on_its_way: int) -> Step:
+               platform: Platform, *, factor: float, on_its_way: int, drained: float) -> Step:
     """Take and submit what the budget allows (``factor``: the slow-down, 1 = full rate;
-    ``on_its_way``: the gateway's bulk tasks queued or being sent). Run inside a transaction;
-    the caller publishes ``Step.messages`` after the commit."""
+    ``on_its_way``: the gateway's bulk tasks queued or being sent; ``drained``: how many of
+    them the gateway's lane finishes per second lately). Run inside a transaction; the caller
+    publishes ``Step.messages`` after the commit."""
     row = await (await conn.execute(_BUDGET, (campaign_id, platform))).fetchone()
     if row is None:
         return Step(0, 0, 0.0, True, [])
@@ -133,7 +135,7 @@ async def step(conn: AsyncConnection[Any], outlet: StepOutlet, app_id: int, camp
     rate = bulk_rate(per_minute, outlet.settings.send_rate_per_second
                      if send_rate is None else float(send_rate)) * factor
     credit = min(max(1.0, rate * BURST_SECONDS), credit + rate * max(0.0, float(elapsed)))
-    room = max(MIN_BACKLOG, int(rate * BACKLOG_SECONDS)) - on_its_way
+    room = max(MIN_BACKLOG, int(min(rate, drained) * BACKLOG_SECONDS)) - on_its_way
     want = min(math.floor(credit), MAX_STEP, max(0, room))
     canary = canary_state == "sending"
     if canary:

@@ -11,8 +11,9 @@ Each tick: release scheduled campaigns whose time has come, read the lanes' load
 (``workers.campaigns.signals``), and run one step per running campaign and gateway
 (``domain.campaigns.pacing.step``), each in its own transaction, publishing after the commit.
 What is on its way on the bulk lane (queued, or taken by a send worker and not finished) stays
-under ``domain.campaigns.pacing.BACKLOG_SECONDS`` of the campaign's rate, so a pause stops the
-sends within about that. Every ``HOUSEKEEPING_SECONDS``: the canary verdicts, the end of
+under ``domain.campaigns.pacing.BACKLOG_SECONDS`` of what the lane finishes per second lately
+(``workers.campaigns.signals.Drain``), so a pause stops the sends within about that, at any
+speed. Every ``HOUSEKEEPING_SECONDS``: the canary verdicts, the end of
 campaigns whose recipients are all final, and an outbox sweep (what a pacer killed between
 commit and publish left behind).
 """
@@ -36,7 +37,7 @@ from domain.messages.outbox import OutboxAcks
 from shared.queues import Gateway, gateway_for
 from shared.settings import Settings
 from shared.tokens import PLATFORMS, Platform
-from workers.campaigns.signals import LaneLoad, SlowDown, lane_load
+from workers.campaigns.signals import Drain, LaneLoad, SlowDown, lane_load
 
 log = logging.getLogger("pushflow.pacer")
 
@@ -58,6 +59,7 @@ class Pacer:
         self.acks = OutboxAcks()
         self.platforms = ConfiguredPlatforms()
         self.slowdowns: dict[Gateway, SlowDown] = {"apns": SlowDown(), "fcm": SlowDown()}
+        self.drains: dict[Gateway, Drain] = {"apns": Drain(), "fcm": Drain()}
         self.housekept_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -80,28 +82,32 @@ class Pacer:
         now = time.monotonic()
         loads: dict[Gateway, LaneLoad] = {}
         factors: dict[Gateway, float] = {}
+        drained: dict[Gateway, float] = {}
         for gateway, slowdown in self.slowdowns.items():
             loads[gateway] = await lane_load(self.redis, gateway)
             factors[gateway] = slowdown.update(loads[gateway], now)
+            drained[gateway] = self.drains[gateway].update(loads[gateway].bulk_depth, now)
         queued: dict[Gateway, int] = {g: load.bulk_depth for g, load in loads.items()}
         for campaign_id, app_id, _canary, _max in running:
             for platform in PLATFORMS:
                 gateway = gateway_for(platform)
-                queued[gateway] += await self._step(app_id, campaign_id, platform,
-                                                    factors[gateway], queued[gateway])
+                fed = await self._step(app_id, campaign_id, platform, factors[gateway],
+                                       queued[gateway], drained[gateway])
+                queued[gateway] += fed
+                self.drains[gateway].fed += fed
         if now - self.housekept_at >= HOUSEKEEPING_SECONDS:
             self.housekept_at = now
             await self._housekeeping(running)
 
     async def _step(self, app_id: int, campaign_id: str, platform: Platform, factor: float,
-                    queued: int) -> int:
+                    queued: int, drained: float) -> int:
         async with self.pool.connection() as conn:
             writer = pacing.TransactionWriter(conn, self.settings.outbox_sweep_after_seconds)
             outlet = pacing.StepOutlet(self.settings, self.pool, self.redis, self.acks,
                                        self.platforms, writer)
             async with conn.transaction():
                 step = await pacing.step(conn, outlet, app_id, campaign_id, platform,
-                                         factor=factor, on_its_way=queued)
+                                         factor=factor, on_its_way=queued, drained=drained)
         if step.messages:
             await outbox.publish_messages(outlet, step.messages)
         if step.taken:

@@ -81,3 +81,22 @@ class SlowDown:
             else:
                 self.factor = min(1.0, self.factor + RECOVER_STEP)
         return self.factor
+
+
+@dataclass
+class Drain:
+    """How fast a gateway's bulk lane finishes its tasks lately (tasks/s), from what is on its
+    way at each tick and what the pacer fed it in between: the pacer keeps about a second of
+    that on its way, whatever a campaign's nominal rate."""
+
+    outstanding: int = -1
+    at: float = 0.0
+    fed: int = 0
+    rate: float = 0.0
+
+    def update(self, outstanding: int, now: float) -> float:
+        if self.outstanding >= 0 and now > self.at:
+            done = max(0, self.outstanding + self.fed - outstanding)
+            self.rate = 0.7 * self.rate + 0.3 * done / (now - self.at)
+        self.outstanding, self.at, self.fed = outstanding, now, 0
+        return self.rate
