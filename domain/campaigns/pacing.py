@@ -60,9 +60,11 @@ WHERE r.campaign_id = %(c)s AND r.platform = %(p)s AND r.state = 'pending'
 ORDER BY r.seq LIMIT %(n)s
 FOR UPDATE OF r SKIP LOCKED
 """
+# ``submitted_at``: the instant the step's budget was computed for (the pace, to the
+# millisecond, whatever the submit itself took).
 _MARK = """
 UPDATE campaign_recipients r SET state = u.state, dispatch_id = u.dispatch_id,
-    reason = u.reason, submitted_at = clock_timestamp()
+    reason = u.reason, submitted_at = %s
 FROM unnest(%s::bigint[], %s::text[], %s::uuid[], %s::text[]) AS u(seq, state, dispatch_id,
                                                                    reason)
 WHERE r.campaign_id = %s AND r.seq = u.seq
@@ -164,7 +166,7 @@ async def step(conn: AsyncConnection[Any], outlet: StepOutlet, app_id: int, camp
                                        marks)
     if marks:
         seqs, states, dispatch_ids, reasons = (list(c) for c in zip(*marks, strict=True))
-        await conn.execute(_MARK, (seqs, states, dispatch_ids, reasons, campaign_id))
+        await conn.execute(_MARK, (now, seqs, states, dispatch_ids, reasons, campaign_id))
     left = canary_left - len(picked) if canary else canary_left
     await conn.execute(_SPEND, (credit - submitted, rate, max(0, left), now, campaign_id,
                                 platform))
