@@ -95,10 +95,12 @@ async def progress(conn: AsyncConnection[Any], campaign_id: str, state: str) -> 
     return p
 
 
-_NOTHING_LEFT = f"""
-SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients WHERE campaign_id = %(c)s
-                     AND state = 'pending')
-   AND NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN dispatches d ON d.id = r.dispatch_id
+# Two statements: the second (a join over every submitted recipient) runs only once nothing is
+# pending any more.
+_NOTHING_PENDING = """SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients
+    WHERE campaign_id = %(c)s AND state = 'pending')"""
+_ALL_FINAL = f"""
+SELECT NOT EXISTS (SELECT 1 FROM campaign_recipients r JOIN dispatches d ON d.id = r.dispatch_id
                    WHERE r.campaign_id = %(c)s AND r.state = 'submitted'
                      AND d.status = ANY(ARRAY{NOT_FINAL!r}))
 """
@@ -110,9 +112,10 @@ async def finish_if_done(conn: AsyncConnection[Any], campaign_id: str) -> bool:
     """Mark a running campaign finished when every recipient is final, and queue its
     ``campaign.finished`` event, in one transaction; whether it finished now."""
     async with conn.transaction():
-        row = await (await conn.execute(_NOTHING_LEFT, {"c": campaign_id})).fetchone()
-        if not (row and row[0]):
-            return False
+        for check in (_NOTHING_PENDING, _ALL_FINAL):
+            row = await (await conn.execute(check, {"c": campaign_id})).fetchone()
+            if not (row and row[0]):
+                return False
         done = await (await conn.execute(_FINISH, (campaign_id,))).fetchone()
         if done is None:
             return False
