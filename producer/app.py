@@ -39,6 +39,7 @@ from producer.outbox import run_sweeper
 from producer.panel import mount as panel
 from producer.routes import (
     automations,
+    campaigns,
     devices,
     docs,
     events,
@@ -59,7 +60,8 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger("pushflow.api")
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, keys, users,
-                                         unfinished, automations, events, ops, docs, panel)
+                                         unfinished, automations, events, campaigns, ops, docs,
+                                         panel)
 
 Background = Callable[[AppState], Awaitable[None]]
 SHUTDOWN_WAIT_SECONDS = 2.0

@@ -27,8 +27,10 @@ ERROR_STATUS = {
     401: "Missing or wrong keys (`UNAUTHORIZED`)",
     403: "The key lacks the scope (`FORBIDDEN`)",
     404: "No such object for this app (`NOT_FOUND`)",
-    409: "Idempotency-Key reused with another body (`IDEMPOTENCY_CONFLICT`)",
+    409: "Idempotency-Key reused with another body (`IDEMPOTENCY_CONFLICT`), or an action a "
+         "campaign's state does not allow (`STATE_CONFLICT`)",
     413: "Request body too large (`PAYLOAD_TOO_LARGE`)",
+    415: "Not a content type the operation reads (`UNSUPPORTED_MEDIA_TYPE`)",
     422: "Invalid request (`VALIDATION_ERROR` with one entry per offending field or "
          "parameter)",
     429: "Rate limited (`RATE_LIMITED`, with `Retry-After`)",

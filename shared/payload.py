@@ -293,6 +293,7 @@ class PushBody(BaseModel):
 _CONTENT_FIELDS = {"title": "title", "content": "content", "image": "image", "data": "data",
                    "sound": "sound", "silent": "silent", "badge": "badge",
                    "priority": "priority", "collapseKey": "collapse_key"}
+CONTENT_KEYS = frozenset(_CONTENT_FIELDS)  # what a message's content may hold (campaigns too)
 
 
 def parse_push(body: Any, limits: Limits, now: float, *, allow_http_webhook: bool = False,

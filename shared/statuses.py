@@ -41,6 +41,10 @@ FAILURE_REASONS: Final = frozenset(
      "template_error"}
 )
 TOKEN_DEAD_REASONS: Final = frozenset({"invalid_token", "unregistered"})
+# Reasons worth sending again later (a campaign's retry-failed): the gateway kept failing, or the
+# app's credentials were refused (and may have been fixed). A dead token, a message the gateway
+# refuses and a push past its ttl fail the same way every time.
+RETRYABLE_REASONS: Final = frozenset({"retries_exhausted", "auth_config"})
 
 # Statuses that produce a webhook event, and its type.
 EVENT_TYPE: Final[dict[str, str]] = {
@@ -50,7 +54,8 @@ EVENT_TYPE: Final[dict[str, str]] = {
     "failed": "push.failed",
 }
 TOKEN_INVALIDATED: Final = "token.invalidated"
-EVENT_TYPES: Final = (*EVENT_TYPE.values(), TOKEN_INVALIDATED)
+CAMPAIGN_FINISHED: Final = "campaign.finished"  # every recipient of a campaign is final
+EVENT_TYPES: Final = (*EVENT_TYPE.values(), TOKEN_INVALIDATED, CAMPAIGN_FINISHED)
 
 
 def rank(status: str) -> int:

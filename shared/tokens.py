@@ -17,6 +17,8 @@ PLATFORMS: tuple[Platform, ...] = ("ios", "android")
 _APNS = re.compile(r"[0-9a-fA-F]{64}")
 _APNS_GENERIC = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
 _FCM = re.compile(r"(?:[A-Za-z0-9_-]{8,}:)?APA91[A-Za-z0-9_-]{60,4000}")
+# FCM's shape as a pattern, for code that matches bytes (campaign uploads).
+FCM_PATTERN = _FCM.pattern
 # Any token we are willing to pass to a gateway when the client names its platform.
 _GENERIC = re.compile(r"[A-Za-z0-9_\-:.]{16,4096}")
 

@@ -39,6 +39,9 @@ def known_time_zone(name: str) -> bool:
         return False
     return True
 
+# A language tag like ``en-GB`` (a device's language, a campaign's content language).
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$"
+
 # pydantic's error types that have a code of their own in the contract; the rest (wrong type,
 # not one of the choices, out of range, unknown field) are INVALID_FORMAT.
 _CODES = {"missing": "REQUIRED", "string_too_long": "TOO_LONG", "too_long": "TOO_MANY"}

@@ -216,7 +216,7 @@ push_events AS (
                 'messageId', u.message_id, 'dispatchId', u.id, 'externalId', u.external_id,
                 'deviceToken', u.device_token, 'platform', u.platform, 'status', u.status,
                 'reason', u.reason, 'gatewayResponse', u.step_response,
-                'attempts', u.attempts)),
+                'attempts', u.attempts, 'source', m.source, 'sourceRef', m.source_ref)),
         m.webhook_url
     FROM steps u
     JOIN unnest(%(event_statuses)s::text[], %(event_types)s::text[]) AS et(status, type)

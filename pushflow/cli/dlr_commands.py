@@ -9,15 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import signal
 from typing import Any
-
-from shared.settings import get_settings
-
-log = logging.getLogger("pushflow.webhooks")
-_RESTART_DELAY = 2.0
 
 
 def register(sub: Any, groups: dict[str, Any]) -> None:
@@ -46,22 +38,9 @@ def run_webhooks_worker(args: argparse.Namespace) -> int:
 
 
 async def _run_until_signalled() -> None:
-    import psycopg
-
+    from pushflow.cli.service_loop import run_until_signalled
     from workers.webhooks.sender import serve
 
-    settings = get_settings()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("webhooks-worker: started")
-    while not stop.is_set():
-        try:
-            await serve(settings, stop)
-        except (psycopg.OperationalError, OSError) as exc:
-            # Database gone: what was in flight is re-sent after its lease (at-least-once).
-            log.warning("webhooks-worker: database unavailable (%s); restarting", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _RESTART_DELAY)
-    log.info("webhooks-worker: stopped")
+    # Database gone: what was in flight is re-sent after its lease (at-least-once).
+    await run_until_signalled("webhooks-worker", serve,
+                              "in-flight events are re-sent after their lease")

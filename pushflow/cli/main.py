@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "pushflow.cli.sandbox_commands",
     "pushflow.cli.worker_commands",
     "pushflow.cli.dlr_commands",
+    "pushflow.cli.pacer_commands",
     "pushflow.cli.up_commands",
 )
 

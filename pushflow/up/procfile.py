@@ -67,6 +67,8 @@ PROCESS_TYPES = (
         "--without-mingle", "--without-gossip", "-E"), metrics=True, prefork=True),
     # The webhook sender is an asyncio loop of its own (pushflow/cli/dlr_commands.py).
     ProcessType("webhooks", ("pushflow", "webhooks-worker"), metrics=True),
+    # Campaigns: feeds the bulk lanes from the ledger in PostgreSQL (workers/campaigns/pacer.py).
+    ProcessType("pacer", ("pushflow", "pacer")),
     ProcessType("beat", (
         "celery", "-A", "workers.periodic", "--quiet", "beat", "--loglevel", "INFO",
         "--schedule", "{data_dir}/celerybeat-schedule")),

@@ -95,7 +95,8 @@ def test_compose_file_validates_against_the_compose_spec() -> None:
 
 def test_compose_runs_every_part_with_health_checks_and_persistence() -> None:
     services = yaml.safe_load(COMPOSE.read_text())["services"]
-    assert {"api", *WORKER_TYPES, "beat", "flower", "redis", "postgres", "migrate"} <= set(
+    assert {"api", *WORKER_TYPES, "pacer", "beat", "flower", "redis", "postgres",
+            "migrate"} <= set(
         services)
     for name in ("api", *WORKER_TYPES, "flower", "redis", "postgres"):
         assert "healthcheck" in services[name], name
@@ -128,7 +129,7 @@ def test_the_image_holds_every_package_the_project_installs() -> None:
 def test_paas_procfile_matches_the_process_types() -> None:
     entries = dict(line.split(":", 1) for line in (REPO / "Procfile").read_text().splitlines()
                    if re.match(r"^[a-z-]+:", line))
-    assert set(entries) == {"release", "web", *WORKER_TYPES, "beat"}
+    assert set(entries) == {"release", "web", *WORKER_TYPES, "pacer", "beat"}
     assert entries["release"].strip() == "pushflow migrate"
     assert "$PORT" in entries["web"] or "${PORT" in entries["web"]
 

@@ -45,7 +45,8 @@ class TenantA:
         views = [await api.get(path, headers=self.headers) for path in (
             f"/v2.1/push/{self.ids['message_id']}", "/v2.1/devices", "/v2.1/webhooks",
             "/v2.1/webhooks/deliveries", "/v2.1/keys", "/v2.1/users", "/v2.1/automations",
-            "/v2.1/automations/settings", "/v2.1/events")]
+            "/v2.1/automations/settings", "/v2.1/events",
+            f"/v2.1/campaigns/{self.ids['campaign_id']}")]
         events = db.execute("SELECT id, state FROM webhook_events WHERE id = %s",
                             (self.ids["event_id"],)).fetchall()
         return [(r.status_code, r.json()["data"]) for r in views], events
@@ -87,13 +88,22 @@ async def tenant_a(api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection
         " RETURNING id::text", (app.app_id, dispatch_id, message["messageId"])).fetchone()
     assert row is not None
     event_id = row[0]
+    campaign = await api.post("/v2.1/campaigns", headers=h, json={
+        "name": "a", "content": {"content": "c"}, "audience": {"kind": "upload"},
+        "perMinute": 60})
+    assert campaign.status_code == 201, campaign.text
+    campaign_id = campaign.json()["data"][0]["id"]
+    assert (await api.post(f"/v2.1/campaigns/{campaign_id}/audience", content=token.encode(),
+                           headers={**h, "Content-Type": "text/csv"})).status_code == 200
     ids = {"message_id": message["messageId"], "messageId": message["messageId"],
            "dispatchId": dispatch_id, "event_id": event_id, "token": token,
            "deviceToken": token, "externalId": external_id, "userId": user_id,
            "prefix": app.secret[:apps.PREFIX_CHARS], "email": member,
-           "rule_id": rule_id, "eventId": automation_event}
+           "rule_id": rule_id, "eventId": automation_event,
+           "campaign_id": campaign_id}
     return TenantA(h, ids, [message["messageId"], dispatch_id, event_id, token, external_id,
-                            user_id, hook, app.secret[:apps.PREFIX_CHARS], member, rule_id])
+                            user_id, hook, app.secret[:apps.PREFIX_CHARS], member, rule_id,
+                            campaign_id])
 
 
 def _value(name: str, schema: dict[str, Any], ids: dict[str, Any]) -> Any:
@@ -123,8 +133,11 @@ def _request(method: str, path: str, ids: dict[str, Any]) -> dict[str, Any]:
             params[p["name"]] = ids[p["name"]]
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     body = op.get("requestBody")
-    if body is not None:
+    if body is not None and "application/json" in body["content"]:
         request["json"] = _value("", body["content"]["application/json"]["schema"], ids)
+    elif body is not None:  # a token list: A's token, as text of the first type documented
+        request["content"] = str(ids["token"]).encode()
+        request["headers"] = {"Content-Type": next(iter(body["content"]))}
     return request
 
 
@@ -145,7 +158,8 @@ async def test_another_apps_objects_are_invisible_and_untouched(
     other = make_app("b")
     before = await tenant_a.snapshot(api, db)
     request = _request(method, path, tenant_a.ids)
-    response = await api.request(**request, headers=other.headers())
+    response = await api.request(**{**request, "headers": {
+        **request.get("headers", {}), **other.headers()}})
     body = assert_envelope(response)
     assert response.status_code < 500, response.text
     if "{" in path:
@@ -163,7 +177,8 @@ async def test_a_key_without_the_operations_scope_is_403(
 ) -> None:
     scope = DOCUMENT["paths"][path][method.lower()]["x-scope"]
     lacking = make_app("c", scopes=tuple(s for s in apps.SCOPES if s not in (scope, "admin")))
-    response = await api.request(**_request(method, path, tenant_a.ids),
-                                 headers=lacking.headers())
+    request = _request(method, path, tenant_a.ids)
+    response = await api.request(**{**request, "headers": {
+        **request.get("headers", {}), **lacking.headers()}})
     assert response.status_code == 403, response.text
     assert [e["code"] for e in assert_envelope(response)["errors"]] == ["FORBIDDEN"]

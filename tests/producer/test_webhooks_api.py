@@ -6,6 +6,7 @@ import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 
+from shared.statuses import EVENT_TYPES
 from tests.workers.dlr.helpers import seed_dispatches
 
 pytestmark = pytest.mark.asyncio
@@ -28,7 +29,7 @@ async def test_configure_show_once_rotate_and_delete(api, make_app, db):
     assert r.status_code == 200 and "secret" not in r.json()["data"][0]
     shown = (await api.get("/v2.1/webhooks", headers=h)).json()["data"][0]
     assert shown["primaryUrl"] == "https://8.8.8.8/v2" and shown["secondaryUrl"] is None
-    assert len(shown["eventTypes"]) == 5 and "secret" not in shown
+    assert shown["eventTypes"] == list(EVENT_TYPES) and "secret" not in shown
     assert shown["signingSecrets"] == 1
 
     r = await api.post("/v2.1/webhooks/secret/rotate", headers=h, json={"overlapHours": 2})

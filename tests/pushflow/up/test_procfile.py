@@ -22,13 +22,14 @@ def by_name(**kwargs: bool) -> dict[str, list[str]]:
 def test_each_process_runs_its_command_with_this_runs_ports_and_folders() -> None:
     argv = by_name()
     assert list(argv) == ["api", "sandbox", "worker-fcm", "worker-apns", "dlr", "webhooks",
-                          "beat", "flower"]
+                          "pacer", "beat", "flower"]
     assert argv["api"] == ["pushflow", "api", "--host", "127.0.0.1", "--port", "8080"]
     # --events / -E: the workers send Celery task events (Flower lists tasks and sends).
     assert argv["worker-fcm"] == ["pushflow", "worker", "fcm", "--lanes", "tx,bulk", "--events"]
     assert argv["worker-apns"] == ["pushflow", "worker", "apns", "--lanes", "tx,bulk",
                                    "--events"]
     assert argv["webhooks"] == ["pushflow", "webhooks-worker"]
+    assert argv["pacer"] == ["pushflow", "pacer"]
     assert argv["sandbox"][:4] == ["pushflow", "sandbox", "--write-credentials", "/data/sandbox"]
     assert argv["sandbox"][4:6] == ["--fcm-port", "8444"]
     assert argv["dlr"][:7] == ["celery", "-A", "workers", "--quiet", "worker", "-Q", "dlr"]
@@ -47,7 +48,7 @@ def test_every_pushflow_line_parses_with_the_cli() -> None:
     parser = build_parser()
     lines = [spec.argv for spec in build_processes(UpPorts(), Path("/data"))
              if spec.argv[0] == "pushflow"]
-    assert len(lines) == 5
+    assert len(lines) == 6
     for argv in lines:
         assert parser.parse_args(list(argv[1:])).command == argv[1]  # argparse exits on a typo
 
@@ -56,7 +57,8 @@ def test_each_worker_type_gets_its_own_metrics_port_and_process_type() -> None:
     specs = build_processes(UpPorts(metrics_base=9300), Path("/data"))
     ports = {s.name: s.env.get("PUSHFLOW_METRICS_PORT") for s in specs}
     assert ports == {"api": None, "sandbox": None, "worker-fcm": "9300", "worker-apns": "9301",
-                     "dlr": "9302", "webhooks": "9303", "beat": None, "flower": None}
+                     "dlr": "9302", "webhooks": "9303", "pacer": None, "beat": None,
+                     "flower": None}
     assert all(s.env["PUSHFLOW_PROCESS_TYPE"] == s.name for s in specs)
     rendered = render_procfile(specs)
     assert "dlr: exec env PROMETHEUS_MULTIPROC_DIR=/data/metrics/dlr" in rendered

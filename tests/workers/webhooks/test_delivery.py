@@ -69,7 +69,7 @@ def test_every_event_type_arrives_signed_and_once(db, redis_client, make_app, re
     assert sent == {"messageId": ok["messageId"], "dispatchId": ok["dispatchId"],
                     "externalId": "order-42", "deviceToken": ok["token"], "platform": "ios",
                     "status": "sent", "reason": None, "gatewayResponse": {"status": 200},
-                    "attempts": 1}
+                    "attempts": 1, "source": "api", "sourceRef": None}
     assert by_type["push.failed"]["data"]["reason"] == "unregistered"
     assert by_type["token.invalidated"]["data"]["deviceToken"] == dead["token"]
     assert by_type["push.sent"]["timestamp"].endswith("Z")

@@ -1,0 +1,261 @@
+"""``/v2.1/campaigns`` (scope ``campaigns:write``): create, list and read campaigns, upload their
+audience, see the launch plan, and start, pause, resume, cancel or retry the failed recipients.
+What each means is in ``domain/campaigns/`` (states: ``domain.campaigns.store``); the pacer
+(``pushflow pacer``) does the sending.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from domain.campaigns import audience, plan, progress, store
+from domain.campaigns.content import parse_content
+from domain.campaigns.lines import Format
+from producer import openapi as oa
+from producer.auth import Caller, authenticate
+from producer.body import read_model
+from producer.campaign_schemas import CampaignBody, DevicesAudience
+from producer.campaign_views import (
+    CAMPAIGN_SCHEMA,
+    PLAN_SCHEMA,
+    UPLOAD_SCHEMA,
+    campaign_view,
+    plan_view,
+    upload_view,
+)
+from producer.envelope import ApiError, field_items, header, respond
+from producer.history import QueryParams as Query
+from producer.state import get_state
+from shared.payload import FieldError
+from shared.tokens import PLATFORMS
+
+SCOPE = "campaigns:write"
+DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
+MAX_UPLOAD_BYTES = 2 * 1024**3
+_FORMATS: dict[str, Format] = {"text/csv": "csv", "application/x-ndjson": "ndjson",
+                               "application/ndjson": "ndjson", "text/plain": "csv"}
+STATES = ("draft", "scheduled", "running", "paused", "halted", "canceled", "finished")
+
+
+def _contents(caller: Caller, body: CampaignBody) -> tuple[Any, dict[str, Any]]:
+    platforms = [body.audience.platform] if isinstance(body.audience, DevicesAudience) and \
+        body.audience.platform else list(PLATFORMS)
+    now = time.time()
+    errors: list[FieldError] = []
+    default, problems = parse_content(body.content, caller.limits, "content", platforms, now)
+    errors.extend(problems)
+    languages: dict[str, Any] = {}
+    for tag, raw in body.languages.items():
+        parsed, problems = parse_content(raw, caller.limits, f"languages.{tag}", platforms, now)
+        errors.extend(problems)
+        languages[tag] = parsed
+    if errors:
+        raise ApiError.validation(field_items(errors))
+    return default, languages
+
+
+async def create_campaign(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    body = await read_model(request, CampaignBody)
+    default, languages = _contents(caller, body)
+    new = store.NewCampaign(
+        name=body.name, content=default, languages=languages, fallback=body.fallback,
+        audience=(body.audience.model_dump(by_alias=True) if not isinstance(
+            body.audience, DevicesAudience) else _devices(body.audience).as_json()),
+        per_minute=body.per_minute, schedule_time=body.schedule_time, finish_by=body.finish_by,
+        canary_percent=body.canary.percent if body.canary else None,
+        canary_max_failure=body.canary.max_failure_rate if body.canary else None)
+    async with get_state(request).pool.connection() as conn, conn.transaction():
+        campaign = await store.create(conn, caller.app_id, new)
+        if isinstance(body.audience, DevicesAudience):
+            await audience.add_devices(conn, caller.app_id, campaign.id,
+                                       _devices(body.audience))
+        campaign = await _get(conn, caller, campaign.id)
+    return respond(request, 201, [campaign_view(campaign)])
+
+
+def _devices(a: DevicesAudience) -> audience.DeviceAudience:
+    return audience.DeviceAudience(list(dict.fromkeys(a.tags)), list(dict.fromkeys(a.user_ids)),
+                                   a.platform, list(dict.fromkeys(a.languages)))
+
+
+async def _get(conn: Any, caller: Caller, campaign_id: str) -> store.Campaign:
+    found = await store.get(conn, caller.app_id, campaign_id)
+    if found is None:
+        raise _not_found(campaign_id)
+    return found
+
+
+def _not_found(value: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", "No such campaign for this app", parameter="campaign_id",
+                    value=value, source="path")
+
+
+def _campaign_id(request: Request) -> str:
+    raw = request.path_params["campaign_id"]
+    valid = store.valid_id(raw)
+    if valid is None:
+        raise _not_found(raw)
+    return valid
+
+
+async def list_campaigns(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    q = Query(request.query_params)
+    state = q.choice("state", STATES)
+    offset = q.integer("offset", 0, 0, MAX_OFFSET)
+    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    if q.errors:
+        raise ApiError.validation(q.errors)
+    async with get_state(request).pool.connection() as conn:
+        found = await store.list_campaigns(conn, caller.app_id, state=state, offset=offset,
+                                           limit=limit)
+    return respond(request, 200, [campaign_view(c) for c in found])
+
+
+async def get_campaign(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    campaign_id = _campaign_id(request)
+    async with get_state(request).pool.connection() as conn:
+        campaign = await _get(conn, caller, campaign_id)
+        counts = await progress.progress(conn, campaign_id, campaign.state)
+    return respond(request, 200, [campaign_view(campaign, counts)])
+
+
+async def _chunks(request: Request) -> AsyncIterator[bytes]:
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE",
+                           f"An upload is at most {MAX_UPLOAD_BYTES} bytes; split the list",
+                           parameter="body", value=MAX_UPLOAD_BYTES)
+        yield chunk
+
+
+async def upload_audience(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    campaign_id = _campaign_id(request)
+    kind = (header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
+    fmt = _FORMATS.get(kind)
+    if fmt is None:
+        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
+                       "Send the token list as text/csv (token[,platform[,language]] per line) "
+                       "or application/x-ndjson", parameter="Content-Type", value=kind,
+                       source="header")
+    async with get_state(request).pool.connection() as conn:
+        try:
+            report = await audience.upload(conn, caller.app_id, campaign_id, _chunks(request),
+                                           fmt)
+        except audience.NoSuchCampaign:
+            raise _not_found(campaign_id) from None
+        except store.NotAllowed as exc:
+            raise _conflict(exc) from None
+    return respond(request, 200, [upload_view(report)])
+
+
+def _conflict(exc: store.NotAllowed) -> ApiError:
+    return ApiError(409, "STATE_CONFLICT", str(exc), parameter="state", value=exc.state,
+                    source="path")
+
+
+async def launch_plan(request: Request) -> Response:
+    caller = await authenticate(request, SCOPE)
+    campaign_id = _campaign_id(request)
+    async with get_state(request).pool.connection() as conn:
+        campaign = await _get(conn, caller, campaign_id)
+        launch = await plan.launch_plan(conn, campaign,
+                                        get_state(request).settings.send_rate_per_second)
+    return respond(request, 200, [plan_view(launch)])
+
+
+def _action(action: store.Action) -> Any:
+    async def handler(request: Request) -> Response:
+        caller = await authenticate(request, SCOPE)
+        campaign_id = _campaign_id(request)
+        state = get_state(request)
+        async with state.pool.connection() as conn:
+            if action == "start":
+                campaign = await _get(conn, caller, campaign_id)
+                if campaign.state == "draft":
+                    await _check_launch(conn, campaign, state.settings.send_rate_per_second)
+            try:
+                done = await store.act(conn, caller.app_id, campaign_id, action)
+            except store.NotAllowed as exc:
+                raise _conflict(exc) from None
+        if done is None:
+            raise _not_found(campaign_id)
+        return respond(request, 200, [campaign_view(done)])
+
+    handler.__name__ = f"{action.replace('-', '_')}_campaign"
+    return handler
+
+
+async def _check_launch(conn: Any, campaign: store.Campaign, default_rate: float) -> None:
+    launch = await plan.launch_plan(conn, campaign, default_rate)
+    if launch.total == 0:
+        raise ApiError(422, "EMPTY_AUDIENCE", "The campaign has no recipients to send to"
+                       + (" (upload a token list first)" if campaign.audience.get("kind") ==
+                          "upload" else ""), parameter="audience", source="path")
+    if launch.refusal is not None:
+        raise ApiError(422, "FINISH_BY_UNREACHABLE", launch.refusal, parameter="finishBy",
+                       value=campaign.finish_by.isoformat() if campaign.finish_by else None,
+                       source="path")
+
+
+ACTIONS: tuple[store.Action, ...] = ("start", "pause", "resume", "cancel", "retry-failed")
+_ONE = "/v2.1/campaigns/{campaign_id}"
+routes: list[BaseRoute] = [
+    Route("/v2.1/campaigns", create_campaign, methods=["POST"]),
+    Route("/v2.1/campaigns", list_campaigns, methods=["GET"]),
+    Route(_ONE, get_campaign, methods=["GET"]),
+    Route(_ONE + "/audience", upload_audience, methods=["POST"]),
+    Route(_ONE + "/plan", launch_plan, methods=["GET"]),
+    *(Route(f"{_ONE}/{a}", _action(a), methods=["POST"]) for a in ACTIONS),
+]
+
+_ID = [oa.path_param("campaign_id", "the campaign's id")]
+_WHAT = {"start": "Start (or schedule) a draft campaign, after checking its launch plan",
+         "pause": "Pause: no new sends within 2 s", "resume": "Resume a paused or halted "
+         "campaign (for a halted one: go past its canary)",
+         "cancel": "Cancel: the recipients not yet sent are never sent",
+         "retry-failed": "Send again to the recipients that failed with a retryable reason"}
+openapi: dict[str, Any] = {"paths": {
+    "/v2.1/campaigns": {
+        "post": oa.operation("Create a campaign (a draft)", scope=SCOPE, ok=201,
+                             ok_schema=CAMPAIGN_SCHEMA, errors=(400, 401, 403, 413, 422),
+                             body=oa.body_schema(CampaignBody)),
+        "get": oa.operation("List campaigns, newest first", scope=SCOPE,
+                            ok_schema=CAMPAIGN_SCHEMA, errors=(401, 403, 422), parameters=[
+                                oa.query_param("state", {"enum": list(STATES)}),
+                                oa.query_param("offset", {"type": "integer"}),
+                                oa.query_param("limit", {"type": "integer",
+                                                         "maximum": MAX_LIMIT})]),
+    },
+    _ONE: {"get": oa.operation("A campaign and its progress", scope=SCOPE,
+                               ok_schema=CAMPAIGN_SCHEMA, errors=(401, 403, 404),
+                               parameters=_ID)},
+    _ONE + "/audience": {"post": {**oa.operation(
+        "Upload recipients (a token list, streamed)", scope=SCOPE, ok_schema=UPLOAD_SCHEMA,
+        errors=(401, 403, 404, 409, 413, 415), parameters=_ID,
+        description="CSV (`token[,platform[,language]]` per line, optional header) or NDJSON "
+                    "(`{\"token\": ..., \"platform\": ..., \"language\": ...}` per line). "
+                    "Invalid lines, duplicates and tokens a gateway reported dead are counted "
+                    "and never sent."),
+        "requestBody": {"required": True, "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}}}}}},
+    _ONE + "/plan": {"get": oa.operation(
+        "The launch plan: audience after exclusions, rate, estimated finish", scope=SCOPE,
+        ok_schema=PLAN_SCHEMA, errors=(401, 403, 404), parameters=_ID)},
+    **{f"{_ONE}/{a}": {"post": oa.operation(
+        _WHAT[a], scope=SCOPE, ok_schema=CAMPAIGN_SCHEMA,
+        errors=(401, 403, 404, 409, 422) if a == "start" else (401, 403, 404, 409),
+        parameters=_ID)} for a in ACTIONS},
+}}

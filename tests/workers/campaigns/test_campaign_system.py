@@ -1,0 +1,207 @@
+"""Campaigns end to end with real processes: the pacer holds the rate, pause/resume/cancel act
+within 2 s, a canary halts a broken campaign, a killed pacer and send worker lose and repeat
+nothing, a scheduled campaign waits for its time, retry-failed sends only the retryable ones,
+and dead tokens stay out of later campaigns."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chaos_faults import COMMIT_WINDOW_S
+from tests.chaos_system import ChaosSystem
+from tests.services import patched_env
+from tests.workers.campaigns.system import (
+    SYSTEM_ENV,
+    act,
+    create,
+    dispatches_per_token,
+    ledger,
+    read,
+    sends,
+    sent_once_each,
+    submitted_times,
+    wait_state,
+)
+from workers.delivery.testing import apns_token, fcm_token
+
+FINAL = {"sent", "failed", "delivered", "opened"}
+
+
+@pytest.fixture(scope="module")
+def system(pushflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[ChaosSystem]:
+    with patched_env(SYSTEM_ENV), ChaosSystem(Path(tmp_path_factory.mktemp("campaigns"))
+                                              ) as running:
+        warm_up(running)
+        yield running
+
+
+def warm_up(system: ChaosSystem) -> None:
+    """A first campaign, so the send workers have their gateway connections and tokens (the
+    first sends of a fresh worker wait for TLS, OAuth and JWT) before anything is measured."""
+    tokens = [apns_token() for _ in range(20)] + [fcm_token() for _ in range(20)]
+    act(system, create(system, tokens, perMinute=60000), "start")
+    deadline = time.monotonic() + 60
+    while len(sends(system, set(tokens))) < len(tokens):
+        assert time.monotonic() < deadline, "the warm-up campaign was not sent"
+        time.sleep(0.3)
+
+
+@pytest.mark.timeout(180)
+def test_the_pacer_holds_the_rate_and_every_recipient_ends_final_once(
+        system: ChaosSystem) -> None:
+    # Per gateway: what the whole system sustains on a loaded 2-core machine (the pacer never
+    # runs ahead of the send workers: bench/isolation.py has the full speed).
+    per_second = 40
+    ios, android = [apns_token() for _ in range(400)], [fcm_token() for _ in range(400)]
+    campaign_id = create(system, ios + android, perMinute=per_second * 60)
+    act(system, campaign_id, "start")
+    done = wait_state(system, campaign_id, "finished", 60)
+    assert done["progress"]["sent"] == 800 and done["progress"]["queued"] == 0
+    sent_once_each(system, ios + android)
+    for platform in ("ios", "android"):
+        # The pacer's submissions, over the middle of the run (the first and the last second
+        # hold the start's burst and the tail).
+        times = submitted_times(system, campaign_id, platform)
+        middle = [t for t in times if times[0] + 1.0 <= t <= times[-1] - 1.0]
+        # A step marks its whole group at one instant: the first group came before the window.
+        rate = sum(1 for t in middle if t > middle[0]) / (middle[-1] - middle[0])
+        print(platform, "paced", rate)
+        assert abs(rate - per_second) <= 0.1 * per_second, (platform, rate)
+    assert {(state, status) for _t, state, status, _r in ledger(system, campaign_id)} == {
+        ("submitted", "sent")}
+    # campaign.finished reached the app's webhook.
+    deadline = time.monotonic() + 20
+    while not [e for e in map(json.loads, system.receiver.bodies())
+               if e.get("type") == "campaign.finished" and e["data"]["campaignId"] == campaign_id]:
+        assert time.monotonic() < deadline, "no campaign.finished webhook"
+        time.sleep(0.3)
+
+
+@pytest.mark.timeout(120)
+def test_pause_stops_sends_within_2s_resume_goes_on_and_cancel_ends_it(
+        system: ChaosSystem) -> None:
+    tokens = [apns_token() for _ in range(1000)]
+    campaign_id = create(system, tokens, perMinute=6000)
+    act(system, campaign_id, "start")
+    time.sleep(1.5)
+    act(system, campaign_id, "pause")
+    time.sleep(2.0)
+    paused_at = len(sends(system, set(tokens)))
+    assert 0 < paused_at < len(tokens)
+    time.sleep(1.5)
+    assert len(sends(system, set(tokens))) == paused_at
+    act(system, campaign_id, "resume")
+    time.sleep(1.5)
+    resumed = len(sends(system, set(tokens)))
+    assert resumed > paused_at
+    act(system, campaign_id, "cancel")
+    time.sleep(2.0)
+    canceled_at = len(sends(system, set(tokens)))
+    time.sleep(1.0)
+    assert canceled_at == len(sends(system, set(tokens))) < len(tokens)
+    rows = ledger(system, campaign_id)
+    assert {state for _t, state, _s, _r in rows} == {"submitted", "canceled"}
+    assert read(system, campaign_id)["state"] == "canceled"
+
+
+@pytest.mark.timeout(120)
+def test_a_canary_that_fails_too_much_halts_the_campaign_with_the_reason(
+        system: ChaosSystem) -> None:
+    # The sandbox refuses tokens starting 0bad0bad (BadDeviceToken): the first tenth is bad.
+    bad = ["0bad0bad" + apns_token()[8:] for _ in range(20)]
+    good = [apns_token() for _ in range(180)]
+    campaign_id = create(system, bad + good, perMinute=6000,
+                         canary={"percent": 10, "maxFailureRate": 0.2})
+    started = act(system, campaign_id, "start")
+    assert started["canary"]["size"] == 20
+    halted = wait_state(system, campaign_id, "halted", 30)
+    assert "canary: 20 of 20 recipients failed" in halted["haltReason"]
+    assert halted["progress"]["pending"] == 180
+    time.sleep(1.0)
+    assert {r["token"] for r in sends(system, set(bad + good))} == set(bad)
+    # Tokens the gateway reported invalid are excluded from a later campaign.
+    later = create(system, [*bad[:5], apns_token()])
+    assert read(system, later)["excluded"]["dead"] == 5
+
+
+@pytest.mark.timeout(180)
+def test_a_pacer_and_a_send_worker_killed_mid_campaign_lose_and_repeat_nothing(
+        system: ChaosSystem) -> None:
+    ios, android = [apns_token() for _ in range(500)], [fcm_token() for _ in range(500)]
+    campaign_id = create(system, ios + android, perMinute=6000)
+    act(system, campaign_id, "start")
+    time.sleep(2.0)
+    system.kill("pacer")
+    killing = time.time()
+    system.kill("worker-apns")
+    killed = time.time()
+    time.sleep(1.0)
+    stalled = len(sends(system, set(ios + android)))
+    assert 0 < stalled < 1000
+    system.start("pacer")
+    system.start("worker-apns")
+    done = wait_state(system, campaign_id, "finished", 90)
+    assert done["progress"]["sent"] == 1000
+    rows = ledger(system, campaign_id)
+    assert len(rows) == 1000 and {(s, st) for _t, s, st, _r in rows} == {("submitted", "sent")}
+    # The pacer submitted each recipient once: one dispatch per token.
+    assert dispatches_per_token(system, campaign_id) == {1}
+    sent_once_each(system, android)
+    # An APNs send answered while its worker was killed is sent again (at-least-once), with
+    # the same apns-id (its dispatch): only inside the window before the kill.
+    apns = [r for r in sends(system, set(ios)) if r["status"] == 200]
+    by_token: dict[str, list[dict[str, Any]]] = {}
+    for r in apns:
+        by_token.setdefault(r["token"], []).append(r)
+    assert set(by_token) == set(ios)
+    for token, seen in by_token.items():
+        assert len({r["headers"]["apns-id"] for r in seen}) == 1, token
+        if len(seen) > 1:
+            first = min(r["time"] for r in seen)
+            assert killing - COMMIT_WINDOW_S <= first <= killed, (token, seen)
+
+
+@pytest.mark.timeout(120)
+def test_a_scheduled_campaign_starts_at_its_time(system: ChaosSystem) -> None:
+    tokens = [fcm_token() for _ in range(30)]
+    at = time.time() + 4
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
+    campaign_id = create(system, tokens, scheduleTime=when, perMinute=60000)
+    assert act(system, campaign_id, "start")["state"] == "scheduled"
+    wait_state(system, campaign_id, "finished", 30)
+    first = sends(system, set(tokens))[0]["time"]
+    assert at <= first < at + 2.0
+
+
+@pytest.mark.timeout(120)
+def test_retry_failed_sends_again_only_to_the_retryable_failures(system: ChaosSystem) -> None:
+    # 05000500...: the sandbox answers 500 (retried, then retries_exhausted: retryable);
+    # 04100410...: 410 Unregistered (dead: never again).
+    flaky = ["05000500" + apns_token()[8:] for _ in range(5)]
+    gone = ["04100410" + apns_token()[8:] for _ in range(5)]
+    fine = [apns_token() for _ in range(10)]
+    campaign_id = create(system, flaky + gone + fine, perMinute=60000)
+    act(system, campaign_id, "start")
+    first = wait_state(system, campaign_id, "finished", 60)["progress"]
+    assert (first["sent"], first["failedByReason"]) == (10, {"retries_exhausted": 5,
+                                                             "unregistered": 5})
+    before = {t: n for t, n in _counts(system, flaky + gone + fine).items()}
+    assert act(system, campaign_id, "retry-failed")["round"] == 2
+    again = wait_state(system, campaign_id, "finished", 60)["progress"]
+    assert again["failedByReason"] == {"retries_exhausted": 5, "unregistered": 5}
+    after = _counts(system, flaky + gone + fine)
+    assert {t for t in after if after[t] > before.get(t, 0)} == set(flaky)
+
+
+def _counts(system: ChaosSystem, tokens: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in sends(system, set(tokens)):
+        counts[r["token"]] = counts.get(r["token"], 0) + 1
+    return counts
