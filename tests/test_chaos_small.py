@@ -26,6 +26,9 @@ def system(pushflow_env: dict[str, str],
         yield running
 
 
+# A burst, its fault, the recovery probe and the settle waits (45 s each at most); the first case
+# also starts the whole system. On a loaded 2-core machine that is more than the default 120 s.
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("fault", ["kill-worker-apns", "kill-worker-fcm", "kill-dlr",
                                    "redis-kill-mid-take"])
 def test_fault_loses_nothing(system: ChaosSystem, fault: str) -> None:
