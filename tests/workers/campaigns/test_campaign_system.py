@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.chaos_faults import COMMIT_WINDOW_S
 from tests.chaos_system import ChaosSystem
 from tests.services import patched_env
 from tests.workers.campaigns.system import (
@@ -28,6 +27,7 @@ from tests.workers.campaigns.system import (
     submitted_times,
     wait_state,
 )
+from tests.workers.test_processes import COMMIT_WINDOW_SECONDS as COMMIT_WINDOW_S
 from workers.delivery.testing import apns_token, fcm_token
 
 FINAL = {"sent", "failed", "delivered", "opened"}
