@@ -11,13 +11,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from domain.devices.registry import Device, _device
+from domain.devices.registry import _COLUMNS, Device, _device
 from shared.statuses import TOKEN_DEAD_REASONS
 
-_DEVICE = """
-SELECT token, platform, user_id, language, tags, registered_at, invalidated_at, invalid_reason
-FROM devices WHERE app_id = %s AND token = %s
-"""
+_DEVICE = f"SELECT {_COLUMNS} FROM devices WHERE app_id = %s AND token = %s"
 # Both on dispatches_app_token (app_id, device_token, created_at DESC).
 _LAST_SUCCESS = """
 SELECT id::text, status, updated_at FROM dispatches
