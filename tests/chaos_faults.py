@@ -48,8 +48,9 @@ def kill_and_restart(name: str, down_s: float = 1.0) -> Fault:
         killed_at = time.time()
         system.kill(name)
         time.sleep(down_s)
+        restarted_at = time.time()
         system.start(name)
-        return [Instant(killed_at, "kill")] if name in SEND_WORKERS else []
+        return [Instant(killed_at, "kill", restarted_at)] if name in SEND_WORKERS else []
     return inject
 
 

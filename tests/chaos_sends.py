@@ -13,8 +13,8 @@ and the worker never committed their outcome, so they are sent again (at least o
   answer to its guard is what the design can shrink; ``uncommitted_ms`` lists, for each, how
   long before the kill the answer was written.
 
-A repeat whose earlier send was not open within ``WINDOW_S`` of a fault instant is **outside**
-the window: a defect. A send counts from its arrival at the gateway until its answer was written
+A repeat whose earlier send was not open within ``WINDOW_S`` of a fault instant (for a kill: or
+read by the gateway before the worker's restart) is **outside** the window: a defect. A send counts from its arrival at the gateway until its answer was written
 or abandoned (the sandbox's ``time`` and ``answeredAt``, on the same clock as the run's).
 """
 
@@ -34,6 +34,10 @@ class Instant:
 
     at: float
     kind: Literal["kill", "drop"]
+    # A killed worker is restarted at ``until``: a send the gateway read between the kill and
+    # then was written by the dead worker before it died (the gateway reads its socket late on a
+    # loaded machine), so it is in doubt like any send open at the kill.
+    until: float = 0.0
 
 
 @dataclass
@@ -77,7 +81,8 @@ def count_sends(stats: dict[str, Any], records: list[dict[str, Any]], accepted: 
 def _classify(out: SendCount, send: dict[str, Any], instants: list[Instant]) -> None:
     answered = float(send["answeredAt"])
     for instant in instants:
-        if not send["time"] <= instant.at + WINDOW_S or answered < instant.at - WINDOW_S:
+        latest = max(instant.at + WINDOW_S, instant.until)
+        if not send["time"] <= latest or answered < instant.at - WINDOW_S:
             continue  # not open around this instant
         if send["abandoned"] or answered >= instant.at or instant.kind == "drop":
             out.unanswered += 1
