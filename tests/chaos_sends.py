@@ -14,8 +14,9 @@ and the worker never committed their outcome, so they are sent again (at least o
   long before the kill the answer was written.
 
 A repeat whose earlier send was not open within ``WINDOW_S`` of a fault instant (for a kill: or
-read by the gateway before the worker's restart) is **outside** the window: a defect. A send counts from its arrival at the gateway until its answer was written
-or abandoned (the sandbox's ``time`` and ``answeredAt``, on the same clock as the run's).
+read by the gateway before the worker's restart) is **outside** the window: a defect. A send
+counts from its arrival at the gateway until its answer was written or abandoned (the sandbox's
+``time`` and ``answeredAt``, on the same clock as the run's).
 """
 
 from __future__ import annotations
