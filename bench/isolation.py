@@ -86,11 +86,17 @@ class GatewayLog(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        since = {"apns": 0.0, "fcm": 0.0}
         while not self.stop.wait(0.5):
             for gateway in ("apns", "fcm"):
-                for r in self.system.sandbox.requests(gateway, limit=20_000):
+                # Only what is new (records are appended when answered, so a little overlap):
+                # fetching the whole window each time made the sandbox itself the bottleneck.
+                records = self.system.sandbox.requests(gateway, limit=20_000,
+                                                       since=since[gateway] - 2.0)
+                for r in records:
                     if r["token"] in self.wanted and r["token"] not in self.arrived:
                         self.arrived[r["token"]] = r["time"]
+                since[gateway] = max([since[gateway], *(r["time"] for r in records)])
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -101,6 +107,22 @@ def percentile(values: list[float], p: float) -> float:
 def latencies(tx: TxLoad, log: GatewayLog, since: float, until: float) -> list[float]:
     return [(log.arrived[t] - at) * 1000 for t, at in list(tx.accepted.items())
             if since <= at <= until and t in log.arrived]
+
+
+def tx_stages(db_url: str, since: float, until: float) -> tuple[float, ...]:
+    """Where a transactional push's time went, from the attempts the DLR recorded: accept ->
+    taken by a worker (the queue and the worker's window), and the gateway request itself."""
+    with psycopg.connect(db_url) as db:
+        row = db.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY w), percentile_cont(0.99)"
+            " WITHIN GROUP (ORDER BY w), percentile_cont(0.5) WITHIN GROUP (ORDER BY l),"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY l) FROM ("
+            " SELECT extract(epoch FROM e.taken_at - d.created_at) * 1000 AS w, e.latency_ms AS l"
+            " FROM dispatches d JOIN dispatch_events e ON e.dispatch_id = d.id"
+            " WHERE d.lane = 'tx' AND e.status = 'sent' AND e.taken_at IS NOT NULL"
+            " AND d.created_at BETWEEN to_timestamp(%s) AND to_timestamp(%s)) s",
+            (since, until)).fetchone()
+    return tuple(float(v) if v is not None else float("nan") for v in (row or ()))
 
 
 def upload(system: ChaosSystem, campaign_id: str, tokens: int) -> None:
@@ -166,6 +188,7 @@ def main() -> int:
                              " ON d.id = r.dispatch_id WHERE r.campaign_id = %s",
                              (campaign_id,)).fetchone()
         span = float(row[0]) if row and row[0] else finished - started
+        stages = tx_stages(system.direct_db_url, started, finished)
     idle = latencies(tx, log, idle_from, idle_until)
     busy = latencies(tx, log, started, finished)
     rate = progress["total"] / span
@@ -176,6 +199,9 @@ def main() -> int:
     print(f"tx idle: n={len(idle)} p50={percentile(idle, 0.5):.1f} ms p99={idle_p99:.1f} ms")
     print(f"tx during the campaign: n={len(busy)} p50={busy_p50:.1f} ms p99={busy_p99:.1f} ms"
           f" (refused {tx.errors})")
+    print(f"tx stages during the campaign (p50 / p99 ms): accept -> taken by a worker "
+          f"{stages[0]:.1f} / {stages[1]:.1f}, the gateway request "
+          f"{stages[2]:.1f} / {stages[3]:.1f}")
     print(f"campaign_tokens_per_s={rate:.0f} tx_p99_ms={busy_p99:.1f} idle_p99_ms={idle_p99:.1f}"
           f" p99_ratio={busy_p99 / idle_p99:.2f}")
     return 0

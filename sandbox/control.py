@@ -3,7 +3,7 @@
 POST   /faults    {"gateway", "kind", "match", "percent", "times", "retryAfter"} -> {"id"}
 GET    /faults    -> {"faults": [...]}          DELETE /faults -> {"cleared": true}
 GET    /stats     -> per gateway counters       POST   /reset  -> counters, faults, records
-GET    /requests?gateway=apns&token=T&limit=N   POST   /latency {"ms": 50}
+GET    /requests?gateway=apns&token=T&since=UNIX&limit=N   POST   /latency {"ms": 50}
 POST   /http2     {"maxConcurrentStreams": 10, "strict": true, "settingsDelayMs": 50}
 POST   /connections/close {"gateway": "apns" | "fcm" | null, "action": "goaway" | "drop"}
 """
@@ -84,12 +84,17 @@ class ControlApi:
         token = query.get("token", [None])[0]
         try:
             limit = int(query.get("limit", ["1000"])[0])
+            # Received after this time only: a poller asks for what is new, not for the whole
+            # record window again (a benchmark polling that was the sandbox's largest cost).
+            since = float(query.get("since", ["-inf"])[0])
         except ValueError:
-            raise FaultError("limit must be an integer") from None
+            raise FaultError("limit must be an integer and since a number") from None
         found = [
             r
             for r in self._state.records
-            if (gateway is None or r.gateway == gateway) and (token is None or r.token == token)
+            if (gateway is None or r.gateway == gateway)
+            and (token is None or r.token == token)
+            and r.at > since
         ]
         return [record_json(r) for r in found[-limit:]]
 

@@ -218,11 +218,14 @@ class SandboxProcess:
         return self._call("GET", "/stats")
 
     def requests(
-        self, gateway: str, token: str | None = None, limit: int = 10_000
+        self, gateway: str, token: str | None = None, limit: int = 10_000,
+        since: float | None = None,
     ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"gateway": gateway, "limit": limit}
         if token is not None:
             params["token"] = token
+        if since is not None:
+            params["since"] = since
         result: list[dict[str, Any]] = self._call("GET", "/requests", params=params)["requests"]
         return result
 

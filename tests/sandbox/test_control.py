@@ -32,6 +32,9 @@ def test_stats_requests_and_reset(
     assert [r["token"] for r in only] == [HEX_TOKEN]
     assert only[0]["status"] == 500 and only[0]["reason"] == "InternalServerError"
     assert sandbox.requests("fcm") == []
+    first, second = sandbox.requests("apns")
+    assert [r["token"] for r in sandbox.requests("apns", since=first["time"])] == ["cd" * 32]
+    assert sandbox.requests("apns", since=second["time"]) == []
     sandbox.reset()
     stats = sandbox.stats()
     assert stats["apns"]["requests"] == 0 and stats["apns"]["acceptedByToken"] == {}
@@ -46,6 +49,7 @@ def test_control_errors(sandbox: SandboxProcess) -> None:
     assert client.get("/nowhere").status_code == 404
     assert client.post("/faults", content=b"[1]").status_code == 400
     assert client.post("/faults", content=b"{oops").status_code == 400
+    assert client.get("/requests", params={"since": "yesterday"}).status_code == 400
     fid = sandbox.add_fault(gateway="fcm", kind="unavailable", match="x", times=2)
     assert client.get("/faults").json()["faults"][0]["id"] == fid
     sandbox.clear_faults()
