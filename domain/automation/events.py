@@ -114,3 +114,33 @@ async def recent(conn: AsyncConnection[Any], app_id: int, *, offset: int, limit:
                  ) -> list[StoredEvent]:
     rows = await (await conn.execute(_LIST, (app_id, offset, limit))).fetchall()
     return [StoredEvent(*row) for row in rows]
+
+
+_PAGE = """
+SELECT event_id, name, user_id, body, answer, received_at FROM automation_events
+WHERE app_id = %(app_id)s
+  AND (%(name)s::text IS NULL OR name = %(name)s)
+  AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s)
+  AND (%(event_id)s::text IS NULL OR event_id = %(event_id)s)
+  AND (%(before_at)s::timestamptz IS NULL
+       OR (received_at, event_id) < (%(before_at)s, %(before_id)s))
+ORDER BY received_at DESC, event_id DESC LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    name: str | None = None
+    user_id: str | None = None
+    event_id: str | None = None
+
+
+async def page(conn: AsyncConnection[Any], app_id: int, wanted: EventFilter, *,
+               before: tuple[Any, str] | None, limit: int) -> list[StoredEvent]:
+    """The stored events that match ``wanted``, newest first, older than the keyset
+    ``before`` (the last row of the previous page: ``received_at``, ``event_id``)."""
+    rows = await (await conn.execute(_PAGE, {
+        "app_id": app_id, "name": wanted.name, "user_id": wanted.user_id,
+        "event_id": wanted.event_id, "before_at": before[0] if before else None,
+        "before_id": before[1] if before else None, "limit": limit})).fetchall()
+    return [StoredEvent(*row) for row in rows]
