@@ -19,7 +19,7 @@ CONDITION_ROWS, LANGUAGE_ROWS = 5, 4
 OPS = ("eq", "ne", "in", "exists", "gt", "gte", "lt", "lte", "before", "after")
 SCALARS = ("name", "event", "match", "default_language", "data", "image", "collapse_key",
            "priority", "ttl", "delay", "cancel_event", "cancel_key", "cooldown",
-           "quiet_start", "quiet_end", "quiet_zone")
+           "quiet_start", "quiet_end", "quiet_zone", "placeholder_max")
 MAX_VALUE = 4000
 
 
@@ -63,6 +63,18 @@ def _conditions(values: dict[str, str]) -> dict[str, Any] | None:
     return {"any" if values["match"] == "any" else "all": compares}
 
 
+def _lengths(raw: str, errors: list[str]) -> dict[str, int] | None:
+    """``properties.orderId=10`` lines: the longest value each placeholder takes (for the
+    worst-case size check at save)."""
+    lengths: dict[str, int] = {}
+    for key, value in (_data(raw, errors) or {}).items():
+        if not value.isdigit():
+            errors.append(f"placeholder length: '{key}={value}' is not path=characters")
+            continue
+        lengths[key] = int(value)
+    return lengths or None
+
+
 def _data(raw: str, errors: list[str]) -> dict[str, str] | None:
     data: dict[str, str] = {}
     for line in raw.splitlines():
@@ -95,7 +107,8 @@ def parse_rule(form: Mapping[str, Any], *, enabled: bool) -> RuleForm:
                 "priority": values["priority"] or None,
                 "ttlSeconds": _integer(values, "ttl", "ttl", errors),
                 "delaySeconds": _integer(values, "delay", "delay", errors),
-                "cooldownSeconds": _integer(values, "cooldown", "cooldown", errors)}
+                "cooldownSeconds": _integer(values, "cooldown", "cooldown", errors),
+                "placeholderMaxChars": _lengths(values["placeholder_max"], errors)}
     if values["cancel_event"] or values["cancel_key"]:
         optional["cancel"] = {"event": values["cancel_event"], "key": values["cancel_key"]}
     if values["quiet_start"] or values["quiet_end"]:
@@ -136,7 +149,9 @@ def rule_values(rule: RuleBody | None) -> dict[str, str]:
         "collapse_key": rule.collapse_key or "", "priority": rule.priority or "",
         "ttl": str(rule.ttl_seconds or ""), "delay": str(rule.delay_seconds or ""),
         "cooldown": str(rule.cooldown_seconds or ""),
-        "data": "\n".join(f"{k}={v}" for k, v in (rule.data or {}).items())})
+        "data": "\n".join(f"{k}={v}" for k, v in (rule.data or {}).items()),
+        "placeholder_max": "\n".join(f"{k}={v}" for k, v in
+                                     (rule.placeholder_max_chars or {}).items())})
     for i, c in enumerate(compares[:CONDITION_ROWS]):
         value = c.get("value")
         values.update({f"c{i}_property": c.get("property", ""), f"c{i}_op": c.get("op", ""),

@@ -53,6 +53,11 @@ def _create_rule(page: Page, panel: Panel, app: TestApp, event: str, shots: Shot
     shots.take(page, "refused")
     page.get_by_label("Content 1").fill("Shipped by {{ properties.carrier }}")
     page.get_by_role("button", name="Save rule").click()
+    # The worst case (32 four-byte characters an id) is longer than an iOS title can be.
+    expect(page.get_by_role("alert")).to_contain_text("exceeds 35 characters for iOS")
+    page.get_by_label("Longest placeholder values", exact=False).fill(
+        "properties.orderId=10\nproperties.carrier=20")
+    page.get_by_role("button", name="Save rule").click()
     page.wait_for_url(re.compile(r".*/automations/[0-9a-f-]{36}\?saved=1$"))
     return page.url.rsplit("/", 1)[1].split("?")[0]
 
