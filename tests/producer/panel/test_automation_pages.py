@@ -82,6 +82,9 @@ def test_a_rule_made_in_the_panel_dry_run_enabled_and_its_event_followed(
     assert _dry_run_value(page, "Pushes it would send") == "1"
     assert _dry_run_value(page, "Users") == "1"
     shots.take(page, "dry-run")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    shots.take(page, "dry-run-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
     page.get_by_role("button", name="Enable rule").click()
     expect(page.get_by_text("enabled", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Disable rule")).to_be_visible()
@@ -152,3 +155,25 @@ def test_support_reads_and_other_apps_get_404(
                      data={"csrf_token": mine.csrf}).status_code == 404
     assert mine.get(f"{base}/{rule_id}").status_code == 404
     assert mine.get(f"/panel/apps/{own.app.app_key}/events?before_at=nope").status_code == 422
+
+
+def test_the_events_page_pages_by_keyset_and_filters(panel: Panel, panel_user: Any) -> None:
+    support = panel_user("support")
+    app, name = support.app, f"cart.left.{secrets.token_hex(3)}"
+    ids = [f"e{i:03d}-{secrets.token_hex(3)}" for i in range(51)]
+    r = httpx.post(panel.url("/v2.1/events"), headers=app.headers(), timeout=10, json=[
+        {"eventId": i, "name": name, "userId": "u1"} for i in ids])
+    assert r.status_code == 200, r.text
+    _event(panel, app, "other.event", "u2")
+    client = panel.session(support)
+    base = f"/panel/apps/{app.app_key}/events"
+    first = client.get(base, params={"name": name})
+    assert first.status_code == 200
+    shown = re.findall(r"(e\d{3}-[0-9a-f]{6})", first.text)
+    older = re.search(r'href="([^"]+)" rel="next"', first.text)
+    assert older is not None and len(set(shown)) == 50 and "other.event" not in first.text
+    second = client.get(older.group(1).replace("&amp;", "&"))
+    rest = set(re.findall(r"(e\d{3}-[0-9a-f]{6})", second.text))
+    assert len(rest) == 1 and rest.isdisjoint(shown) and rest | set(shown) == set(ids)
+    by_user = client.get(base, params={"user": "u2"}).text
+    assert "other.event" in by_user and name not in by_user
