@@ -24,6 +24,7 @@ from producer.panel.automation_form import (
     OPS,
     RuleForm,
     conditions_summary,
+    form_holds,
     parse_rule,
     rule_values,
 )
@@ -35,6 +36,15 @@ from producer.state import get_state
 LIST_ROWS = 200
 DEFAULT_DAYS = 7
 NOT_FOUND = "There is no such automation rule in this app."
+
+
+async def _editable(request: Request, ctx: AppPage) -> rules.StoredRule:
+    stored = await _rule(request, ctx)
+    if not form_holds(stored.rule):
+        raise PanelError(409, "This rule has more than the form holds (nested condition groups, "
+                              f"more than {CONDITION_ROWS} conditions or {LANGUAGE_ROWS} "
+                              "languages, a sound): change it through /v2.1/automations.")
+    return stored
 
 
 async def _rule(request: Request, ctx: AppPage) -> rules.StoredRule:
@@ -70,7 +80,7 @@ async def new_rule(request: Request, ctx: AppPage) -> Response:
 
 @page("developer")
 async def edit_rule(request: Request, ctx: AppPage) -> Response:
-    stored = await _rule(request, ctx)
+    stored = await _editable(request, ctx)
     return _form(request, ctx, RuleForm(rule_values(stored.rule)), rule_id=stored.id)
 
 
@@ -107,7 +117,7 @@ async def create_rule(request: Request, ctx: AppPage, form: FormData) -> Respons
 
 @action("developer")
 async def save_rule(request: Request, ctx: AppPage, form: FormData) -> Response:
-    current = await _rule(request, ctx)
+    current = await _editable(request, ctx)
     parsed, _warnings, refused = await _checked(request, ctx, form, enabled=current.enabled,
                                                rule_id=current.id)
     if refused is not None or parsed.rule is None:

@@ -136,6 +136,13 @@ def _compares(rule: RuleBody) -> tuple[str, list[dict[str, Any]]]:
     return "all", [dumped]
 
 
+def form_holds(rule: RuleBody) -> bool:
+    """Whether the form can show the whole rule (else saving it there would drop a part)."""
+    _match, compares = _compares(rule)
+    return (len(compares) <= CONDITION_ROWS and all("property" in c for c in compares)
+            and len(rule.templates) <= LANGUAGE_ROWS and rule.sound is None)
+
+
 def rule_values(rule: RuleBody | None) -> dict[str, str]:
     """The form's fields filled from a stored rule (empty for a new one)."""
     values = dict.fromkeys(_names(), "")

@@ -144,6 +144,23 @@ def test_support_reads_and_other_apps_get_404(
     assert client.get(f"{base}/new").status_code == 403
     assert client.get(f"{base}/{rule_id}").status_code == 200
 
+    # The developer edits it (the form filled from the stored rule), and a rule with more than
+    # the form holds is not offered for editing there.
+    developer = panel.session(dev)
+    form = developer.get(f"{base}/{rule_id}/edit")
+    assert form.status_code == 200 and 'value="user.signed_up"' in form.text
+    saved = developer.post(f"{base}/{rule_id}/edit", data={
+        "csrf_token": developer.csrf, "name": "Welcome aboard", "event": "user.signed_up",
+        "match": "all", "default_language": "en", "t0_language": "en", "t0_content": "Hi"})
+    assert saved.status_code == 303, saved.text
+    assert "Welcome aboard" in developer.get(f"{base}/{rule_id}").text
+    nested = _api(panel, app, "/v2.1/automations", {
+        "name": "Nested", "event": "user.signed_up", "enabled": False,
+        "conditions": {"any": [{"all": [{"property": "a", "op": "exists", "value": True}]}]},
+        "templates": {"en": {"content": "Welcome"}}, "defaultLanguage": "en"})
+    assert developer.get(f"{base}/{nested['ruleId']}/edit").status_code == 409
+    assert developer.get(f"{base}/{nested['ruleId']}").status_code == 200
+
     stranger = panel.session(panel_user("admin"))
     other = stranger.get("/panel/").text
     assert app.app_key not in other
