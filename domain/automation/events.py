@@ -144,3 +144,25 @@ async def page(conn: AsyncConnection[Any], app_id: int, wanted: EventFilter, *,
         "event_id": wanted.event_id, "before_at": before[0] if before else None,
         "before_id": before[1] if before else None, "limit": limit})).fetchall()
     return [StoredEvent(*row) for row in rows]
+
+
+_DISPATCHES = """
+SELECT message_id::text, id::text FROM dispatches
+WHERE app_id = %s AND message_id = ANY(%s::uuid[]) ORDER BY created_at, id
+"""
+
+
+def caused_messages(found: Sequence[StoredEvent]) -> list[str]:
+    """The ids of the messages these events' answers say they created."""
+    return [m["messageId"] for e in found for r in e.answer.get("rules", [])
+            for m in r.get("messages", []) if m.get("messageId")]
+
+
+async def dispatches_of(conn: AsyncConnection[Any], app_id: int, message_ids: Sequence[str]
+                        ) -> dict[str, list[str]]:
+    """The dispatch ids of each message (one per device), oldest first."""
+    rows = await (await conn.execute(_DISPATCHES, (app_id, list(message_ids)))).fetchall()
+    found: dict[str, list[str]] = {}
+    for message_id, dispatch_id in rows:
+        found.setdefault(message_id, []).append(dispatch_id)
+    return found

@@ -1,7 +1,7 @@
 """The events page (``/panel/apps/{app_key}/events``, every role): the stored events, newest
 first, 50 a page with a keyset "older" link, filtered by name, userId or eventId (a GET query
 string, shareable), each with what it caused as it was answered: the rules it matched, the
-messages created (a link to their dispatches) or scheduled, or why a rule did not fire."""
+messages created (links to their dispatches' pages) or scheduled, or why a rule did not fire."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from producer.panel.viewer import AppPage
 from producer.state import get_state
 
 PAGE_ROWS = 50
+SHOWN_DISPATCHES = 5  # per message; the rest through its link to the logs
 FIELDS = ("name", "user", "event", "before_at", "before_id")
 MAX_TEXT = 256
 
@@ -44,10 +45,13 @@ async def events_page(request: Request, ctx: AppPage) -> Response:
     wanted = stored.EventFilter(name=values["name"] or None, user_id=values["user"] or None,
                                 event_id=values["event"] or None)
     found: list[stored.StoredEvent] = []
+    dispatches: dict[str, list[str]] = {}
     if not errors:
         async with get_state(request).pool.connection() as conn:
             found = await stored.page(conn, ctx.app_id, wanted, before=before,
                                       limit=PAGE_ROWS)
+            dispatches = await stored.dispatches_of(conn, ctx.app_id,
+                                                    stored.caused_messages(found))
     filters = {k: values[k] for k in ("name", "user", "event") if values[k]}
     older = None
     if len(found) == PAGE_ROWS:
@@ -56,6 +60,7 @@ async def events_page(request: Request, ctx: AppPage) -> Response:
             **filters, "before_at": last.received_at.isoformat(), "before_id": last.event_id})
     return render(request, "events.html", ctx, {
         "values": values, "errors": errors, "events": found, "older_url": older,
+        "dispatches": dispatches, "shown_dispatches": SHOWN_DISPATCHES,
         "first_url": ctx.url("events") + ("?" + urlencode(filters) if filters else "")
         if before else None}, status=422 if errors else 200)
 
