@@ -114,3 +114,55 @@ async def recent(conn: AsyncConnection[Any], app_id: int, *, offset: int, limit:
                  ) -> list[StoredEvent]:
     rows = await (await conn.execute(_LIST, (app_id, offset, limit))).fetchall()
     return [StoredEvent(*row) for row in rows]
+
+
+_PAGE = """
+SELECT event_id, name, user_id, body, answer, received_at FROM automation_events
+WHERE app_id = %(app_id)s
+  AND (%(name)s::text IS NULL OR name = %(name)s)
+  AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s)
+  AND (%(event_id)s::text IS NULL OR event_id = %(event_id)s)
+  AND (%(before_at)s::timestamptz IS NULL
+       OR (received_at, event_id) < (%(before_at)s, %(before_id)s))
+ORDER BY received_at DESC, event_id DESC LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    name: str | None = None
+    user_id: str | None = None
+    event_id: str | None = None
+
+
+async def page(conn: AsyncConnection[Any], app_id: int, wanted: EventFilter, *,
+               before: tuple[Any, str] | None, limit: int) -> list[StoredEvent]:
+    """The stored events that match ``wanted``, newest first, older than the keyset
+    ``before`` (the last row of the previous page: ``received_at``, ``event_id``)."""
+    rows = await (await conn.execute(_PAGE, {
+        "app_id": app_id, "name": wanted.name, "user_id": wanted.user_id,
+        "event_id": wanted.event_id, "before_at": before[0] if before else None,
+        "before_id": before[1] if before else None, "limit": limit})).fetchall()
+    return [StoredEvent(*row) for row in rows]
+
+
+_DISPATCHES = """
+SELECT message_id::text, id::text FROM dispatches
+WHERE app_id = %s AND message_id = ANY(%s::uuid[]) ORDER BY created_at, id
+"""
+
+
+def caused_messages(found: Sequence[StoredEvent]) -> list[str]:
+    """The ids of the messages these events' answers say they created."""
+    return [m["messageId"] for e in found for r in e.answer.get("rules", [])
+            for m in r.get("messages", []) if m.get("messageId")]
+
+
+async def dispatches_of(conn: AsyncConnection[Any], app_id: int, message_ids: Sequence[str]
+                        ) -> dict[str, list[str]]:
+    """The dispatch ids of each message (one per device), oldest first."""
+    rows = await (await conn.execute(_DISPATCHES, (app_id, list(message_ids)))).fetchall()
+    found: dict[str, list[str]] = {}
+    for message_id, dispatch_id in rows:
+        found.setdefault(message_id, []).append(dispatch_id)
+    return found

@@ -119,3 +119,17 @@ async def daily_cap(conn: AsyncConnection[Any], app_id: int) -> int | None:
 
 async def set_daily_cap(conn: AsyncConnection[Any], app_id: int, cap: int | None) -> None:
     await conn.execute(_SET_CAP, (app_id, cap))
+
+
+_LAST_FIRED = """
+SELECT r.id, (SELECT max(m.created_at) FROM messages m
+              WHERE m.app_id = %s AND m.source = 'automation' AND m.source_ref = r.id)
+FROM unnest(%s::text[]) AS r(id)
+"""
+
+
+async def last_fired(conn: AsyncConnection[Any], app_id: int, rule_ids: Sequence[str]
+                     ) -> dict[str, datetime | None]:
+    """When each rule last created a message (its pushes carry ``source_ref`` = its id)."""
+    rows = await (await conn.execute(_LAST_FIRED, (app_id, list(rule_ids)))).fetchall()
+    return {row[0]: row[1] for row in rows}

@@ -13,10 +13,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from producer.panel import (
+    automation,
     credentials,
     dashboard,
     device,
     dispatch,
+    events,
     home,
     keys,
     limits,
@@ -31,7 +33,7 @@ from producer.panel.guard import see_other
 from producer.panel.security import PanelMiddleware
 
 PAGE_MODULES = (signin, home, dashboard, logs, dispatch, device, unfinished, testpush,
-                webhooks, keys, credentials, limits, users)
+                webhooks, keys, credentials, limits, users, automation, events)
 STATIC = Path(__file__).with_name("static")
 
 

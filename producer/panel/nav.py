@@ -20,6 +20,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Logs", "logs", "support"),
     NavItem("Devices", "device", "support"),
     NavItem("Unfinished", "unfinished", "support"),
+    NavItem("Automations", "automations", "support"),
+    NavItem("Events", "events", "support"),
     NavItem("Test push", "test-push", "developer"),
     NavItem("Webhooks", "webhooks", "support"),
     NavItem("API keys", "settings/keys", "support"),

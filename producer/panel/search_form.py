@@ -16,7 +16,7 @@ from shared.tokens import PLATFORMS
 
 REASONS = tuple(sorted(FAILURE_REASONS))
 FIELDS = ("from", "to", "status", "reason", "platform", "source", "token", "token_match",
-          "message", "dispatch", "external", "q", "after")
+          "message", "dispatch", "external", "ref", "q", "after")
 MAX_TEXT = 4096
 MAX_Q = 200
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -71,7 +71,7 @@ def parse_search(params: Mapping[str, str]) -> SearchForm:
         if values[name] and values[name] not in options:
             errors.append(f"'{name}' must be one of {', '.join(options)}")
             values[name] = ""
-    for name in ("token", "external", "message", "dispatch", "after"):
+    for name in ("token", "external", "ref", "message", "dispatch", "after"):
         if len(values[name]) > MAX_TEXT:
             errors.append(f"'{name}' is longer than {MAX_TEXT} characters")
             values[name] = ""
@@ -92,7 +92,8 @@ def parse_search(params: Mapping[str, str]) -> SearchForm:
         token_prefix=values["token"] or None if prefix else None,
         message_id=_uuid(values["message"], "message", errors),
         dispatch_id=_uuid(values["dispatch"], "dispatch", errors),
-        external_id=values["external"] or None, q=values["q"] or None)
+        external_id=values["external"] or None, source_ref=values["ref"] or None,
+        q=values["q"] or None)
     if values["after"]:
         try:
             form.after = Cursor.decode(values["after"])
