@@ -21,28 +21,29 @@ from typing import Any
 
 from domain.dispatches.record import Outcome
 
+# Binary arrays, as record.py's.
 _RETRIED = """
 WITH input AS (
     SELECT * FROM unnest(
-        %(ids)s::uuid[], %(apps)s::bigint[], %(attempts)s::int[], %(responses)s::jsonb[],
-        %(ats)s::float8[], %(workers)s::text[], %(taken)s::float8[], %(latency)s::float8[],
-        %(retry_at)s::float8[]
+        %(ids)b::uuid[], %(apps)b::bigint[], %(attempts)b::int[], %(responses)b::jsonb[],
+        %(ats)b::float8[], %(workers)b::text[], %(taken)b::float8[], %(latency)b::float8[],
+        %(retry_at)b::float8[]
     ) AS t(dispatch_id, app_id, attempt, gateway_response, at, worker, taken_at, latency_ms,
            retry_at)
 ),
 latest AS (  -- per dispatch, its highest attempt in the batch
     SELECT DISTINCT ON (dispatch_id) * FROM input ORDER BY dispatch_id, attempt DESC
 ),
-locked AS (
-    SELECT d.id FROM dispatches d
+locked AS (  -- carries what the UPDATE writes (a generic plan: see record.py's locked)
+    SELECT d.id, l.attempt, l.gateway_response FROM dispatches d
     JOIN latest l ON d.id = l.dispatch_id AND d.app_id = l.app_id
     WHERE d.status = 'queued' AND d.attempts < l.attempt
     ORDER BY d.id FOR UPDATE OF d
 ),
 counted AS (
-    UPDATE dispatches d SET attempts = l.attempt, gateway_response = l.gateway_response,
+    UPDATE dispatches d SET attempts = k.attempt, gateway_response = k.gateway_response,
                             updated_at = now()
-    FROM locked k JOIN latest l ON l.dispatch_id = k.id
+    FROM locked k
     WHERE d.id = k.id
 )
 INSERT INTO dispatch_events (dispatch_id, status, detail, at, attempt, worker, taken_at,
