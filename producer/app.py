@@ -44,6 +44,7 @@ from producer.routes import (
     docs,
     events,
     keys,
+    limits,
     ops,
     push,
     receipts,
@@ -59,7 +60,7 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pushflow.api")
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, keys, users,
+ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, keys, limits, users,
                                          unfinished, automations, events, campaigns, ops, docs,
                                          panel)
 

@@ -33,6 +33,7 @@ from producer.envelope import ApiError, field_items, header, respond
 from producer.history import QueryParams as Query
 from producer.state import get_state
 from shared.payload import FieldError
+from shared.settings import Settings
 from shared.tokens import PLATFORMS
 
 SCOPE = "campaigns:write"
@@ -170,8 +171,7 @@ async def launch_plan(request: Request) -> Response:
     campaign_id = _campaign_id(request)
     async with get_state(request).pool.connection() as conn:
         campaign = await _get(conn, caller, campaign_id)
-        launch = await plan.launch_plan(conn, campaign,
-                                        get_state(request).settings.send_rate_per_second)
+        launch = await plan.launch_plan(conn, campaign, get_state(request).settings)
     return respond(request, 200, [plan_view(launch)])
 
 
@@ -184,7 +184,7 @@ def _action(action: store.Action) -> Any:
             if action == "start":
                 campaign = await _get(conn, caller, campaign_id)
                 if campaign.state == "draft":
-                    await _check_launch(conn, campaign, state.settings.send_rate_per_second)
+                    await _check_launch(conn, campaign, state.settings)
             try:
                 done = await store.act(conn, caller.app_id, campaign_id, action)
             except store.NotAllowed as exc:
@@ -197,8 +197,8 @@ def _action(action: store.Action) -> Any:
     return handler
 
 
-async def _check_launch(conn: Any, campaign: store.Campaign, default_rate: float) -> None:
-    launch = await plan.launch_plan(conn, campaign, default_rate)
+async def _check_launch(conn: Any, campaign: store.Campaign, settings: Settings) -> None:
+    launch = await plan.launch_plan(conn, campaign, settings)
     if launch.total == 0:
         raise ApiError(422, "EMPTY_AUDIENCE", "The campaign has no recipients to send to"
                        + (" (upload a token list first)" if campaign.audience.get("kind") ==
