@@ -22,11 +22,10 @@ from producer import openapi as oa
 from producer.auth import Caller, authenticate
 from producer.body import read_model
 from producer.envelope import ApiError, field_items, respond
-from producer.history import QueryParams, iso
+from producer.history import QueryParams, iso, paging_params
 from producer.state import get_state
 
 SCOPE = "automations:write"
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 
 
 class DryRunBody(BaseModel):
@@ -134,8 +133,7 @@ async def disable_rule(request: Request) -> Response:
 async def list_rules(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     q = QueryParams(request.query_params)
-    offset = q.integer("offset", 0, 0, MAX_OFFSET)
-    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset, limit = q.paging()
     if q.errors:
         raise ApiError.validation(q.errors)
     async with get_state(request).pool.connection() as conn:
@@ -205,11 +203,7 @@ openapi: dict[str, Any] = {"paths": {
                              body=oa.body_schema(RuleBody), description=_SAVE),
         "get": oa.operation("List automation rules", scope=SCOPE, ok_schema=_RULE,
                             errors=(401, 403, 422), parameters=[
-                                oa.query_param("offset", {"type": "integer", "minimum": 0},
-                                               "rules to skip (default 0)"),
-                                oa.query_param("limit", {"type": "integer", "minimum": 1,
-                                                         "maximum": MAX_LIMIT},
-                                               "rules to return")],
+                                *paging_params("rules")],
                             description="Newest first."),
     },
     "/v2.1/automations/{rule_id}": {

@@ -31,13 +31,13 @@ from producer.campaign_views import (
 )
 from producer.envelope import ApiError, field_items, header, respond
 from producer.history import QueryParams as Query
+from producer.history import paging_params
 from producer.state import get_state
 from shared.payload import FieldError
 from shared.settings import Settings
 from shared.tokens import PLATFORMS
 
 SCOPE = "campaigns:write"
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 MAX_UPLOAD_BYTES = 2 * 1024**3
 _FORMATS: dict[str, Format] = {"text/csv": "csv", "application/x-ndjson": "ndjson",
                                "application/ndjson": "ndjson", "text/plain": "csv"}
@@ -110,8 +110,7 @@ async def list_campaigns(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     q = Query(request.query_params)
     state = q.choice("state", STATES)
-    offset = q.integer("offset", 0, 0, MAX_OFFSET)
-    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset, limit = q.paging()
     if q.errors:
         raise ApiError.validation(q.errors)
     async with get_state(request).pool.connection() as conn:
@@ -235,11 +234,7 @@ openapi: dict[str, Any] = {"paths": {
                             ok_schema=CAMPAIGN_SCHEMA, errors=(401, 403, 422), parameters=[
                                 oa.query_param("state", {"enum": list(STATES)},
                                                "only campaigns in this state"),
-                                oa.query_param("offset", {"type": "integer"},
-                                               "campaigns to skip (default 0)"),
-                                oa.query_param("limit", {"type": "integer",
-                                                         "maximum": MAX_LIMIT},
-                                               "campaigns to return")]),
+                                *paging_params("campaigns")]),
     },
     _ONE: {"get": oa.operation("A campaign and its progress", scope=SCOPE,
                                ok_schema=CAMPAIGN_SCHEMA, errors=(401, 403, 404),
