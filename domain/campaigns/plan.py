@@ -63,10 +63,11 @@ async def launch_plan(conn: AsyncConnection[Any], c: Campaign, settings: Setting
     if c.finish_by is not None and finishes > c.finish_by:
         slowest = max(PLATFORMS, key=lambda p: recipients[p] / rate[p])
         capped = rate[slowest] < c.per_minute / 60.0
-        why = (f" (the app's bulk send rate of {gateway_for(slowest)}: "
-               f"{rate[slowest]:g}/s)") if capped else ""
+        why, raise_what = ((f" (the app's bulk send rate of {gateway_for(slowest)}: "
+                            f"{rate[slowest]:g}/s)", "the app's bulk send rate")
+                           if capped else ("", "perMinute"))
         refusal = (f"{recipients[slowest]} recipients of {gateway_for(slowest)} at "
                    f"{rate[slowest] * 60:.0f}/min{why} need until {finishes.isoformat()}, after "
-                   f"finishBy {c.finish_by.isoformat()}; raise perMinute or start earlier")
+                   f"finishBy {c.finish_by.isoformat()}; raise {raise_what} or start earlier")
     return Plan(recipients, {k: int(v) for k, v in c.excluded.items()}, rate, starts, finishes,
                 refusal)

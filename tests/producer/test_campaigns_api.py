@@ -109,6 +109,7 @@ async def test_the_plan_estimates_the_finish_and_start_refuses_an_unreachable_fi
     [error] = assert_envelope(answer)["errors"]
     assert error["code"] == "FINISH_BY_UNREACHABLE" and "180/min" in error["message"]
     assert "bulk send rate of apns" in error["message"]
+    assert "raise the app's bulk send rate" in error["message"]
     state = (await api.get(f"/v2.1/campaigns/{tight['id']}", headers=h)).json()["data"][0]
     assert state["state"] == "draft"
 
