@@ -150,7 +150,8 @@ def main() -> int:
     with ChaosSystem(workdir) as system:
         system.sandbox.set_latency(args.latency_ms)
         with psycopg.connect(system.direct_db_url, autocommit=True) as db:
-            db.execute("UPDATE apps SET send_rate = 0")  # full speed: no per-app budget
+            db.execute("""UPDATE apps SET send_rates = '{"apns.tx": 0, "apns.bulk": 0,
+                          "fcm.tx": 0, "fcm.bulk": 0}'""")  # full speed: no per-app budget
         status, body = system.request("POST", "/v2.1/campaigns", {
             "name": "isolation", "content": {"title": "Bench", "content": "bulk"},
             "audience": {"kind": "upload"}, "perMinute": MAX_PER_MINUTE})

@@ -12,7 +12,9 @@ Adding endpoints: write a module in ``producer/routes/``, add it to ``ROUTE_MODU
                                                      #   with the app, cancelled at shutdown
 
 Handlers use ``producer.auth.authenticate``, ``producer.envelope`` (``respond``, ``ApiError``)
-and ``producer.state.get_state`` (pool, redis, settings). A module not written yet is skipped.
+and ``producer.state.get_state`` (pool, redis, settings). Every module listed is imported: a
+missing one fails at start, and ``tests/producer/test_route_matrix.py`` checks each route is in
+``/openapi.json`` with its scope.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from producer.routes import (
     docs,
     events,
     keys,
+    limits,
     ops,
     push,
     receipts,
@@ -59,7 +62,7 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("pushflow.api")
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, keys, users,
+ROUTE_MODULES: tuple[ModuleType, ...] = (push, webhooks, receipts, devices, keys, limits, users,
                                          unfinished, automations, events, campaigns, ops, docs,
                                          panel)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +19,7 @@ from domain.dispatches.search import SOURCES, STATUSES, DispatchFilter
 from domain.dispatches.search import search as search_dispatches
 from domain.dispatches.timeline import DispatchStory, GatewayAttempt, message_story
 from domain.webhooks.config import DELIVERY_STATES, Delivery
+from producer import openapi as oa
 from producer.auth import authenticate
 from producer.envelope import ApiError, error_item, respond
 from producer.state import get_state
@@ -26,6 +27,8 @@ from shared.payload import parse_time
 from shared.statuses import EVENT_TYPES
 from shared.tokens import PLATFORMS
 
+# Offset paging of the API's lists (``?offset=&limit=``): read by ``QueryParams.paging``,
+# documented by ``paging_params``.
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000
@@ -129,6 +132,19 @@ async def get_message(request: Request) -> Response:
     return respond(request, 200, [item])
 
 
+class Paging(NamedTuple):
+    offset: int
+    limit: int
+
+
+def paging_params(items: str) -> list[dict[str, Any]]:
+    """The ``offset`` and ``limit`` parameters of a list of ``items``, for ``/openapi.json``."""
+    return [oa.query_param("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                           f"{items} to skip (default 0)"),
+            oa.query_param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                     "default": DEFAULT_LIMIT}, f"{items} to return")]
+
+
 class QueryParams:
     """Query-string parsing with one error entry per bad parameter."""
 
@@ -148,6 +164,10 @@ class QueryParams:
             self.fail("INVALID_FORMAT", name, f"'{name}' must be an integer from {low} to {high}")
             return default
         return int(raw)
+
+    def paging(self) -> Paging:
+        return Paging(self.integer("offset", 0, 0, MAX_OFFSET),
+                      self.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT))
 
     def time(self, name: str) -> datetime | None:
         raw = self.params.get(name)
@@ -189,8 +209,7 @@ async def search(request: Request) -> Response:
         token=q.text("deviceToken", 4096), external_id=q.text("externalId", 256),
         source=q.choice("source", SOURCES), source_ref=q.text("sourceRef", 256),
         q=q.text("q", MAX_Q))
-    offset = q.integer("offset", 0, 0, MAX_OFFSET)
-    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset, limit = q.paging()
     if q.errors:
         raise ApiError.validation(q.errors)
     async with state.pool.connection() as conn:

@@ -75,7 +75,10 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(4096, ge=256)
 
     # Delivery.
-    send_rate_per_second: float = Field(1000.0, ge=0)  # per app and gateway; 0 means unlimited
+    # Sends per second of one app on one gateway, per lane (an app may set its own,
+    # domain/keys/send_rates.py). Campaigns go at most at the bulk rate.
+    send_rate_per_second: float = Field(1000.0, ge=0)  # Per app and gateway, tx lane; 0: unlimited
+    bulk_send_rate_per_second: float = Field(750.0, ge=0)  # The same, bulk lane (campaigns)
     max_attempts: int = Field(8, ge=1, le=100)
     retry_base_seconds: float = Field(2.0, gt=0)
     retry_max_seconds: float = Field(600.0, gt=0)

@@ -24,7 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-WINDOW_S = 0.25  # as tests/workers/test_processes.py allows on a loaded 2-core machine
+# How long after the sandbox wrote a 2xx the worker may still be committing that outcome:
+# reading and classifying the answer, the committer's ~5 ms flush timer, one Redis MULTI/EXEC;
+# generous for a loaded 2-core machine. The one value: tests/workers/test_processes.py uses it.
+WINDOW_S = 0.25
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,10 @@ from tests.pushflow.up.conftest import free_port_block
 from tests.services import RedisServer, postgres_database
 from tests.tcp_proxy import TcpProxy
 from tests.workers.webhooks.receiver import Receiver
-from workers.delivery.reliable_queue import _TAKE
+from workers.delivery.reliable_queue import TAKE_SCRIPT
 
 # What the batched consumer sends for a take (redis-py calls a registered script by its SHA1).
-TAKE_MARKER = hashlib.sha1(_TAKE.encode()).hexdigest().encode()
+TAKE_MARKER = hashlib.sha1(TAKE_SCRIPT.encode()).hexdigest().encode()
 # The process whose Redis connections go through ``ChaosSystem.redis_proxy``.
 PROXIED_TO_REDIS = "worker-apns"
 

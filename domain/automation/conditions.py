@@ -17,9 +17,11 @@ template check (``domain.automation.templates``) trusts placeholders on those.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -29,7 +31,7 @@ MAX_CONDITIONS = 50
 MAX_PATH = 200
 # bool first, tried in order: true stays true and is never taken for 1 (JSON equality).
 Scalar = bool | int | float | str | None
-NumericOp = Literal["gt", "gte", "lt", "lte"]
+NUMERIC_OPS: Final = ("gt", "gte", "lt", "lte")
 MISSING = object()
 _STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -57,7 +59,7 @@ class Compare(BaseModel):
             raise ValueError(f"'{self.op}' needs a single value, not a list")
         if self.op == "exists" and not isinstance(v, bool):
             raise ValueError("'exists' needs true or false")
-        if self.op in ("gt", "gte", "lt", "lte") and (
+        if self.op in NUMERIC_OPS and (
                 isinstance(v, bool) or not isinstance(v, int | float)):
             raise ValueError(f"'{self.op}' needs a number")
         if self.op in ("before", "after"):
@@ -127,6 +129,14 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+# The ordering operators: the coercion both sides go through (None: that side is not of the
+# operator's kind, and the comparison is false) and the comparison of what it gives.
+_ORDERED: Final[dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], bool]]]] = {
+    "gt": (_number, operator.gt), "gte": (_number, operator.ge),
+    "lt": (_number, operator.lt), "lte": (_number, operator.le),
+    "before": (_time, operator.lt), "after": (_time, operator.gt)}
+
+
 def _compare(c: Compare, properties: Any) -> bool:
     found = lookup(properties, c.path())
     if c.op == "exists":
@@ -140,21 +150,9 @@ def _compare(c: Compare, properties: Any) -> bool:
     if c.op == "in":
         assert isinstance(c.value, list)
         return any(_same(found, v) for v in c.value)
-    if c.op in ("before", "after"):
-        at, bound = _time(found), _time(c.value)
-        if at is None or bound is None:
-            return False
-        return at < bound if c.op == "before" else at > bound
-    number, bound_number = _number(found), _number(c.value)
-    if number is None or bound_number is None:
-        return False
-    if c.op == "gt":
-        return number > bound_number
-    if c.op == "gte":
-        return number >= bound_number
-    if c.op == "lt":
-        return number < bound_number
-    return number <= bound_number
+    coerce, ordered = _ORDERED[c.op]
+    left, right = coerce(found), coerce(c.value)
+    return left is not None and right is not None and ordered(left, right)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -211,7 +209,7 @@ def known_values(condition: Node | None) -> dict[tuple[str, ...], list[Scalar]]:
 def numeric_paths(condition: Node | None) -> set[tuple[str, ...]]:
     """Properties a holding condition proves numeric (in an ``all``)."""
     if isinstance(condition, Compare):
-        return {condition.path()} if condition.op in ("gt", "gte", "lt", "lte") else set()
+        return {condition.path()} if condition.op in NUMERIC_OPS else set()
     if isinstance(condition, _ALL):
         return set().union(*(numeric_paths(c) for c in condition.all))
     return set()

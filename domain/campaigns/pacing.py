@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from domain.campaigns.content import content_for
 from domain.campaigns.plan import bulk_rate
+from domain.keys.send_rates import from_row
 from domain.messages import rows
 from domain.messages.configured import ConfiguredPlatforms
 from domain.messages.outbox import OutboxAcks
@@ -45,7 +46,7 @@ MIN_BACKLOG = 100
 
 _BUDGET = """
 SELECT c.state, c.per_minute, c.canary_state, c.round, c.content, c.languages, c.fallback,
-       a.limits, a.send_rate, p.credit, p.canary_left,
+       a.limits, a.send_rates, p.credit, p.canary_left,
        extract(epoch FROM clock_timestamp() - p.at), clock_timestamp()
 FROM campaign_pacing p JOIN campaigns c ON c.id = p.campaign_id JOIN apps a ON a.id = c.app_id
 WHERE p.campaign_id = %s AND p.platform = %s
@@ -130,12 +131,11 @@ async def step(conn: AsyncConnection[Any], outlet: StepOutlet, app_id: int, camp
     row = await (await conn.execute(_BUDGET, (campaign_id, platform))).fetchone()
     if row is None:
         return Step(0, 0, 0.0, True, [])
-    (state, per_minute, canary_state, _round, content, languages, fallback, limits, send_rate,
+    (state, per_minute, canary_state, _round, content, languages, fallback, limits, send_rates,
      credit, canary_left, elapsed, now) = row
     if state != "running":
         return NOTHING
-    rate = bulk_rate(per_minute, outlet.settings.send_rate_per_second
-                     if send_rate is None else float(send_rate)) * factor
+    rate = bulk_rate(per_minute, from_row(send_rates, outlet.settings), platform) * factor
     credit = min(max(1.0, rate * BURST_SECONDS), credit + rate * max(0.0, float(elapsed)))
     room = max(MIN_BACKLOG, int(min(rate, drained) * BACKLOG_SECONDS)) - on_its_way
     want = min(math.floor(credit), MAX_STEP, max(0, room))

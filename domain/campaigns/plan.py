@@ -3,9 +3,9 @@ will carry them at, and when the campaign will be done -- refused when ``finishB
 met. The pacer paces with the same rate (``bulk_rate``), so the plan is what happens unless the
 campaign is slowed down for transactional traffic.
 
-Transactional pushes come first: a campaign never plans to use more than
-``1 - TX_SHARE_RESERVED`` of the app's send rate per gateway (``apps.send_rate``, else
-``PUSHFLOW_SEND_RATE_PER_SECOND``), whatever ``perMinute`` asks for.
+Transactional pushes come first: a campaign never goes faster than the app's bulk rate of that
+gateway (``domain.keys.send_rates``, the budget of the bulk lane's token bucket), whatever
+``perMinute`` asks for; the transactional lane has a budget of its own.
 """
 
 from __future__ import annotations
@@ -17,21 +17,22 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from domain.campaigns.store import Campaign
+from domain.keys.send_rates import SendRates, from_row
+from shared.queues import gateway_for
+from shared.settings import Settings
 from shared.tokens import PLATFORMS
-
-TX_SHARE_RESERVED = 0.25
 
 _PENDING = """SELECT platform, count(*) FROM campaign_recipients
 WHERE campaign_id = %s AND state = 'pending' GROUP BY platform"""
-_NOW_AND_RATE = "SELECT now(), send_rate FROM apps WHERE id = %s"
+_NOW_AND_RATES = "SELECT now(), send_rates FROM apps WHERE id = %s"
 
 
-def bulk_rate(per_minute: int, app_send_rate: float) -> float:
-    """Sends per second of one gateway for a campaign (``app_send_rate`` 0: unlimited)."""
+def bulk_rate(per_minute: int, rates: SendRates, platform: str) -> float:
+    """Sends per second of one gateway for a campaign: ``perMinute``, at most the app's bulk
+    rate of that gateway (0: unlimited)."""
     wanted = per_minute / 60.0
-    if app_send_rate <= 0:
-        return wanted
-    return min(wanted, app_send_rate * (1.0 - TX_SHARE_RESERVED))
+    lane_rate = rates.of(gateway_for(platform), "bulk")
+    return wanted if lane_rate <= 0 else min(wanted, lane_rate)
 
 
 @dataclass(frozen=True)
@@ -48,29 +49,25 @@ class Plan:
         return sum(self.recipients.values())
 
 
-async def app_send_rate(conn: AsyncConnection[Any], app_id: int, default: float
-                        ) -> tuple[datetime, float]:
-    row = await (await conn.execute(_NOW_AND_RATE, (app_id,))).fetchone()
+async def launch_plan(conn: AsyncConnection[Any], c: Campaign, settings: Settings) -> Plan:
+    row = await (await conn.execute(_NOW_AND_RATES, (c.app_id,))).fetchone()
     assert row is not None
-    return row[0], float(row[1]) if row[1] is not None else default
-
-
-async def launch_plan(conn: AsyncConnection[Any], c: Campaign, default_send_rate: float
-                      ) -> Plan:
-    now, send_rate = await app_send_rate(conn, c.app_id, default_send_rate)
+    now, rates = row[0], from_row(row[1], settings)
     counts = dict(await (await conn.execute(_PENDING, (c.id,))).fetchall())
     recipients: dict[str, int] = {p: int(counts.get(p, 0)) for p in PLATFORMS}
-    rate = bulk_rate(c.per_minute, send_rate)
+    rate: dict[str, float] = {p: bulk_rate(c.per_minute, rates, p) for p in PLATFORMS}
     starts = max(now, c.schedule_time) if c.schedule_time is not None else now
-    seconds = max(n / rate for n in recipients.values())
+    seconds = max(recipients[p] / rate[p] for p in PLATFORMS)
     finishes = starts + timedelta(seconds=seconds)
     refusal = None
     if c.finish_by is not None and finishes > c.finish_by:
-        reserved = "" if send_rate <= 0 else (
-            f" (at most {rate * 60:.0f}/min: {TX_SHARE_RESERVED:.0%} of the app's send rate"
-            f" of {send_rate:g}/s per gateway is kept for transactional pushes)")
-        refusal = (f"{max(recipients.values())} recipients of one gateway at "
-                   f"{rate * 60:.0f}/min{reserved} need until {finishes.isoformat()}, after "
-                   f"finishBy {c.finish_by.isoformat()}; raise perMinute or start earlier")
-    return Plan(recipients, {k: int(v) for k, v in c.excluded.items()},
-                {p: rate for p in PLATFORMS}, starts, finishes, refusal)
+        slowest = max(PLATFORMS, key=lambda p: recipients[p] / rate[p])
+        capped = rate[slowest] < c.per_minute / 60.0
+        why, raise_what = ((f" (the app's bulk send rate of {gateway_for(slowest)}: "
+                            f"{rate[slowest]:g}/s)", "the app's bulk send rate")
+                           if capped else ("", "perMinute"))
+        refusal = (f"{recipients[slowest]} recipients of {gateway_for(slowest)} at "
+                   f"{rate[slowest] * 60:.0f}/min{why} need until {finishes.isoformat()}, after "
+                   f"finishBy {c.finish_by.isoformat()}; raise {raise_what} or start earlier")
+    return Plan(recipients, {k: int(v) for k, v in c.excluded.items()}, rate, starts, finishes,
+                refusal)

@@ -44,6 +44,7 @@ FROM devices WHERE app_id = %s AND token = ANY(%s)
 _VALID = " AND (invalidated_at IS NULL OR invalidated_at <= registered_at)"
 _OF_USERS = f"SELECT {_COLUMNS} FROM devices WHERE app_id = %s AND user_id = ANY(%s)" + _VALID
 _OF_TOKENS = f"SELECT {_COLUMNS} FROM devices WHERE app_id = %s AND token = ANY(%s)"
+_ONE = f"SELECT {_COLUMNS} FROM devices WHERE app_id = %s AND token = %s"
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,12 @@ async def register(conn: AsyncConnection[Any], app_id: int, r: Registration
         r.time_zone))).fetchone()
     assert row is not None  # an upsert always returns its row
     return _device(row), bool(row[9])
+
+
+async def find_device(conn: AsyncConnection[Any], app_id: int, token: str) -> Device | None:
+    """The app's row of this token, registered or only reported dead (valid or not)."""
+    row = await (await conn.execute(_ONE, (app_id, token))).fetchone()
+    return _device(row) if row is not None else None
 
 
 async def forget(conn: AsyncConnection[Any], app_id: int, token: str) -> Device | None:

@@ -11,21 +11,21 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from domain.devices.registry import _COLUMNS, Device, _device
+from domain.devices.registry import Device, find_device
 from shared.statuses import TOKEN_DEAD_REASONS
 
-_DEVICE = f"SELECT {_COLUMNS} FROM devices WHERE app_id = %s AND token = %s"
 # Both on dispatches_app_token (app_id, device_token, created_at DESC).
 _LAST_SUCCESS = """
 SELECT id::text, status, updated_at FROM dispatches
 WHERE app_id = %s AND device_token = %s AND status IN ('sent', 'delivered', 'opened')
 ORDER BY created_at DESC LIMIT 1
 """
-# The dispatch whose failure reported the token dead: the first one after its registration.
+# The dispatch whose failure reported the token dead: the first one after its registration
+# (any, for a token never registered).
 _INVALIDATING = """
 SELECT id::text, reason, updated_at FROM dispatches
 WHERE app_id = %s AND device_token = %s AND status = 'failed' AND reason = ANY(%s)
-  AND created_at >= %s
+  AND created_at >= coalesce(%s::timestamptz, '-infinity')
 ORDER BY created_at LIMIT 1
 """
 
@@ -46,13 +46,11 @@ class DeviceStory:
 
 
 async def device_story(conn: AsyncConnection[Any], app_id: int, token: str) -> DeviceStory:
-    row = await (await conn.execute(_DEVICE, (app_id, token))).fetchone()
-    device = _device(row) if row is not None else None
+    device = await find_device(conn, app_id, token)
     success = await (await conn.execute(_LAST_SUCCESS, (app_id, token))).fetchone()
     invalidating = None
     if device is not None and not device.valid:
-        registered_at = row[5] if row is not None else None  # the epoch when never registered
-        invalidating = await (await conn.execute(
-            _INVALIDATING, (app_id, token, sorted(TOKEN_DEAD_REASONS), registered_at))).fetchone()
+        invalidating = await (await conn.execute(_INVALIDATING, (
+            app_id, token, sorted(TOKEN_DEAD_REASONS), device.registered_at))).fetchone()
     return DeviceStory(token, device, DispatchRef(*success) if success else None,
                        DispatchRef(*invalidating) if invalidating else None)

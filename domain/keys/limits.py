@@ -1,8 +1,8 @@
 """An app's own limits: overrides of the settings' defaults in ``apps.limits`` (the payload
-limits of ``shared.payload.Limits`` and the intake rate read by ``producer.ratelimit``), and its
-send rate (``apps.send_rate``: sends per second per gateway, each lane's budget its own, read by
-the send workers). Each value is checked by the rule of the setting of the same name
-(``shared.settings.Settings``), so an override can never be what a setting refuses."""
+limits of ``shared.payload.Limits`` and the intake rate read by ``producer.ratelimit``); its send
+rates per gateway and lane are ``domain.keys.send_rates``. Each value is checked by the rule of
+the setting of the same name (``shared.settings.Settings``), so an override can never be what a
+setting refuses."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ Conn = psycopg.AsyncConnection[Any]
 # The intake's two (producer/ratelimit.py reads them from apps.limits by these names).
 INTAKE_RATE = ("intake_requests_per_second", "intake_request_burst")
 OVERRIDABLE: tuple[str, ...] = (*INTAKE_RATE, *(f.name for f in fields(Limits)))
-SEND_RATE = "send_rate_per_second"  # the setting whose rule and default apps.send_rate takes
 
 
 class BadLimit(ValueError):
@@ -32,19 +31,22 @@ class BadLimit(ValueError):
 @dataclass(frozen=True)
 class AppLimits:
     overrides: dict[str, Any]  # only the names the app overrides
-    send_rate: float | None  # None: the default
 
 
 def default(name: str) -> Any:
     return Settings.model_fields[name].default
 
 
-def check(name: str, raw: str) -> int | float:
-    """``raw`` (a form's text) as the value of setting ``name``, by that setting's rule."""
+def check(name: str, raw: str | int | float) -> int | float:
+    """``raw`` (a form's text or a JSON number) as the value of setting ``name``, by that
+    setting's rule."""
     field = Settings.model_fields[name]
+    if isinstance(raw, bool):
+        raise BadLimit(name, "must be a number")
     try:
         rule: Any = Annotated[field.annotation, *field.metadata]
-        value: Any = TypeAdapter(rule).validate_python(raw.strip(), strict=False)
+        value: Any = TypeAdapter(rule).validate_python(
+            raw.strip() if isinstance(raw, str) else raw, strict=False)
     except ValidationError as exc:
         raise BadLimit(name, exc.errors()[0]["msg"]) from None
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -53,21 +55,19 @@ def check(name: str, raw: str) -> int | float:
 
 
 async def get_limits(conn: Conn, app_id: int) -> AppLimits:
-    cur = await conn.execute("SELECT limits, send_rate FROM apps WHERE id = %s", (app_id,))
+    cur = await conn.execute("SELECT limits FROM apps WHERE id = %s", (app_id,))
     row = await cur.fetchone()
     if row is None:
-        return AppLimits({}, None)
-    overrides = {k: v for k, v in dict(row[0] or {}).items() if k in OVERRIDABLE}
-    return AppLimits(overrides, None if row[1] is None else float(row[1]))
+        return AppLimits({})
+    return AppLimits({k: v for k, v in dict(row[0] or {}).items() if k in OVERRIDABLE})
 
 
-async def set_limits(conn: Conn, app_id: int, overrides: dict[str, int | float],
-                     send_rate: float | None) -> None:
-    """Replace the app's overrides (a name left out goes back to its default) and send rate.
-    Keys of ``apps.limits`` this module does not manage are kept."""
+async def set_limits(conn: Conn, app_id: int, overrides: dict[str, int | float]) -> None:
+    """Replace the app's overrides (a name left out goes back to its default). Keys of
+    ``apps.limits`` this module does not manage are kept."""
     unknown = set(overrides) - set(OVERRIDABLE)
     if unknown:
         raise BadLimit(sorted(unknown)[0], "not a limit an app may override")
     await conn.execute(
-        "UPDATE apps SET limits = (limits - %s::text[]) || %s, send_rate = %s WHERE id = %s",
-        (list(OVERRIDABLE), Jsonb(overrides), send_rate, app_id))
+        "UPDATE apps SET limits = (limits - %s::text[]) || %s WHERE id = %s",
+        (list(OVERRIDABLE), Jsonb(overrides), app_id))

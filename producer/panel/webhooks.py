@@ -1,6 +1,7 @@
 """The Webhooks page (``/panel/apps/{app_key}/webhooks``): where delivery reports go (URLs and
 event types), secret rotation (the new secret shown once; the old one keeps signing during the
-overlap), recent deliveries with their attempts, and dead letters with replay, one or all.
+overlap), deleting the configuration with its secrets, recent deliveries with their attempts,
+and dead letters with replay, one or all.
 Everything through ``domain.webhooks.config``, as ``/v2.1/webhooks`` does. Developers and admins
 change; support reads."""
 
@@ -90,6 +91,16 @@ async def rotate(request: Request, ctx: AppPage, form: FormData) -> Response:
 
 
 @action("developer")
+async def delete(request: Request, ctx: AppPage, form: FormData) -> Response:
+    """As ``DELETE /v2.1/webhooks``: no more deliveries; events still pending dead-letter."""
+    async with get_state(request).pool.connection() as conn:
+        deleted = await hooks.delete_config(conn, ctx.app_id)
+    if not deleted:
+        return await _show(request, ctx, status=404, error="No webhook configuration to delete.")
+    return await _show(request, ctx, notice="Webhooks deleted.")
+
+
+@action("developer")
 async def replay(request: Request, ctx: AppPage, form: FormData) -> Response:
     raw = form.get("event_id")
     event_id: str | None = None
@@ -110,5 +121,6 @@ routes: list[BaseRoute] = [
     Route("/apps/{app_key}/webhooks", webhooks_page, methods=["GET"]),
     Route("/apps/{app_key}/webhooks", save, methods=["POST"]),
     Route("/apps/{app_key}/webhooks/rotate", rotate, methods=["POST"]),
+    Route("/apps/{app_key}/webhooks/delete", delete, methods=["POST"]),
     Route("/apps/{app_key}/webhooks/replay", replay, methods=["POST"]),
 ]

@@ -7,8 +7,10 @@ placeholders, worst-case size): ``domain.automation.render.check_rule``.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,11 +24,10 @@ from producer import openapi as oa
 from producer.auth import Caller, authenticate
 from producer.body import read_model
 from producer.envelope import ApiError, field_items, respond
-from producer.history import QueryParams, iso
+from producer.history import QueryParams, iso, paging_params
 from producer.state import get_state
 
 SCOPE = "automations:write"
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 
 
 class DryRunBody(BaseModel):
@@ -64,20 +65,33 @@ def _not_found(request: Request) -> ApiError:
                     source="path")
 
 
-async def _checked(request: Request, caller: Caller) -> tuple[RuleBody, list[str]]:
-    rule = await read_model(request, RuleBody)
+def _check(rule: RuleBody, caller: Caller) -> list[str]:
+    """The rule's warnings; a rule that could break the app's limits is refused (422)."""
     errors, warnings = check_rule(rule, caller.limits, time.time())
     if errors:
         raise ApiError.validation(field_items(errors))
-    return rule, warnings
+    return warnings
+
+
+Store = Callable[[AsyncConnection[Any], RuleBody], Awaitable[rules.StoredRule | None]]
+
+
+async def _save(request: Request, caller: Caller, status: int, store: Store) -> Response:
+    """Create and replace alike: read and check the body, store it, answer the stored rule
+    with the check's warnings (404 when there is no rule to replace)."""
+    rule = await read_model(request, RuleBody)
+    warnings = _check(rule, caller)
+    async with get_state(request).pool.connection() as conn:
+        stored = await store(conn, rule)
+    if stored is None:
+        raise _not_found(request)
+    return respond(request, status, [_view(stored, warnings)])
 
 
 async def create_rule(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
-    rule, warnings = await _checked(request, caller)
-    async with get_state(request).pool.connection() as conn:
-        stored = await rules.create(conn, caller.app_id, rule)
-    return respond(request, 201, [_view(stored, warnings)])
+    return await _save(request, caller, 201,
+                       lambda conn, rule: rules.create(conn, caller.app_id, rule))
 
 
 async def replace_rule(request: Request) -> Response:
@@ -87,12 +101,8 @@ async def replace_rule(request: Request) -> Response:
         found = await rules.get(conn, caller.app_id, rule_id)
     if found is None:  # another app's rule is not found, whatever the body says
         raise _not_found(request)
-    rule, warnings = await _checked(request, caller)
-    async with get_state(request).pool.connection() as conn:
-        stored = await rules.replace(conn, caller.app_id, rule_id, rule)
-    if stored is None:
-        raise _not_found(request)
-    return respond(request, 200, [_view(stored, warnings)])
+    return await _save(request, caller, 200,
+                       lambda conn, rule: rules.replace(conn, caller.app_id, rule_id, rule))
 
 
 async def get_rule(request: Request) -> Response:
@@ -134,8 +144,7 @@ async def disable_rule(request: Request) -> Response:
 async def list_rules(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     q = QueryParams(request.query_params)
-    offset = q.integer("offset", 0, 0, MAX_OFFSET)
-    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset, limit = q.paging()
     if q.errors:
         raise ApiError.validation(q.errors)
     async with get_state(request).pool.connection() as conn:
@@ -146,9 +155,7 @@ async def list_rules(request: Request) -> Response:
 async def dry_run_rule(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     body = await read_model(request, DryRunBody)
-    errors, warnings = check_rule(body.rule, caller.limits, time.time())
-    if errors:
-        raise ApiError.validation(field_items(errors))
+    warnings = _check(body.rule, caller)
     async with get_state(request).pool.connection() as conn:
         result = await dry_run(conn, caller.app_id, body.rule, body.days, time.time())
     return respond(request, 200, [{**result.view(), "warnings": warnings}])
@@ -205,11 +212,7 @@ openapi: dict[str, Any] = {"paths": {
                              body=oa.body_schema(RuleBody), description=_SAVE),
         "get": oa.operation("List automation rules", scope=SCOPE, ok_schema=_RULE,
                             errors=(401, 403, 422), parameters=[
-                                oa.query_param("offset", {"type": "integer", "minimum": 0},
-                                               "rules to skip (default 0)"),
-                                oa.query_param("limit", {"type": "integer", "minimum": 1,
-                                                         "maximum": MAX_LIMIT},
-                                               "rules to return")],
+                                *paging_params("rules")],
                             description="Newest first."),
     },
     "/v2.1/automations/{rule_id}": {

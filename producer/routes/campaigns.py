@@ -31,12 +31,13 @@ from producer.campaign_views import (
 )
 from producer.envelope import ApiError, field_items, header, respond
 from producer.history import QueryParams as Query
+from producer.history import paging_params
 from producer.state import get_state
 from shared.payload import FieldError
+from shared.settings import Settings
 from shared.tokens import PLATFORMS
 
 SCOPE = "campaigns:write"
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 MAX_UPLOAD_BYTES = 2 * 1024**3
 _FORMATS: dict[str, Format] = {"text/csv": "csv", "application/x-ndjson": "ndjson",
                                "application/ndjson": "ndjson", "text/plain": "csv"}
@@ -109,8 +110,7 @@ async def list_campaigns(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     q = Query(request.query_params)
     state = q.choice("state", STATES)
-    offset = q.integer("offset", 0, 0, MAX_OFFSET)
-    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset, limit = q.paging()
     if q.errors:
         raise ApiError.validation(q.errors)
     async with get_state(request).pool.connection() as conn:
@@ -170,8 +170,7 @@ async def launch_plan(request: Request) -> Response:
     campaign_id = _campaign_id(request)
     async with get_state(request).pool.connection() as conn:
         campaign = await _get(conn, caller, campaign_id)
-        launch = await plan.launch_plan(conn, campaign,
-                                        get_state(request).settings.send_rate_per_second)
+        launch = await plan.launch_plan(conn, campaign, get_state(request).settings)
     return respond(request, 200, [plan_view(launch)])
 
 
@@ -184,7 +183,7 @@ def _action(action: store.Action) -> Any:
             if action == "start":
                 campaign = await _get(conn, caller, campaign_id)
                 if campaign.state == "draft":
-                    await _check_launch(conn, campaign, state.settings.send_rate_per_second)
+                    await _check_launch(conn, campaign, state.settings)
             try:
                 done = await store.act(conn, caller.app_id, campaign_id, action)
             except store.NotAllowed as exc:
@@ -197,8 +196,8 @@ def _action(action: store.Action) -> Any:
     return handler
 
 
-async def _check_launch(conn: Any, campaign: store.Campaign, default_rate: float) -> None:
-    launch = await plan.launch_plan(conn, campaign, default_rate)
+async def _check_launch(conn: Any, campaign: store.Campaign, settings: Settings) -> None:
+    launch = await plan.launch_plan(conn, campaign, settings)
     if launch.total == 0:
         raise ApiError(422, "EMPTY_AUDIENCE", "The campaign has no recipients to send to"
                        + (" (upload a token list first)" if campaign.audience.get("kind") ==
@@ -235,11 +234,7 @@ openapi: dict[str, Any] = {"paths": {
                             ok_schema=CAMPAIGN_SCHEMA, errors=(401, 403, 422), parameters=[
                                 oa.query_param("state", {"enum": list(STATES)},
                                                "only campaigns in this state"),
-                                oa.query_param("offset", {"type": "integer"},
-                                               "campaigns to skip (default 0)"),
-                                oa.query_param("limit", {"type": "integer",
-                                                         "maximum": MAX_LIMIT},
-                                               "campaigns to return")]),
+                                *paging_params("campaigns")]),
     },
     _ONE: {"get": oa.operation("A campaign and its progress", scope=SCOPE,
                                ok_schema=CAMPAIGN_SCHEMA, errors=(401, 403, 404),

@@ -17,13 +17,12 @@ from producer.auth import authenticate
 from producer.body import read_model
 from producer.envelope import ApiError, respond
 from producer.history import QueryParams as Query
-from producer.history import iso
+from producer.history import iso, paging_params
 from producer.schemas import MAX_TAG, MAX_TOKEN, MAX_USER_ID, DeviceBody
 from producer.state import get_state
 from shared.tokens import PLATFORMS
 
 WRITE_SCOPE, READ_SCOPE = "push:send", "push:read"
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 
 
 def _device(d: registry.Device) -> dict[str, Any]:
@@ -62,8 +61,7 @@ async def list_devices(request: Request) -> Response:
     f = registry.DeviceFilter(
         user_id=q.text("userId", MAX_USER_ID), platform=q.choice("platform", PLATFORMS),
         tag=q.text("tag", MAX_TAG), token=q.text("token", MAX_TOKEN))
-    offset = q.integer("offset", 0, 0, MAX_OFFSET)
-    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset, limit = q.paging()
     if q.errors:
         raise ApiError.validation(q.errors)
     async with get_state(request).pool.connection() as conn:
@@ -99,10 +97,7 @@ openapi: dict[str, Any] = {"paths": {
                                        "devices of this platform"),
                         oa.query_param("tag", {"type": "string"}, "devices carrying this tag"),
                         oa.query_param("token", {"type": "string"}, "one device token, exactly"),
-                        oa.query_param("offset", {"type": "integer"},
-                                       "devices to skip (default 0)"),
-                        oa.query_param("limit", {"type": "integer", "maximum": MAX_LIMIT},
-                                       "devices to return")]),
+                        *paging_params("devices")]),
     },
     "/v2.1/devices/{token}": {"delete": oa.operation(
         "Forget a device token", scope=WRITE_SCOPE, ok_schema=_DEVICE,

@@ -28,12 +28,11 @@ from producer import openapi as oa
 from producer.auth import authenticate
 from producer.body import read_json
 from producer.envelope import ApiError, error_item, field_items, request_id, respond
-from producer.history import QueryParams, iso
+from producer.history import QueryParams, iso, paging_params
 from producer.state import get_state
 from shared.validation import validate
 
 SCOPE, READ_SCOPE = "events:send", "push:read"
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 Events = EventBody | Annotated[list[EventBody], Field(min_length=1, max_length=MAX_EVENTS)]
 
 
@@ -82,8 +81,7 @@ async def post_events(request: Request) -> Response:
 async def list_events(request: Request) -> Response:
     caller = await authenticate(request, READ_SCOPE)
     q = QueryParams(request.query_params)
-    offset = q.integer("offset", 0, 0, MAX_OFFSET)
-    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset, limit = q.paging()
     if q.errors:
         raise ApiError.validation(q.errors)
     async with get_state(request).pool.connection() as conn:
@@ -127,9 +125,6 @@ openapi: dict[str, Any] = {"paths": {"/v2.1/events": {
     "get": oa.operation(
         "Stored events with what they caused", scope=READ_SCOPE, ok_schema=_ANSWER,
         errors=(401, 403, 422), parameters=[
-            oa.query_param("offset", {"type": "integer", "minimum": 0},
-                           "events to skip (default 0)"),
-            oa.query_param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                           "events to return")],
+            *paging_params("events")],
         description="Newest first."),
 }}}

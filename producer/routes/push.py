@@ -11,10 +11,9 @@ from producer import openapi as oa
 from producer.cancel import cancel_message
 from producer.history import (
     ATTEMPT_SCHEMA,
-    DEFAULT_LIMIT,
     DELIVERY_SCHEMA,
-    MAX_LIMIT,
     get_message,
+    paging_params,
     search,
 )
 from producer.intake import accept_push
@@ -95,12 +94,7 @@ openapi: dict[str, Any] = {"paths": {
                         oa.query_param("sourceRef", _STR, "the automation rule or campaign"),
                         oa.query_param("q", _STR, "words of the title, content or externalId "
                                                   "(whole words, all of them)"),
-                        oa.query_param("offset", {"type": "integer", "minimum": 0},
-                                       "dispatches to skip (default 0)"),
-                        oa.query_param("limit", {"type": "integer", "minimum": 1,
-                                                 "maximum": MAX_LIMIT,
-                                                 "default": DEFAULT_LIMIT},
-                                       "dispatches to return")],
+                        *paging_params("dispatches")],
             description="Newest first."),
     },
     "/v2.1/push/{message_id}": {

@@ -29,14 +29,13 @@ from producer.envelope import ApiError, error_item, respond
 from producer.history import DELIVERY_SCHEMA as _DELIVERY
 from producer.history import QueryParams as Query
 from producer.history import delivery_json as _delivery
-from producer.history import iso
+from producer.history import iso, paging_params
 from producer.schemas import RotateBody, WebhooksBody
 from producer.state import get_state
 from shared.observability import metrics
 from shared.statuses import EVENT_TYPES
 
 SCOPE = "admin"
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
 
 
 def _config(c: admin.WebhookConfig) -> dict[str, Any]:
@@ -136,8 +135,7 @@ async def list_deliveries(request: Request) -> Response:
         state=q.choice("state", admin.DELIVERY_STATES), type=q.choice("type", EVENT_TYPES),
         dispatch_id=_uuid(q, "dispatchId"), message_id=_uuid(q, "messageId"),
         date_from=q.time("dateFrom"), date_to=q.time("dateTo"))
-    offset = q.integer("offset", 0, 0, MAX_OFFSET)
-    limit = q.integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset, limit = q.paging()
     if q.errors:
         raise ApiError.validation(q.errors)
     async with get_state(request).pool.connection() as conn:
@@ -224,10 +222,7 @@ openapi: dict[str, Any] = {"paths": {
                                    "events of this message's dispatches"),
                     oa.query_param("dateFrom", oa.TIME, "events created at or after this time"),
                     oa.query_param("dateTo", oa.TIME, "events created at or before this time"),
-                    oa.query_param("offset", {"type": "integer"},
-                                   "deliveries to skip (default 0)"),
-                    oa.query_param("limit", {"type": "integer", "maximum": MAX_LIMIT},
-                                   "deliveries to return")])},
+                    *paging_params("deliveries")])},
     "/v2.1/webhooks/deliveries/replay": {"post": oa.operation(
         "Replay every dead-lettered delivery", scope=SCOPE, ok_schema=_REPLAYED)},
     "/v2.1/webhooks/deliveries/{event_id}/replay": {"post": oa.operation(

@@ -89,14 +89,16 @@ async def test_the_plan_estimates_the_finish_and_start_refuses_an_unreachable_fi
         api: httpx.AsyncClient, make_app: Any, db: psycopg.Connection[Any]) -> None:
     app = make_app("campaign-plan")
     h = app.headers()
-    db.execute("UPDATE apps SET send_rate = 4 WHERE id = %s", (app.app_id,))
-    # 600/min wanted, but 75 % of 4/s is 3/s = 180/min: 90 iOS tokens take 30 s.
+    rates = {"sendRates": {"apns": {"bulk": 3}, "fcm": {"bulk": 6, "tx": 1}}}
+    assert (await api.put("/v2.1/limits", headers=h, json=rates)).status_code == 200
+    # 600/min wanted, but the app's APNs bulk rate is 3/s = 180/min: 90 iOS tokens take 30 s
+    # (30 Android ones at FCM's 6/s, 5 s; the tx rates play no part).
     campaign = await create(api, h, finishBy="2099-01-01T00:00:00Z")
     tokens = "\n".join([ios_token() for _ in range(90)] + [android_token() for _ in range(30)])
     await upload(api, h, campaign["id"], tokens.encode())
     [plan] = (await api.get(f"/v2.1/campaigns/{campaign['id']}/plan", headers=h)).json()["data"]
     assert plan["recipients"] == 120 and plan["byPlatform"] == {"ios": 90, "android": 30}
-    assert plan["ratePerMinute"] == {"ios": 180.0, "android": 180.0} and plan["feasible"]
+    assert plan["ratePerMinute"] == {"ios": 180.0, "android": 360.0} and plan["feasible"]
     seconds = (_time(plan["estimatedFinish"]) - _time(plan["startsAt"]))
     assert abs(seconds - 30.0) < 0.01, plan
 
@@ -106,7 +108,8 @@ async def test_the_plan_estimates_the_finish_and_start_refuses_an_unreachable_fi
     assert answer.status_code == 422, answer.text
     [error] = assert_envelope(answer)["errors"]
     assert error["code"] == "FINISH_BY_UNREACHABLE" and "180/min" in error["message"]
-    assert "transactional" in error["message"]
+    assert "bulk send rate of apns" in error["message"]
+    assert "raise the app's bulk send rate" in error["message"]
     state = (await api.get(f"/v2.1/campaigns/{tight['id']}", headers=h)).json()["data"][0]
     assert state["state"] == "draft"
 

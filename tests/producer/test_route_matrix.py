@@ -45,7 +45,7 @@ class TenantA:
         views = [await api.get(path, headers=self.headers) for path in (
             f"/v2.1/push/{self.ids['message_id']}", "/v2.1/devices", "/v2.1/webhooks",
             "/v2.1/webhooks/deliveries", "/v2.1/keys", "/v2.1/users", "/v2.1/automations",
-            "/v2.1/automations/settings", "/v2.1/events",
+            "/v2.1/automations/settings", "/v2.1/events", "/v2.1/limits",
             f"/v2.1/campaigns/{self.ids['campaign_id']}")]
         events = db.execute("SELECT id, state FROM webhook_events WHERE id = %s",
                             (self.ids["event_id"],)).fetchall()

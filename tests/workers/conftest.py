@@ -11,7 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from psycopg.types.json import Jsonb
 
+from domain.keys import send_rates
 from domain.keys import store as apps
 from sandbox.testing import SandboxProcess
 from shared import credentials, queues
@@ -63,7 +65,10 @@ def new_app(sandbox: SandboxProcess, delivery_db: psycopg.Connection[Any]
             ) -> Callable[..., int]:
     """An app with the sandbox's APNs token key and FCM service account; returns its id."""
 
-    def factory(*, apns: str = "token", fcm: bool = True, send_rate: float | None = None) -> int:
+    def factory(*, apns: str = "token", fcm: bool = True, send_rate: float | None = None,
+                by_lane: dict[str, float] | None = None) -> int:
+        """``send_rate``: that rate on every gateway and lane; by ``gateway.lane``
+        (``apns.bulk``): ``by_lane``, the others at their lane's default."""
         key = apps.create_app(delivery_db, "delivery-" + secrets.token_hex(3))
         app_id = apps.app_id_for(delivery_db, key)
         fernet = get_settings().fernet_key()
@@ -76,9 +81,9 @@ def new_app(sandbox: SandboxProcess, delivery_db: psycopg.Connection[Any]
         if fcm:
             credentials.store(delivery_db, app_id, credentials.parse_fcm_service_account(
                 sandbox.service_account_file.read_bytes()), fernet)
-        if send_rate is not None:
-            delivery_db.execute("UPDATE apps SET send_rate = %s WHERE id = %s",
-                                (send_rate, app_id))
+        own = dict.fromkeys(send_rates.KEYS, send_rate) if send_rate is not None else {}
+        own.update(by_lane or {})
+        delivery_db.execute("UPDATE apps SET send_rates = %s WHERE id = %s", (Jsonb(own), app_id))
         return app_id
 
     return factory

@@ -1,4 +1,4 @@
-"""Per-app delivery configuration (credentials, send rate), cached by each worker process.
+"""Per-app delivery configuration (credentials, send rates), cached by each worker process.
 
 The send path must not touch PostgreSQL per token: a worker reads an app's row once and keeps it
 for ``ttl`` seconds (so new credentials or a changed rate take effect within that time), from a
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.keys.send_rates import SendRates, from_row
 from shared import credentials
 from shared.credentials import Credential, CredentialError, Provider
 from shared.db.connect import connect
@@ -25,7 +26,7 @@ from shared.singleflight import SingleFlight
 class AppConfig:
     app_id: int
     credential: Credential | None
-    send_rate: float  # sends/s for this gateway; 0 = unlimited
+    send_rates: SendRates  # sends/s per gateway and lane (``.of(gateway, lane)``; 0 = unlimited)
     problem: str | None = None  # why the credential is unusable (undecryptable, ...)
 
 
@@ -50,17 +51,15 @@ class AppConfigCache:
 
     def _load(self, app_id: int) -> AppConfig:
         with connect(self.settings.database_url, autocommit=True) as conn:
-            row: Any = conn.execute("SELECT send_rate FROM apps WHERE id = %s",
+            row: Any = conn.execute("SELECT send_rates FROM apps WHERE id = %s",
                                     (app_id,)).fetchone()
-            rate = self.settings.send_rate_per_second
-            if row is not None and row[0] is not None:
-                rate = float(row[0])
+            rates = from_row(None if row is None else row[0], self.settings)
             try:
                 cred = credentials.load(conn, app_id, self.provider, self.settings.fernet_key())
             except CredentialError as exc:
-                return AppConfig(app_id, None, rate, str(exc))
+                return AppConfig(app_id, None, rates, str(exc))
         _export_expiry(app_id, cred)
-        return AppConfig(app_id, cred, rate)
+        return AppConfig(app_id, cred, rates)
 
 
 def _export_expiry(app_id: int, cred: Credential | None) -> None:

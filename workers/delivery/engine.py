@@ -185,7 +185,8 @@ class Engine:
                 sendable.append(w)
         if not sendable:
             return
-        grant = await self.limiter.take(app_id, self.gateway.name, lane, config.send_rate,
+        grant = await self.limiter.take(app_id, self.gateway.name, lane,
+                                        config.send_rates.of(self.gateway.name, lane),
                                         len(sendable))
         if grant.granted < len(sendable):
             self.metrics.rate_limited.labels(self.gateway.name).inc(len(sendable) - grant.granted)

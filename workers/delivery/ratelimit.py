@@ -1,6 +1,6 @@
 """A token bucket per (app, gateway, lane) in Redis, shared by every worker process on every
-machine. Each lane has the app's whole rate for itself: a campaign on the bulk lane never spends
-the budget of that app's transactional pushes (2FA codes).
+machine. Each lane has its own rate (``domain.keys.send_rates``: per app, gateway and lane): a
+campaign on the bulk lane never spends the budget of that app's transactional pushes (2FA codes).
 
 Celery's ``rate_limit`` is per worker instance, so it cannot cap an app across a fleet. One
 Lua call takes up to ``n`` tokens at once (a worker asks for a whole batch of one app's jobs)

@@ -33,7 +33,8 @@ ALIVE = "pushflow:alive:"
 INFLIGHT = "pushflow:inflight:"
 
 # KEYS: inflight hash, then the queues in priority order. ARGV: max count, take number.
-_TAKE = """
+# Public: a test proxy recognises a take on the wire by this script's SHA1 (EVALSHA).
+TAKE_SCRIPT = """
 local n = tonumber(ARGV[1])
 local prefix = '|' .. ARGV[2] .. '.'
 local out = {}
@@ -103,7 +104,7 @@ class ReliableQueue:
         self.alive_ms = int(alive_seconds * 1000)
         self._takes = 0
         self._unanswered: tuple[int, list[str]] | None = None  # (take number, its queues)
-        self._take = redis.register_script(_TAKE)
+        self._take = redis.register_script(TAKE_SCRIPT)
         self._restore = redis.register_script(_RESTORE)
 
     async def register(self) -> None:

@@ -110,15 +110,25 @@ def test_an_admin_changes_limits_and_users(
     panel.sign_in(page, admin)
     page.goto(panel.url(f"/panel/apps/{admin.app.app_key}/settings/limits"))
     page.get_by_label("max_content").fill("5")
-    page.get_by_label("send_rate_per_second").fill("25")
+    page.get_by_label("fcm.tx", exact=True).fill("25")
+    page.get_by_label("apns.bulk", exact=True).fill("40")
     page.get_by_role("button", name="Save limits").click()
     expect(page.get_by_role("status")).to_have_text("Limits saved.")
-    row = db.execute("SELECT limits, send_rate FROM apps WHERE id = %s",
+    row = db.execute("SELECT limits, send_rates FROM apps WHERE id = %s",
                      (admin.app.app_id,)).fetchone()
-    assert row[0]["max_content"] == 5 and row[1] == 25.0
+    assert row[0]["max_content"] == 5
+    assert row[1] == {"fcm.tx": 25.0, "apns.bulk": 40.0}  # the lanes left empty: the defaults
+    expect(page.get_by_label("apns.bulk", exact=True)).to_have_value("40")
+    expect(page.get_by_label("apns.tx", exact=True)).to_have_value("")
     page.get_by_label("max_payload_bytes").fill("10")
     page.get_by_role("button", name="Save limits").click()
     expect(page.get_by_role("alert")).to_contain_text("max_payload_bytes")
+    page.get_by_label("max_payload_bytes").fill("")
+    page.get_by_label("fcm.bulk", exact=True).fill("-3")
+    page.get_by_role("button", name="Save limits").click()
+    expect(page.get_by_role("alert")).to_contain_text("fcm.bulk")
+    assert db.execute("SELECT send_rates FROM apps WHERE id = %s",
+                      (admin.app.app_id,)).fetchone()[0] == {"fcm.tx": 25.0, "apns.bulk": 40.0}
     shots.take(page, "limits")
 
     page.goto(panel.url(f"/panel/apps/{admin.app.app_key}/settings/users"))

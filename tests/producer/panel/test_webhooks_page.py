@@ -1,6 +1,6 @@
 """The Webhooks page in a real browser: a URL saved (the signing secret shown once), the secret
 rotated (a new one shown once, both signing during the overlap), a dead letter replayed, then
-all of them."""
+all of them; the configuration deleted by a developer, never by support."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def _dead_letter(db: Any, app_id: int) -> str:
 def _state(db: Any, event_id: str) -> str:
     return str(db.execute("SELECT state FROM webhook_events WHERE id = %s",
                           (event_id,)).fetchone()[0])
+
+
+def _configured(db: Any, app_id: int) -> tuple[int, int]:
+    """(endpoint rows, secret rows) of the app."""
+    row = db.execute("SELECT (SELECT count(*) FROM webhook_endpoints WHERE app_id = %s),"
+                     " (SELECT count(*) FROM webhook_secrets WHERE app_id = %s)",
+                     (app_id, app_id)).fetchone()
+    return int(row[0]), int(row[1])
 
 
 def test_webhooks_saved_rotated_and_dead_letters_replayed(
@@ -53,3 +61,23 @@ def test_webhooks_saved_rotated_and_dead_letters_replayed(
     page.get_by_role("button", name="Replay all dead letters").click()
     expect(page.get_by_role("status")).to_have_text("1 delivery(ies) queued again.")
     assert _state(db, other) == "pending"
+
+    # Support sees the configuration without the button, and its POST is refused.
+    support = panel.session(panel_user("support", app=dev.app))
+    url = f"/panel/apps/{dev.app.app_key}/webhooks"
+    assert "https://8.8.8.8/hook" in support.get(url).text
+    assert "Delete webhooks" not in support.get(url).text
+    before = _configured(db, dev.app.app_id)
+    assert before[0] == 1 and before[1] >= 2
+    refused = support.post(url + "/delete", data={"csrf_token": support.csrf})
+    assert refused.status_code == 403
+    assert _configured(db, dev.app.app_id) == before
+
+    page.get_by_role("button", name="Delete webhooks").click()
+    expect(page.get_by_role("status")).to_have_text("Webhooks deleted.")
+    expect(page.get_by_label("Primary URL")).to_have_value("")
+    expect(page.get_by_role("button", name="Delete webhooks")).to_have_count(0)
+    assert _configured(db, dev.app.app_id) == (0, 0)
+    shots.take(page, "webhooks-deleted")
+    mine = panel.session_of(page)
+    assert mine.post(url + "/delete", data={"csrf_token": mine.csrf}).status_code == 404

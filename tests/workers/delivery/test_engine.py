@@ -9,6 +9,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
+from domain.keys.send_rates import SendRates
 from shared.jobs import SendJob
 from shared.settings import get_settings
 from workers.delivery.appconfig import AppConfig
@@ -41,7 +42,8 @@ class SlowForOne:
 
 class OneConfig:
     async def get(self, app_id: int) -> AppConfig:
-        return AppConfig(app_id, credential=object(), send_rate=0.0)  # type: ignore[arg-type]
+        unlimited = SendRates({}, {"tx": 0.0, "bulk": 0.0})
+        return AppConfig(app_id, credential=object(), send_rates=unlimited)  # type: ignore[arg-type]
 
 
 def test_a_slow_send_does_not_hold_up_the_rest_of_its_batch(pushflow_env: dict[str, str]) -> None:

@@ -47,3 +47,31 @@ def test_a_tx_push_is_sent_within_a_second_behind_a_parked_bulk_backlog(
     assert request["time"] - enqueued < 1.0, request["time"] - enqueued
     worker.stop()  # hands its jobs back; the rest of the backlog is not this test's business
     delivery_redis.delete("fcm.bulk")
+
+
+def test_each_lane_of_an_app_spends_its_own_send_rate(
+        delivery_redis: redis.Redis, new_app: Callable[..., int], sandbox: SandboxProcess,
+        start_worker: Callable[..., WorkerProcess]) -> None:
+    rate, n = 2.0, 40
+    bulk_limited = new_app(by_lane={"fcm.tx": 0, "fcm.bulk": rate})  # 0: unlimited
+    tx_limited = new_app(by_lane={"fcm.tx": rate, "fcm.bulk": 0})
+    delivery_redis.delete(WORKERS)
+    worker = start_worker(["fcm.tx", "fcm.bulk"])
+    wait_for(lambda: delivery_redis.scard(WORKERS) >= 1, 30, what="the worker registered")
+    jobs = {(app, lane): [make_job(app, "android", fcm_token(), lane=lane) for _ in range(n)]
+            for app in (bulk_limited, tx_limited) for lane in ("tx", "bulk")}
+    started = time.time()
+    for batch in jobs.values():
+        enqueue(delivery_redis, batch)
+    free = jobs[bulk_limited, "tx"] + jobs[tx_limited, "bulk"]
+    results = wait_results(delivery_redis, {j["dispatchId"] for j in free}, 30)
+    assert all(r["status"] == "sent" for r in results.values())
+    elapsed = time.time() - started
+    # Meanwhile each limited lane sent no more than its own rate allows (its burst is one send)
+    # and far from all: one budget for both lanes would have held the free ones to 2/s (20 s)
+    # or let the limited ones through at once.
+    for limited in (jobs[bulk_limited, "bulk"], jobs[tx_limited, "tx"]):
+        sent = sum(len(sandbox.requests("fcm", token=j["token"])) for j in limited)
+        assert sent < n and sent <= 1 + rate * (elapsed + 0.5), (sent, elapsed)
+    worker.stop()  # hands its jobs back; the rest is not this test's business
+    delivery_redis.delete("fcm.bulk", "fcm.tx")

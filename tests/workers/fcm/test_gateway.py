@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
+from domain.keys.send_rates import SendRates
 from sandbox.testing import SandboxProcess
 from shared.credentials import FcmServiceAccount, parse_fcm_service_account
 from shared.gateway_payloads import fcm_message
@@ -46,7 +47,7 @@ def new_gateway() -> FcmGateway:
 
 async def send(gateway: FcmGateway, account: FcmServiceAccount, jobs: list[SendJob],
                close: bool = True) -> list[Outcome]:
-    config = AppConfig(1, account, 0.0)
+    config = AppConfig(1, account, SendRates({}, {"tx": 0.0, "bulk": 0.0}))
     try:
         return list(await asyncio.gather(*(gateway.send(config, job) for job in jobs)))
     finally:
