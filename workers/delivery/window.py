@@ -15,6 +15,7 @@ rest of the hash (``ReliableQueue.restore_own``); after a crash the sweep requeu
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
@@ -52,5 +53,11 @@ class SendWindow(Generic[T]):
         try:
             while self._ready and self._accepting():
                 await self._send(self._ready.popleft())
+                # One loop turn before the next send: the other answers of the same read settle
+                # first, and their early guard write (committer.py) leaves before the turn's new
+                # sends are built. Without it that write waited behind every sender's next send
+                # (a few ms of CPU each), which on a loaded machine left answered sends without
+                # a guard for more than the 0.25 s a worker kill may repeat (docs/delivery.md).
+                await asyncio.sleep(0)
         finally:
             self.sending -= 1

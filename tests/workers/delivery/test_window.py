@@ -32,9 +32,17 @@ class Latency(StubGateway):
 
     name = "apns"
 
-    def __init__(self, seconds: float, release: asyncio.Event | None = None) -> None:
+    def __init__(self, seconds: float, release: asyncio.Event | None = None,
+                 gated: bool = False, spread: int = 1) -> None:
         self.seconds = seconds
+        # Send n waits seconds * (1 + (n % spread) / spread): sends started together finish in
+        # different loop turns, as a gateway's answers do (a fixed latency answers a whole
+        # window in one turn, and its sends all restart in the next).
+        self.spread = spread
+        self.calls = 0
         self.release = release
+        self.gated = gated  # each send waits for its own gate, opened by the test in order
+        self.gates: list[asyncio.Event] = []
         self.on_wire = 0
         self.at_start: list[int] = []
         self.sent: list[str] = []
@@ -45,10 +53,15 @@ class Latency(StubGateway):
             self.on_wire += 1
             self.at_start.append(self.on_wire)
         try:
-            if self.release is not None:
+            if self.gated:
+                gate = asyncio.Event()
+                self.gates.append(gate)
+                await gate.wait()
+            elif self.release is not None:
                 await self.release.wait()
-            else:
-                await asyncio.sleep(self.seconds)  # the gateway's latency, not a retry delay
+            else:  # the gateway's latency, not a retry delay
+                self.calls += 1
+                await asyncio.sleep(self.seconds * (1 + self.calls % self.spread / self.spread))
             self.sent.append(job["dispatchId"])
             return Accepted(job["dispatchId"])
         finally:
@@ -69,12 +82,16 @@ def test_the_engine_keeps_exactly_its_window_of_sends_on_the_wire(
     async def main() -> None:
         settings = get_settings()
         client = Redis.from_url(settings.redis_url)
-        gateway = Latency(0.02)
+        gateway = Latency(0, gated=True)
         engine, committer = engine_for(settings, client, gateway, window=5)
         loop = asyncio.get_running_loop()
         works = [Work(make_job(1, "ios", apns_token()), "apns.tx", "pushflow.send.apns", None,
                       loop.create_future()) for _ in range(40)]
         engine.submit(works)  # one batch, far larger than the window
+        for opened in range(40):  # answer the sends one at a time, oldest first
+            started = min(40, opened + 5)
+            await wait_until(lambda: len(gateway.gates) == started)  # noqa: B023 (awaited here)
+            gateway.gates[opened].set()
         await asyncio.wait_for(asyncio.gather(*(w.waiter for w in works if w.waiter)), 10)
         assert sorted(gateway.sent) == sorted(w.job["dispatchId"] for w in works)  # each once
         assert max(gateway.at_start) == 5  # never more than the window
@@ -120,7 +137,7 @@ def test_the_consumer_takes_ahead_of_the_window_and_keeps_it_full(
     in_flight, n = 10, 200
     settings = get_settings()
     app_id = new_app()
-    gateway = Latency(0.1)
+    gateway = Latency(0.1, spread=in_flight)
     runtime = DeliveryRuntime(settings, lambda s, r: gateway, "apns", 900,
                               max_in_flight=in_flight)
     held = []
