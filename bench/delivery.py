@@ -11,20 +11,26 @@ For each gateway (APNs, FCM), with the sandbox answering every push after ``--la
 
 Private redis-server, fresh PostgreSQL database and sandbox, all on this machine (the sandbox
 shares the cores with what it measures: compare the ratio, not the absolute figures).
-Also printed: the worker's window efficiency, tokens/s ÷ (in-flight ÷ latency): 1.0 when all
-``--in-flight`` sends are always on the wire; well below it when the worker waits for a whole
-batch to finish before taking more (or when the CPU is the bound: see its CPU per token).
+Also printed: the worker's window efficiency, tokens/s ÷ (in-flight ÷ latency), split by
+Little's law into the window's fill (sends on the wire on average ÷ in-flight) and the round
+trip's stretch (latency ÷ mean round trip), with the worker's and the sandbox's CPU per token,
+the worker loop's demand and the machine's busy fraction: what bounds it (bench/window_probe.py).
 ``--events on`` (the default: how ``pushflow up`` and deploy/ run it) starts the worker with
 ``-E``, so it emits Celery task events for every send (what Flower shows); ``off`` without;
 ``both`` measures both in the same run, events off first, and adds their cost: tokens/s with
 events ÷ tokens/s without (``*_events_ratio``).
 Last line: ``apns_tokens_per_s=… fcm_tokens_per_s=… apns_ratio=… fcm_ratio=…
-apns_efficiency=… fcm_efficiency=…`` (with ``both``: of the run with events, then
+apns_efficiency=… fcm_efficiency=… apns_fill=… fcm_fill=… apns_cpu_ms_per_token=…
+fcm_cpu_ms_per_token=… apns_loop_demand=… fcm_loop_demand=… apns_cpu_cap_efficiency=…
+fcm_cpu_cap_efficiency=…`` (the efficiency this machine's cores allow worker and sandbox at
+their CPU per token; with ``both``: of the run with
+events, then
 ``apns_events_off_tokens_per_s=… fcm_events_off_tokens_per_s=… apns_events_ratio=…
 fcm_events_ratio=…``).
 
     .venv/bin/python bench/delivery.py --tokens 20000
     .venv/bin/python bench/delivery.py --tokens 10000 --events both
+    .venv/bin/python bench/delivery.py --tokens 10000 --in-flight 200
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import window_probe as probe
+from bench.window_probe import Window
 from domain.keys import store as apps
 from sandbox.testing import SandboxProcess
 from shared import credentials
@@ -51,7 +59,7 @@ from shared.db.migrate import migrate
 from shared.gateway_payloads import apns_body
 from shared.settings import get_settings
 from shared.taskmessage import decode_message
-from tests.services import postgres_database, redis_server
+from tests.services import free_port, postgres_database, redis_server
 from workers.apns.jwt import mint
 from workers.apns.request import request_headers
 from workers.delivery.reliable_queue import WORKERS
@@ -70,21 +78,26 @@ from workers.h2client import ConnectionPool, tls_context
 
 
 async def bare_rate(jobs: list[Any], in_flight: int,
-                    send: Callable[[Any], Awaitable[None]]) -> float:
-    """Requests/s of ``in_flight`` senders each taking the next job as soon as its last answer
-    came (no task or semaphore per request: the leanest way to keep that many streams busy)."""
+                    send: Callable[[Any], Awaitable[None]]) -> tuple[float, float]:
+    """(requests/s, mean round trip in s) of ``in_flight`` senders each taking the next job as
+    soon as its last answer came (no task or semaphore per request: the leanest way to keep
+    that many streams busy)."""
     todo = iter(jobs)
+    round_trips = 0.0
 
     async def sender() -> None:
+        nonlocal round_trips
         for job in todo:
+            sent = time.perf_counter()
             await send(job)
+            round_trips += time.perf_counter() - sent
 
     started = time.perf_counter()
     await asyncio.gather(*(sender() for _ in range(min(in_flight, len(jobs)))))
-    return len(jobs) / (time.perf_counter() - started)
+    return len(jobs) / (time.perf_counter() - started), round_trips / len(jobs)
 
 
-async def apns_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
+async def apns_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> tuple[float, float]:
     a = sbx.apns
     key = credentials.parse_apns_key((sbx.credentials_dir / "apns-key.p8").read_bytes(),
                                      a["keyId"], a["teamId"], a["topic"], a["sandbox"])
@@ -105,7 +118,7 @@ async def apns_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
         await pool.close()
 
 
-async def fcm_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
+async def fcm_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> tuple[float, float]:
     account = credentials.parse_fcm_service_account(sbx.service_account_file.read_bytes())
     access_token = await AccessTokens().token(account)  # firebase-admin's credential
     pool = ConnectionPool(sbx.fcm_url, tls_context(sbx.ca_file), get_settings().fcm_connections,
@@ -125,23 +138,10 @@ async def fcm_ceiling(sbx: SandboxProcess, n: int, in_flight: int) -> float:
         await pool.close()
 
 
-def window_efficiency(tokens_per_s: float, in_flight: int, latency_ms: float) -> float:
-    """Tokens/s against what ``in_flight`` sends always on the wire would give at this gateway
-    latency (``in_flight / latency``); 0 when the latency is 0 (no such bound)."""
-    if latency_ms <= 0:
-        return 0.0
-    return tokens_per_s / (in_flight / (latency_ms / 1000))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (and its reaped children) from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
 def ours(gateway: str, r: redis.Redis[bytes], app_id: int, n: int, env: dict[str, str],
-         log: Path, per_task: bool, events: bool) -> tuple[float, float]:
-    """(tokens/s, worker CPU ms per token)."""
+         log: Path, per_task: bool, events: bool, sandbox_pid: int, in_flight: int,
+         latency_ms: float) -> Window:
+    """The worker's figures over the timed part (tokens/s, window fill, CPU: window_probe)."""
     platform = "ios" if gateway == "apns" else "android"
     jobs = [make_job(app_id, platform, apns_token() if gateway == "apns" else fcm_token())
             for _ in range(n)]
@@ -152,6 +152,8 @@ def ours(gateway: str, r: redis.Redis[bytes], app_id: int, n: int, env: dict[str
         extra = ["--pool", "threads", "--concurrency", "200", "--prefetch-multiplier", "4"]
     if events:
         extra.append("-E")
+    metrics_port = free_port()
+    env = {**env, "PUSHFLOW_METRICS_PORT": str(metrics_port)}
     with WorkerProcess([f"{gateway}.tx", f"{gateway}.bulk"], env=env, log_path=log,
                        extra_args=extra) as worker:
         assert worker.proc is not None
@@ -163,15 +165,13 @@ def ours(gateway: str, r: redis.Redis[bytes], app_id: int, n: int, env: dict[str
                              else fcm_token())])
         wait_for(lambda: r.llen("dlr") >= 1, 60, what="warm-up")
         r.delete("dlr")
-        cpu_before = cpu_seconds(worker.proc.pid)
-        started = time.perf_counter()
+        before = probe.read(worker.proc.pid, sandbox_pid, metrics_port, gateway, first=True)
         enqueue(r, jobs)
         counter = ResultCounter(r)
         wait_for(lambda: counter.count() >= n, 600, interval=0.02, what=f"{gateway} results")
-        elapsed = time.perf_counter() - started
-        cpu = cpu_seconds(worker.proc.pid) - cpu_before
+        after = probe.read(worker.proc.pid, sandbox_pid, metrics_port, gateway, first=False)
     r.delete("pushflow:workers")
-    return n / elapsed, cpu / n * 1000
+    return probe.window(before, after, n, in_flight, latency_ms)
 
 
 class ResultCounter:
@@ -229,23 +229,28 @@ def main() -> None:
             ceiling_fn = apns_ceiling if gateway == "apns" else fcm_ceiling
             cpu0 = time.process_time()
             with asyncio.Runner(loop_factory=new_loop) as runner:  # uvloop, like the worker
-                ceiling = runner.run(ceiling_fn(sbx, args.tokens, args.in_flight))
+                ceiling, ceiling_rtt = runner.run(ceiling_fn(sbx, args.tokens, args.in_flight))
             ceiling_cpu_ms = (time.process_time() - cpu0) / args.tokens * 1000
+            print(f"{gateway}: ceiling (bare client) {ceiling:,.0f}/s, {ceiling_cpu_ms:.2f} ms "
+                  f"CPU/request, mean round trip {ceiling_rtt * 1000:.0f} ms, efficiency "
+                  f"{ceiling * args.latency_ms / 1000 / args.in_flight:.2f}", flush=True)
             for events in {"on": [True], "off": [False], "both": [False, True]}[args.events]:
-                rate, cpu_ms = ours(gateway, r, app_id, args.tokens, env,
-                                    work / f"{gateway}-worker.log", args.per_task, events)
+                w = ours(gateway, r, app_id, args.tokens, env, work / f"{gateway}-worker.log",
+                         args.per_task, events, sbx.pid, args.in_flight, args.latency_ms)
+                rate = w.tokens_per_s
                 if not events and args.events == "both":
                     figures[gateway + "_events_off"] = rate
                 figures[gateway] = rate
                 figures[gateway + "_ratio"] = rate / ceiling
-                figures[gateway + "_efficiency"] = efficiency = window_efficiency(
-                    rate, args.in_flight, args.latency_ms)
-                print(f"{gateway}: ceiling {ceiling:,.0f}/s ({ceiling_cpu_ms:.2f} ms CPU/request)"
-                      f", ours {rate:,.0f}/s ({cpu_ms:.2f} ms CPU/token), ratio "
-                      f"{rate / ceiling:.2f}, CPU ratio {ceiling_cpu_ms / cpu_ms:.2f}, window "
-                      f"efficiency {efficiency:.2f} (CPU-bound at {1000 / cpu_ms:,.0f}/s) "
-                      f"({args.tokens} tokens, {args.latency_ms:.0f} ms latency, task events "
-                      f"{'on' if events else 'off'}"
+                figures[gateway + "_efficiency"] = w.efficiency
+                figures[gateway + "_fill"] = w.fill
+                figures[gateway + "_cpu_ms"] = w.worker_cpu_ms
+                figures[gateway + "_demand"] = w.loop_demand
+                figures[gateway + "_cpu_cap"] = w.machine_limit / w.bound if w.bound else 0.0
+                print(f"{gateway}: ours {rate:,.0f}/s, ratio {rate / ceiling:.2f} of the ceiling, "
+                      f"CPU ratio {ceiling_cpu_ms / w.worker_cpu_ms:.2f}; {w.describe()} "
+                      f"({args.tokens} tokens, {args.in_flight} in flight, "
+                      f"{args.latency_ms:.0f} ms latency, task events {'on' if events else 'off'}"
                       f"{', per-task Celery path' if args.per_task else ''})", flush=True)
         r.close()
     ran = [g for g in ("apns", "fcm") if g in figures]
@@ -253,6 +258,10 @@ def main() -> None:
     print(" ".join([*(f"{g}_tokens_per_s={figures[g]:.0f}" for g in ran),
                     *(f"{g}_ratio={figures[g + '_ratio']:.2f}" for g in ran),
                     *(f"{g}_efficiency={figures[g + '_efficiency']:.2f}" for g in ran),
+                    *(f"{g}_fill={figures[g + '_fill']:.2f}" for g in ran),
+                    *(f"{g}_cpu_ms_per_token={figures[g + '_cpu_ms']:.3f}" for g in ran),
+                    *(f"{g}_loop_demand={figures[g + '_demand']:.2f}" for g in ran),
+                    *(f"{g}_cpu_cap_efficiency={figures[g + '_cpu_cap']:.2f}" for g in ran),
                     *(f"{g}_events_off_tokens_per_s={figures[g + '_events_off']:.0f}"
                       for g in compared),
                     *(f"{g}_events_ratio={figures[g] / figures[g + '_events_off']:.2f}"

@@ -8,9 +8,12 @@ flush (a few ms or ``max_batch`` results), so the DLR worker pays Celery's per-t
 batch, not per token.
 
 An accepted send's guard does not wait for its flush: it is written at once on its own (the
-answers of one loop turn in one call, one such call at a time). A worker killed between a
-gateway's answer and the guard sends that push again when its message is redelivered; writing
-the guard first leaves only the loop's turn and one round trip to Redis in that time. A guard
+answers of one loop turn in one call). A worker killed between a gateway's answer and the guard
+sends that push again when its message is redelivered; writing the guard first leaves only the
+loop's turn and the way to Redis in that time. A write does not wait for the one before to be
+answered (up to ``EARLY_WRITES`` at once): on a loaded machine reading a reply can wait behind
+whole loop turns of sends, and the guards handed over meanwhile would wait with it (the chaos
+test's FCM kill resent pushes answered 0.25 s and more before the kill that way). A guard
 without its flush is safe: the redelivered message finds it and is re-reported from it, not
 resent (``Engine._skip_already_sent``). The flush writes the guard again with the rest (the same
 value): if the early write fails, nothing is lost but the head start.
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 GUARD = "pushflow:sent:"
 FLUSHED = "pushflow:flushed:"
 RETRY_SECONDS = 0.5
+EARLY_WRITES = 4  # early guard writes on their way at once (each holds a pooled connection)
 
 # KEYS: this committer's last flush number, dlr, the guards, one queue per group of retries, then
 # (when there are acks) the in-flight hash. ARGV: flush number, guard TTL, the dlr message ('' for
@@ -122,7 +126,8 @@ class Committer:
         self._flush = redis.register_script(_FLUSH)
         self._write_guards = redis.register_script(_GUARDS)
         self._early_guards: list[tuple[str, bytes]] = []  # not yet in an early write
-        self._guarding: asyncio.Task[None] | None = None
+        self._guard_writes: set[asyncio.Task[None]] = set()  # on their way, EARLY_WRITES at most
+        self._guard_starting = False  # a write will take _early_guards on the next loop turn
 
     def final(self, result: SendResult, ack_field: str | None, *, guard: bool,
               waiter: asyncio.Future[None] | None = None) -> None:
@@ -133,23 +138,34 @@ class Committer:
             entry = (guard_key(result["dispatchId"]), orjson.dumps(result))
             p.guards.append(entry)
             self._early_guards.append(entry)
-            if self._guarding is None:  # else the running write takes it next
-                self._guarding = asyncio.get_running_loop().create_task(self._guard_early())
+            self._start_guard_write()
         self._add(ack_field, waiter)
 
+    def _start_guard_write(self) -> None:
+        """Start a write unless one is about to start or EARLY_WRITES are on their way (the
+        first to finish then takes what is waiting)."""
+        if self._guard_starting or len(self._guard_writes) >= EARLY_WRITES:
+            return
+        self._guard_starting = True
+        task = asyncio.get_running_loop().create_task(self._guard_early())
+        self._guard_writes.add(task)
+        task.add_done_callback(self._guard_writes.discard)
+
     async def _guard_early(self) -> None:
-        """Write the guards handed over since the last call, until none is left. Started on the
-        next loop turn, so the answers one read of the connection resolved go in one call."""
+        """Write the guards handed over until now. Its first step runs on the next loop turn, so
+        the answers one read of the connection resolved go in one call."""
+        self._guard_starting = False
+        batch, self._early_guards = self._early_guards, []
         try:
-            while self._early_guards:
-                batch, self._early_guards = self._early_guards, []
+            if batch:
                 await self._write_guards(keys=[k for k, _ in batch],
                                          args=[self.guard_ttl, *(v for _, v in batch)])
         except RedisError as exc:  # their flush writes them (and retries until it can)
             log.debug("early guard write failed: %s", exc)
-            self._early_guards = []
-        finally:
-            self._guarding = None
+            return
+        if self._early_guards:  # handed over while EARLY_WRITES were on their way
+            self._guard_writes.discard(asyncio.current_task())
+            self._start_guard_write()
 
     def requeue(self, queue: str, raw: bytes, ack_field: str | None,
                 waiter: asyncio.Future[None] | None = None, *,
@@ -227,5 +243,5 @@ class Committer:
 
     async def close(self) -> None:
         await self.flush()
-        if self._guarding is not None:
-            await self._guarding
+        while self._guard_writes:
+            await asyncio.gather(*self._guard_writes, return_exceptions=True)

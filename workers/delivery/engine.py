@@ -38,6 +38,7 @@ from workers.delivery.metrics import DeliveryMetrics
 from workers.delivery.outcomes import Accepted, Failed, Outcome, Retry
 from workers.delivery.ratelimit import RateLimiter
 from workers.delivery.retry import eta_iso, retry_delay
+from workers.delivery.window import SendWindow
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Engine:
         visibility_timeout: float,
         on_done: Callable[[int], None] = lambda n: None,
         events: TaskEvents | None = None,
+        window: int | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -85,6 +87,10 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         # Named in every attempt the DLR records, so support can find this process's logs.
         self.worker = f"{gateway.name}-{socket.gethostname()}-{os.getpid()}"
+        # Sends on the wire at once; what is ready beyond it waits its turn (window.py).
+        self.window: SendWindow[tuple[AppConfig, Work]] = SendWindow(
+            window or settings.delivery_max_in_flight, self._send_ready, self._spawn,
+            lambda: self.accepting)
 
     def submit(self, works: list[Work]) -> None:
         """Start processing (call on the loop thread). Counts as active until finished.
@@ -200,10 +206,12 @@ class Engine:
                 if w.job["attempt"] == 1:
                     self.metrics.queue_wait.labels(self.gateway.name, w.job["lane"]).observe(
                         max(0.0, now - w.job.get("enqueuedAt", now)))
-            # One task per send, settled the moment its answer comes: a slow send holds its
-            # own slot only, and the consumer refills the window as each one finishes.
-            for w in sendable:
-                self._spawn(self._send_one(config, w))
+            # Each send settled the moment its answer comes: a slow send holds its own slot
+            # only, and the next ready send takes the slot at once.
+            self.window.add([(config, w) for w in sendable])
+
+    async def _send_ready(self, ready: tuple[AppConfig, Work]) -> None:
+        await self._send_one(*ready)
 
     async def _send_one(self, config: AppConfig, w: Work) -> None:
         try:

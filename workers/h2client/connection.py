@@ -129,12 +129,14 @@ class H2ClientProtocol(asyncio.Protocol):
             with contextlib.suppress(h2.exceptions.ProtocolError):  # h2 closed after an error
                 self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded):
+            self.h2.forget(event.stream_id)
             stream = self.streams.pop(event.stream_id, None)
             if stream is not None and not stream.future.done():
                 stream.future.set_result(Response(stream.status, stream.headers,
                                                   bytes(stream.body)))
             self._wake_one()
         elif isinstance(event, h2.events.StreamReset):
+            self.h2.forget(event.stream_id)
             if event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM:  # RFC 9113 section 8.7
                 self._fail_stream(event.stream_id, NotSent("stream refused by the server"))
             else:
@@ -232,6 +234,7 @@ class H2ClientProtocol(asyncio.Protocol):
         if sid in self.streams:
             with contextlib.suppress(h2.exceptions.H2Error):
                 self.h2.reset_stream(sid)
+            self.h2.forget(sid)
             self._fail_stream(sid, TimeoutError("no answer from the gateway in time"))
             self._schedule_flush()
 

@@ -43,6 +43,16 @@ class LeanH2Connection(h2.connection.H2Connection):
             return len(self.streams)
         return super()._open_streams(remainder)
 
+    def forget(self, stream_id: int) -> None:
+        """Forget a stream as soon as it is closed, as the full scan would (it remembers how it
+        closed, for late frames). Without this the dict keeps closed streams until it reaches
+        the server's limit, and a window as large as the limit (1,000 sends on one connection
+        announcing 1,000) then stays there: the scan ran on every new stream."""
+        stream = self.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            del self.streams[stream_id]
+            self._closed_streams[stream_id] = stream.closed_by
+
     def _receive_frame(self, frame: Any) -> list[h2.events.Event]:
         events = super()._receive_frame(frame)
         self.received.extend(events)

@@ -9,9 +9,9 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from domain.keys.send_rates import SendRates
 from shared.jobs import SendJob
 from shared.settings import get_settings
+from tests.workers.delivery.stubs import OneConfig, StubGateway
 from workers.delivery.appconfig import AppConfig
 from workers.delivery.committer import Committer
 from workers.delivery.engine import Engine, Work
@@ -20,10 +20,8 @@ from workers.delivery.outcomes import Accepted, Outcome
 from workers.delivery.testing import apns_token, make_job
 
 
-class SlowForOne:
+class SlowForOne(StubGateway):
     """Answers at once, except for ``slow_token``, answered when ``release`` is set."""
-
-    name = "stub"
 
     def __init__(self, slow_token: str) -> None:
         self.slow_token = slow_token
@@ -33,17 +31,6 @@ class SlowForOne:
         if job["token"] == self.slow_token:
             await self.release.wait()
         return Accepted(job["dispatchId"])
-
-    def open_connections(self) -> int:
-        return 0
-
-    async def close(self) -> None: ...
-
-
-class OneConfig:
-    async def get(self, app_id: int) -> AppConfig:
-        unlimited = SendRates({}, {"tx": 0.0, "bulk": 0.0})
-        return AppConfig(app_id, credential=object(), send_rates=unlimited)  # type: ignore[arg-type]
 
 
 def test_a_slow_send_does_not_hold_up_the_rest_of_its_batch(pushflow_env: dict[str, str]) -> None:
