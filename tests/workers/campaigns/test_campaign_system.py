@@ -205,3 +205,33 @@ def _counts(system: ChaosSystem, tokens: list[str]) -> dict[str, int]:
     for r in sends(system, set(tokens)):
         counts[r["token"]] = counts.get(r["token"], 0) + 1
     return counts
+
+
+def rate_between(times: list[float], start: float, end: float) -> float:
+    """Recipients submitted per second in [start, end)."""
+    return sum(1 for t in times if start <= t < end) / (end - start)
+
+
+@pytest.mark.timeout(180)
+def test_a_gateway_answering_429_slows_the_campaign_which_recovers_after(
+        system: ChaosSystem) -> None:
+    # The sandbox answers 429 TooManyRequests to tokens starting 04290429: the campaign's first
+    # recipients (and their one retry) get it, the rest are accepted.
+    per_second = 40
+    throttled = ["04290429" + apns_token()[8:] for _ in range(30)]
+    good = [apns_token() for _ in range(900)]
+    campaign_id = create(system, throttled + good, perMinute=per_second * 60)
+    act(system, campaign_id, "start")
+    done = wait_state(system, campaign_id, "finished", 120)
+    assert done["progress"]["sent"] == len(good)
+    assert {r["status"] for r in sends(system, set(throttled))} == {429}
+    times = submitted_times(system, campaign_id, "ios")
+    first, last = times[0], times[-1]
+    # Slowed: the 429s come in the first second or so, each halving the rate.
+    slowed = rate_between(times, first + 1.5, first + 3.5)
+    # Recovered: the last stretch (before the final second's tail) is back at the set rate.
+    recovered = rate_between(times, last - 5.0, last - 1.0)
+    print("429 slow-down: slowed", slowed, "recovered", recovered, "of", per_second)
+    assert slowed < 0.6 * per_second, slowed
+    assert recovered >= 0.85 * per_second, recovered
+    assert last - first > len(times) / per_second + 2.0  # slower than it would have been
