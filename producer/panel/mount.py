@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from producer.panel import (
+    campaigns,
     credentials,
     dashboard,
     device,
@@ -30,8 +31,8 @@ from producer.panel import (
 from producer.panel.guard import see_other
 from producer.panel.security import PanelMiddleware
 
-PAGE_MODULES = (signin, home, dashboard, logs, dispatch, device, unfinished, testpush,
-                webhooks, keys, credentials, limits, users)
+PAGE_MODULES = (signin, home, dashboard, logs, dispatch, device, unfinished, campaigns,
+                testpush, webhooks, keys, credentials, limits, users)
 STATIC = Path(__file__).with_name("static")
 
 

@@ -20,6 +20,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Logs", "logs", "support"),
     NavItem("Devices", "device", "support"),
     NavItem("Unfinished", "unfinished", "support"),
+    NavItem("Campaigns", "campaigns", "support"),
     NavItem("Test push", "test-push", "developer"),
     NavItem("Webhooks", "webhooks", "support"),
     NavItem("API keys", "settings/keys", "support"),
