@@ -60,13 +60,31 @@ def test_the_campaign_list_and_page_show_its_state_and_counts(
     shots.take(page, "campaign-phone")
     page.set_viewport_size({"width": 1280, "height": 860})
 
-    # Support: the same pages, and nothing to press in them (the layout's own forms aside).
+    # Support: the same pages, and nothing to press in them (the layout's own forms aside);
+    # the actions' POSTs are refused even with the session's CSRF token.
     support = panel_user("support", app=admin.app)
     http = panel.session(support)
     answer = http.get(base + f"campaigns/{campaign_id}")
     assert answer.status_code == 200 and "spring-sale" in answer.text
     main_html = answer.text[answer.text.index("<main"):answer.text.index("</main>")]
     assert "<button" not in main_html and "<form" not in main_html
+    for name in ("start", "pause", "cancel"):
+        refused = http.post(base + f"campaigns/{campaign_id}/{name}",
+                            data={"csrf_token": http.csrf})
+        assert refused.status_code == 403, (name, refused.status_code)
+
+    # The admin: the launch plan, then start, pause, resume and cancel through the buttons
+    # (no pacer runs here: the campaign stays running with its recipients pending).
+    plan = main.get_by_role("row", name="Audience after exclusions")
+    expect(plan).to_contain_text("3 (ios 2, android 1)")
+    for button, state in (("Start", "running"), ("Pause", "paused"), ("Resume", "running"),
+                          ("Cancel", "canceled")):
+        main.get_by_role("button", name=button, exact=True).click()
+        expect(main.locator(".badge").first).to_have_text(state)
+        if state == "paused":
+            shots.take(page, "campaign-paused")
+    expect(main.get_by_role("button")).to_have_count(0)  # nothing applies to a canceled one
+    expect(main.get_by_role("row", name="Canceled")).to_contain_text("3")
 
     # Another app's user: 404 for this campaign's URL, and for an id that is no campaign.
     other = panel.session(panel_user("admin", name="other"))
