@@ -15,12 +15,24 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from domain.campaigns import plan, progress, store
+from domain.campaigns.timeline import Timeline, timeline
+from producer.panel.dashboard import CHART_H, CHART_W, Bar, stacked_bars
 from producer.panel.guard import PanelError, action, page, see_other
 from producer.panel.templates import render
 from producer.panel.viewer import AppPage
 from producer.state import get_state
 
 ROWS = 100
+SLICES = 30  # bars in a campaign's chart
+
+
+def chart(sends: Timeline) -> list[Bar]:
+    """The campaign's sends over its time so far, one bar per slice."""
+    if sends.first is None or sends.last is None:
+        return []
+    step = max((sends.last - sends.first).total_seconds(), 1.0) / len(sends.slices)
+    return stacked_bars([(s.ok, s.failed, f"+{i * step:.0f} s: {s.ok} submitted, {s.failed} "
+                          "failed") for i, s in enumerate(sends.slices)])[0]
 
 
 @page("support")
@@ -47,6 +59,7 @@ async def _show(request: Request, ctx: AppPage, campaign_id: str, *, status: int
     async with state.pool.connection() as conn:
         campaign = await _campaign(conn, ctx, campaign_id)
         counts = await progress.progress(conn, campaign.id, campaign.state)
+        sends = await timeline(conn, campaign.id, SLICES)
         launch = refusal = None
         if counts.pending and campaign.state not in ("canceled", "finished"):
             launch = await plan.launch_plan(conn, campaign, state.settings.send_rate_per_second)
@@ -54,6 +67,7 @@ async def _show(request: Request, ctx: AppPage, campaign_id: str, *, status: int
     actions = store.actions_for(campaign.state) if ctx.can("developer") else []
     return render(request, "campaign.html", ctx, {
         "c": campaign, "p": counts, "plan": launch, "refusal": refusal, "actions": actions,
+        "sends": sends, "bars": chart(sends), "chart_w": CHART_W, "chart_h": CHART_H,
         "notice": "", "error": error}, status=status)
 
 
