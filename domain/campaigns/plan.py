@@ -71,3 +71,21 @@ async def launch_plan(conn: AsyncConnection[Any], c: Campaign, settings: Setting
                    f"finishBy {c.finish_by.isoformat()}; raise {raise_what} or start earlier")
     return Plan(recipients, {k: int(v) for k, v in c.excluded.items()}, rate, starts, finishes,
                 refusal)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str  # the API's error code
+    parameter: str
+    message: str
+
+
+def start_refusal(c: Campaign, launch: Plan) -> Refusal | None:
+    """Why a draft campaign may not start on this plan (None: it may)."""
+    if launch.total == 0:
+        return Refusal("EMPTY_AUDIENCE", "audience", "The campaign has no recipients to send to"
+                       + (" (upload a token list first)" if c.audience.get("kind") == "upload"
+                          else ""))
+    if launch.refusal is not None:
+        return Refusal("FINISH_BY_UNREACHABLE", "finishBy", launch.refusal)
+    return None

@@ -178,6 +178,13 @@ WITH c AS (UPDATE campaigns SET state = 'running', round = round + 1, finished_a
              AND d.reason = ANY(%(retryable)s))
 SELECT * FROM c
 """
+
+
+def actions_for(state: str) -> list[Action]:
+    """The actions that apply to a campaign in ``state`` (the panel's buttons)."""
+    return [a for a, states in _FROM.items() if state in states]  # type: ignore[misc]
+
+
 _STATEMENTS = {"start": _START, "pause": _PAUSE, "resume": _RESUME, "cancel": _CANCEL,
                "retry-failed": _RETRY}
 

@@ -34,23 +34,29 @@ class Bar:
     label: str  # the hour and its counts, for the title (a tooltip and a screen reader's text)
 
 
+def stacked_bars(columns: list[tuple[int, int, str]]) -> tuple[list[Bar], int]:
+    """One bar per (not failed, failed, label) column, failed on top, scaled to the peak."""
+    peak = max([ok + failed for ok, failed, _ in columns] + [1])
+    width = CHART_W / max(len(columns), 1)
+    bars = []
+    for i, (ok, failed, label) in enumerate(columns):
+        ok_h, failed_h = CHART_H * ok / peak, CHART_H * failed / peak
+        bars.append(Bar(i * width + 1, width - 2, CHART_H - ok_h, ok_h,
+                        CHART_H - ok_h - failed_h, failed_h, label))
+    return bars, peak
+
+
 def chart(per_hour: list[HourCount], now: datetime) -> tuple[list[Bar], int]:
     """One stacked bar per hour of the last 24 (sent and the rest below, failed on top)."""
     counts = {h.hour.astimezone(UTC): h for h in per_hour}
     start = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
         hours=HOURS - 1)
-    hours = [start + timedelta(hours=i) for i in range(HOURS)]
-    peak = max([c.ok + c.failed for c in counts.values()] + [1])
-    width = CHART_W / HOURS
-    bars = []
-    for i, hour in enumerate(hours):
+    columns = []
+    for hour in (start + timedelta(hours=i) for i in range(HOURS)):
         c = counts.get(hour)
         ok, failed = (c.ok, c.failed) if c else (0, 0)
-        ok_h, failed_h = CHART_H * ok / peak, CHART_H * failed / peak
-        bars.append(Bar(i * width + 1, width - 2, CHART_H - ok_h, ok_h,
-                        CHART_H - ok_h - failed_h, failed_h,
-                        f"{hour:%H}:00 UTC: {ok} not failed, {failed} failed"))
-    return bars, peak
+        columns.append((ok, failed, f"{hour:%H}:00 UTC: {ok} not failed, {failed} failed"))
+    return stacked_bars(columns)
 
 
 @page("support")

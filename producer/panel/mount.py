@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from producer.panel import (
     automation,
+    campaigns,
     credentials,
     dashboard,
     device,
@@ -32,8 +33,8 @@ from producer.panel import (
 from producer.panel.guard import see_other
 from producer.panel.security import PanelMiddleware
 
-PAGE_MODULES = (signin, home, dashboard, logs, dispatch, device, unfinished, testpush,
-                webhooks, keys, credentials, limits, users, automation, events)
+PAGE_MODULES = (signin, home, dashboard, logs, dispatch, device, unfinished, campaigns,
+                testpush, webhooks, keys, credentials, limits, users, automation, events)
 STATIC = Path(__file__).with_name("static")
 
 

@@ -22,6 +22,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Unfinished", "unfinished", "support"),
     NavItem("Automations", "automations", "support"),
     NavItem("Events", "events", "support"),
+    NavItem("Campaigns", "campaigns", "support"),
     NavItem("Test push", "test-push", "developer"),
     NavItem("Webhooks", "webhooks", "support"),
     NavItem("API keys", "settings/keys", "support"),

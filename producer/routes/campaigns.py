@@ -197,15 +197,12 @@ def _action(action: store.Action) -> Any:
 
 
 async def _check_launch(conn: Any, campaign: store.Campaign, settings: Settings) -> None:
-    launch = await plan.launch_plan(conn, campaign, settings)
-    if launch.total == 0:
-        raise ApiError(422, "EMPTY_AUDIENCE", "The campaign has no recipients to send to"
-                       + (" (upload a token list first)" if campaign.audience.get("kind") ==
-                          "upload" else ""), parameter="audience", source="path")
-    if launch.refusal is not None:
-        raise ApiError(422, "FINISH_BY_UNREACHABLE", launch.refusal, parameter="finishBy",
-                       value=campaign.finish_by.isoformat() if campaign.finish_by else None,
-                       source="path")
+    refused = plan.start_refusal(campaign, await plan.launch_plan(conn, campaign, settings))
+    if refused is not None:
+        value = (campaign.finish_by.isoformat() if refused.parameter == "finishBy"
+                 and campaign.finish_by else None)
+        raise ApiError(422, refused.code, refused.message, parameter=refused.parameter,
+                       value=value, source="path")
 
 
 ACTIONS: tuple[store.Action, ...] = ("start", "pause", "resume", "cancel", "retry-failed")

@@ -85,7 +85,7 @@ class Pacer:
         drained: dict[Gateway, float] = {}
         for gateway, slowdown in self.slowdowns.items():
             loads[gateway] = await lane_load(self.redis, gateway)
-            factors[gateway] = slowdown.update(loads[gateway], now)
+            factors[gateway] = slowdown.update(loads[gateway], now, time.time())
             drained[gateway] = self.drains[gateway].update(loads[gateway].bulk_depth, now)
         queued: dict[Gateway, int] = {g: load.bulk_depth for g, load in loads.items()}
         for campaign_id, app_id, _canary, _max in running:

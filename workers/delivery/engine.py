@@ -22,7 +22,9 @@ from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from domain.campaigns import throttle
 from shared.gateway_payloads import payload_size_error
 from shared.jobs import FailureReason, GatewayResponse, SendJob, SendResult
 from shared.observability.logs import job_log
@@ -91,6 +93,7 @@ class Engine:
         self.window: SendWindow[tuple[AppConfig, Work]] = SendWindow(
             window or settings.delivery_max_in_flight, self._send_ready, self._spawn,
             lambda: self.accepting)
+        self.throttle_reported_at = 0.0  # the last bulk 429 told to the pacer (monotonic)
 
     def submit(self, works: list[Work]) -> None:
         """Start processing (call on the loop thread). Counts as active until finished.
@@ -260,6 +263,8 @@ class Engine:
 
     def _settle(self, w: Work, outcome: Outcome) -> None:
         job = w.job
+        if job["lane"] == "bulk" and throttle.is_throttle(outcome.response.get("status")):
+            self._report_throttled()
         if isinstance(outcome, Accepted):
             self._final(w, "sent", None, outcome.gateway_id, outcome.response)
         elif isinstance(outcome, Failed):
@@ -269,6 +274,20 @@ class Engine:
             self._final(w, "failed", "retries_exhausted", None, outcome.response)
         else:
             self._requeue(w, outcome)
+
+    def _report_throttled(self) -> None:
+        """Tell the pacer that the gateway answered a campaign's send with 429 (at most every
+        ``throttle.REPORT_EVERY_SECONDS``: 429s come in bursts)."""
+        now = time.monotonic()
+        if now - self.throttle_reported_at >= throttle.REPORT_EVERY_SECONDS:
+            self.throttle_reported_at = now
+            self._spawn(self._write_throttled(time.time()))
+
+    async def _write_throttled(self, at: float) -> None:
+        try:
+            await throttle.report_throttled(self.redis, self.gateway.name, at)
+        except RedisError:  # the pacer still slows down on the tx lane's load; not worth a retry
+            log.warning("could not report a 429 to the pacer", exc_info=True)
 
     def _requeue(self, w: Work, outcome: Retry) -> None:
         s = self.settings

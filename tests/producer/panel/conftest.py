@@ -181,7 +181,7 @@ def password_hash() -> str:
     return passwords.hash_password(PASSWORD)
 
 
-async def _add(database_url: str, app_id: int, email: str, role: users.Role,
+async def add_panel_user(database_url: str, app_id: int, email: str, role: users.Role,
                hashed: str) -> None:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         user, _ = await users.create_user(conn, email, hashed)
@@ -197,8 +197,9 @@ def panel_user(make_app: Any, pushflow_env: dict[str, str], password_hash: str) 
         # In a thread of its own: Playwright's sync API keeps its event loop marked running in
         # this one, where asyncio.run refuses to start another.
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, _add(pushflow_env["PUSHFLOW_DATABASE_URL"], app.app_id,
-                                          email, role, password_hash)).result()
+            pool.submit(asyncio.run, add_panel_user(
+                pushflow_env["PUSHFLOW_DATABASE_URL"], app.app_id, email, role,
+                password_hash)).result()
         return PanelUser(email, PASSWORD, app, role)
 
     return factory

@@ -5,15 +5,24 @@ and dead tokens stay out of later campaigns."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from domain.keys import store as apps
+from tests import conftest as root
 from tests.chaos_system import ChaosSystem
+from tests.producer.panel.conftest import PASSWORD, Panel, PanelUser, add_panel_user
+from tests.producer.panel.conftest import password_hash as password_hash  # the fixture
 from tests.services import patched_env
 from tests.workers.campaigns.system import (
     SYSTEM_ENV,
@@ -205,3 +214,60 @@ def _counts(system: ChaosSystem, tokens: list[str]) -> dict[str, int]:
     for r in sends(system, set(tokens)):
         counts[r["token"]] = counts.get(r["token"], 0) + 1
     return counts
+
+
+def rate_between(times: list[float], start: float, end: float) -> float:
+    """Recipients submitted per second in [start, end)."""
+    return sum(1 for t in times if start <= t < end) / (end - start)
+
+
+@pytest.mark.timeout(180)
+def test_a_gateway_answering_429_slows_the_campaign_which_recovers_after(
+        system: ChaosSystem) -> None:
+    # The sandbox answers 429 TooManyRequests to tokens starting 04290429: the campaign's first
+    # recipients (and their one retry) get it, the rest are accepted.
+    per_second = 40
+    throttled = ["04290429" + apns_token()[8:] for _ in range(30)]
+    good = [apns_token() for _ in range(900)]
+    campaign_id = create(system, throttled + good, perMinute=per_second * 60)
+    act(system, campaign_id, "start")
+    done = wait_state(system, campaign_id, "finished", 120)
+    assert done["progress"]["sent"] == len(good)
+    assert {r["status"] for r in sends(system, set(throttled))} == {429}
+    times = submitted_times(system, campaign_id, "ios")
+    first, last = times[0], times[-1]
+    # Slowed: the 429s come in the first second or so, each halving the rate.
+    slowed = rate_between(times, first + 1.5, first + 3.5)
+    # Recovered: the last stretch (before the final second's tail) is back at the set rate.
+    recovered = rate_between(times, last - 5.0, last - 1.0)
+    print("429 slow-down: slowed", slowed, "recovered", recovered, "of", per_second)
+    assert slowed < 0.6 * per_second, slowed
+    assert recovered >= 0.85 * per_second, recovered
+    assert last - first > len(times) / per_second + 2.0  # slower than it would have been
+
+
+@pytest.mark.timeout(120)
+def test_the_panel_starts_a_campaign_and_shows_it_finished_with_its_chart(
+        system: ChaosSystem, password_hash: str) -> None:
+    app_key = system.headers["Application-Key"]
+    with psycopg.connect(system.direct_db_url, autocommit=True) as db:
+        app_id = apps.app_id_for(db, app_key)
+    email = f"admin-{secrets.token_hex(4)}@example.com"
+    with ThreadPoolExecutor(1) as pool:  # its own event loop, as the panel fixture does it
+        pool.submit(asyncio.run, add_panel_user(system.direct_db_url, app_id, email, "admin",
+                                                password_hash)).result()
+    http = Panel(system.api_url).session(PanelUser(email, PASSWORD, root.TestApp(
+        app_key, app_id, system.headers["Authorization"]), "admin"))
+    bad = ["0bad0bad" + apns_token()[8:]]
+    campaign_id = create(system, bad + [apns_token() for _ in range(59)], perMinute=6000)
+    url = f"/panel/apps/{app_key}/campaigns/{campaign_id}"
+    assert "Launch plan" in http.get(url).text
+    started = http.post(url + "/start", data={"csrf_token": http.csrf})
+    assert started.status_code == 303, started.text
+    wait_state(system, campaign_id, "finished", 60)
+    html = http.get(url).text
+    assert ">finished</span>" in html
+    assert "<th scope=\"row\">Sent</th><td>59</td>" in html
+    assert "invalid_token 1" in html
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', html)]
+    assert "<svg" in html and sum(heights) > 0, "the chart has no bars"
