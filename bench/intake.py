@@ -187,10 +187,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="server processes (both servers)")
+    parser.add_argument("--drop-search-index", action="store_true",
+                        help="an experiment, not the product: drop messages_search_words after"
+                             " the migrations (docs/benchmarks.md, Intake)")
     args = parser.parse_args()
     uvloop.install()
     with bench_setup("pushflow_bench") as setup:
         env, auth = setup.env, setup.auth
+        if args.drop_search_index:
+            with psycopg.connect(setup.database_url, autocommit=True) as conn:
+                conn.execute("DROP INDEX messages_search_words")
         api_port, ceiling_port = free_port(), free_port()
         api_cmd = [sys.executable, "-m", "pushflow.cli.main", "api", "--port", str(api_port),
                    "--workers", str(args.workers)]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -93,18 +94,33 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--ceiling", action="store_true", help="measure the bare endpoint")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="also sample the server with py-spy (pip install py-spy) into FILE"
+                             " (raw collapsed stacks); the sampling costs the server some CPU")
+    parser.add_argument("--drop-search-index", action="store_true",
+                        help="an experiment, not the product: drop messages_search_words after"
+                             " the migrations, to see what the full-text index costs the intake")
     args = parser.parse_args()
     uvloop.install()
     with bench_setup("pushflow_bench_cpu") as setup:
+        if args.drop_search_index:
+            with psycopg.connect(setup.database_url, autocommit=True) as conn:
+                conn.execute("DROP INDEX messages_search_words")
         port = free_port()
         cmd = (ceiling_command(port) if args.ceiling else
                [sys.executable, "-m", "pushflow.cli.main", "api", "--port", str(port)])
         with server(cmd, port, setup.env) as proc:
             request = http_request(push_body(1), setup.auth)
             asyncio.run(drive(port, request, 1.0, args.connections))  # warm-up
+            spy = None if args.profile is None else subprocess.Popen(
+                ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--nonblocking",
+                 "--duration", str(int(args.seconds)), "--output", args.profile],
+                stdout=subprocess.DEVNULL)
             before = readings(proc.pid, setup.database_url)
             result = asyncio.run(drive(port, request, args.seconds, args.connections))
             after = readings(proc.pid, setup.database_url)
+            if spy is not None:
+                spy.wait()
     n, wall = result.requests, result.seconds
     api, pg, waited, preempted, transactions = (b - a for a, b in zip(before, after,
                                                                       strict=True))
