@@ -22,8 +22,9 @@ events ÷ tokens/s without (``*_events_ratio``).
 Last line: ``apns_tokens_per_s=… fcm_tokens_per_s=… apns_ratio=… fcm_ratio=…
 apns_efficiency=… fcm_efficiency=… apns_fill=… fcm_fill=… apns_cpu_ms_per_token=…
 fcm_cpu_ms_per_token=… apns_loop_demand=… fcm_loop_demand=… apns_cpu_cap_efficiency=…
-fcm_cpu_cap_efficiency=…`` (the efficiency this machine's cores allow worker and sandbox at
-their CPU per token; with ``both``: of the run with
+fcm_cpu_cap_efficiency=… apns_loop_cap_efficiency=… fcm_loop_cap_efficiency=…`` (the
+efficiencies this machine's cores allow worker and sandbox at their CPU per token, and the
+worker's one event loop allows at its own; with ``both``: of the run with
 events, then
 ``apns_events_off_tokens_per_s=… fcm_events_off_tokens_per_s=… apns_events_ratio=…
 fcm_events_ratio=…``).
@@ -247,6 +248,7 @@ def main() -> None:
                 figures[gateway + "_cpu_ms"] = w.worker_cpu_ms
                 figures[gateway + "_demand"] = w.loop_demand
                 figures[gateway + "_cpu_cap"] = w.machine_limit / w.bound if w.bound else 0.0
+                figures[gateway + "_loop_cap"] = w.loop_limit / w.bound if w.bound else 0.0
                 print(f"{gateway}: ours {rate:,.0f}/s, ratio {rate / ceiling:.2f} of the ceiling, "
                       f"CPU ratio {ceiling_cpu_ms / w.worker_cpu_ms:.2f}; {w.describe()} "
                       f"({args.tokens} tokens, {args.in_flight} in flight, "
@@ -262,6 +264,7 @@ def main() -> None:
                     *(f"{g}_cpu_ms_per_token={figures[g + '_cpu_ms']:.3f}" for g in ran),
                     *(f"{g}_loop_demand={figures[g + '_demand']:.2f}" for g in ran),
                     *(f"{g}_cpu_cap_efficiency={figures[g + '_cpu_cap']:.2f}" for g in ran),
+                    *(f"{g}_loop_cap_efficiency={figures[g + '_loop_cap']:.2f}" for g in ran),
                     *(f"{g}_events_off_tokens_per_s={figures[g + '_events_off']:.0f}"
                       for g in compared),
                     *(f"{g}_events_ratio={figures[g] / figures[g + '_events_off']:.2f}"

@@ -122,6 +122,12 @@ class Window:
         per token (both on this machine), were nothing else running: above it, no window helps."""
         return (os.cpu_count() or 1) * 1000 / max(self.worker_cpu_ms + self.sandbox_cpu_ms, 1e-6)
 
+    @property
+    def loop_limit(self) -> float:
+        """Tokens/s the worker's one event loop allows at its CPU per token: a loop runs on one
+        core at a time, so this bounds one worker process whatever the machine has."""
+        return 1000 / max(self.worker_cpu_ms, 1e-6)
+
     def verdict(self) -> str:
         if self.cpu_bound:
             return "CPU-bound: the worker's loop always had work, running or waiting for a core"
@@ -139,8 +145,9 @@ class Window:
                 f"{self.worker_cores:.2f} cores, loop demand {self.loop_demand:.2f}; sandbox "
                 f"{self.sandbox_cpu_ms:.2f} ms CPU/token; machine {self.machine_busy:.0%} busy; "
                 f"{os.cpu_count()} cores allow worker + sandbox {self.machine_limit:,.0f}/s = "
-                f"efficiency {self.machine_limit / self.bound if self.bound else 0:.2f} at most "
-                f"({verdict})")
+                f"efficiency {self.machine_limit / self.bound if self.bound else 0:.2f} at most; "
+                f"one loop allows {self.loop_limit:,.0f}/s = efficiency "
+                f"{self.loop_limit / self.bound if self.bound else 0:.2f} at most ({verdict})")
 
 
 def window(before: Reading, after: Reading, tokens: int, in_flight: int,
