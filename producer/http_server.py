@@ -15,8 +15,6 @@ What it changes, and why:
   ``api_header_timeout_seconds`` of the request's first byte, or of the connection's opening
   for its first request (408). llhttp itself has no limit on any of them.
 - **Requests that are not HTTP** get a 400 in the envelope (uvicorn answers plain text).
-- **One write per answer** with a ``Content-Length``: the head waits for the body
-  (``producer.response_writes``).
 
 Each refusal closes the connection: after a bad head the stream cannot be trusted to be in step.
 """
@@ -36,7 +34,6 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from producer.envelope import envelope, error_item
-from producer.response_writes import HeadHoldingTransport
 from shared.ids import request_id
 from shared.settings import Settings, get_settings
 
@@ -213,11 +210,7 @@ class PushflowHttpProtocol(HttpToolsProtocol):
                               "CONNECT is not served", source="request")
             self.upgrade_declined = True  # llhttp skips the body: parse it again (see above)
             return
-        before = self.cycle
         super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None and cycle is not before:  # one write per answer (response_writes)
-            cycle.transport = HeadHoldingTransport(self.transport, cycle)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         if not self.upgrade_declined:
