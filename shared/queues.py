@@ -31,8 +31,13 @@ def gateway_for(platform: str) -> Gateway:
     return "apns" if platform == "ios" else "fcm"
 
 
+def lane_queue(gateway: str, lane: Lane) -> str:
+    """The send queue of ``gateway``'s ``lane`` (``apns.bulk``)."""
+    return f"{gateway}.{lane}"
+
+
 def send_queue(platform: str, lane: Lane = "tx") -> str:
-    return f"{gateway_for(platform)}.{lane}"
+    return lane_queue(gateway_for(platform), lane)
 
 
 def lane_of(queue: str) -> Lane:

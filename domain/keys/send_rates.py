@@ -17,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from domain.keys.limits import BadLimit, check
-from shared.queues import Gateway, Lane
+from shared.queues import Gateway, Lane, lane_queue
 from shared.settings import Settings
 
 Conn = psycopg.AsyncConnection[Any]
@@ -26,11 +26,13 @@ LANES: tuple[Lane, ...] = ("tx", "bulk")
 # The setting whose default and rule (>= 0) a lane's rate takes.
 LANE_SETTING: dict[Lane, str] = {"tx": "send_rate_per_second",
                                  "bulk": "bulk_send_rate_per_second"}
-KEYS: tuple[str, ...] = tuple(f"{g}.{lane}" for g in GATEWAYS for lane in LANES)
 
 
 def key(gateway: str, lane: Lane) -> str:
-    return f"{gateway}.{lane}"
+    return lane_queue(gateway, lane)
+
+
+KEYS: tuple[str, ...] = tuple(key(g, lane) for g in GATEWAYS for lane in LANES)
 
 
 @dataclass(frozen=True)
