@@ -33,6 +33,7 @@ from shared.settings import Settings
 from shared.taskmessage import build_message
 from shared.tokens import mask
 from workers.delivery.appconfig import AppConfig, AppConfigCache
+from workers.delivery.bulk_limit import BulkLimit
 from workers.delivery.committer import Committer, guard_key
 from workers.delivery.events import TaskEvents
 from workers.delivery.gateway import Gateway
@@ -84,6 +85,7 @@ class Engine:
         self.on_done = on_done  # told how many works finished (the consumer takes more)
         self.events = events or TaskEvents()  # Celery task events of each send (Flower)
         self.active = 0
+        self.active_in: dict[Lane, int] = {"tx": 0, "bulk": 0}  # ``active`` by lane
         self.parked: dict[Lane, int] = {"tx": 0, "bulk": 0}
         self.accepting = True
         self._tasks: set[asyncio.Task[None]] = set()
@@ -93,6 +95,9 @@ class Engine:
         self.window: SendWindow[tuple[AppConfig, Work]] = SendWindow(
             window or settings.delivery_max_in_flight, self._send_ready, self._spawn,
             lambda: self.accepting)
+        # Bulk sends this worker may hold: follows the answers' latency (bulk_limit.py).
+        self.bulk_limit = BulkLimit(settings.delivery_bulk_min_in_flight,
+                                    settings.delivery_bulk_max_in_flight)
         self.throttle_reported_at = 0.0  # the last bulk 429 told to the pacer (monotonic)
 
     def submit(self, works: list[Work]) -> None:
@@ -103,6 +108,7 @@ class Engine:
             now = time.time()
             for w in works:
                 w.taken_at = now
+                self.active_in[w.job["lane"]] += 1
             self.active += len(works)
             self._spawn(self._process(works))
 
@@ -222,6 +228,7 @@ class Engine:
             started = time.perf_counter()
             outcome = await self.gateway.send(config, w.job)
             w.latency = time.perf_counter() - started
+            self.bulk_limit.observe(w.latency, started + w.latency, self.busy_in("bulk"))
             self._latency.observe(w.latency)
             self._settle(w, outcome)
         except Exception:
@@ -255,6 +262,10 @@ class Engine:
     def busy(self) -> int:
         """Works occupying send capacity: active ones that are not parked."""
         return self.active - sum(self.parked.values())
+
+    def busy_in(self, lane: Lane) -> int:
+        """``busy`` of one lane."""
+        return self.active_in[lane] - self.parked[lane]
 
     def full_lanes(self) -> set[Lane]:
         """The lanes the consumer must not take more from: their parking bound is reached."""
@@ -345,6 +356,7 @@ class Engine:
     def _finished(self, w: Work) -> None:
         w.done = True
         self.active -= 1
+        self.active_in[w.job["lane"]] -= 1
         self.on_done(1)
 
     async def drain(self, timeout: float) -> None:

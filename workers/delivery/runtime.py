@@ -74,6 +74,7 @@ class DeliveryRuntime:
         # then, to cover the take and the guard read even when Redis answers slowly (a loaded
         # machine: bench/delivery.py's fill was 0.85 with half a batch).
         self.take_at = max(1, self.batch_size // 4)
+        self._blocked = False  # no lane had room at the last look: a finished send wakes the take
         self.worker_id = f"{provider}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._visibility_timeout = visibility_timeout
         self._gateway_factory = gateway_factory
@@ -151,26 +152,37 @@ class DeliveryRuntime:
                  self.worker_id)
 
     def _on_done(self, n: int) -> None:
-        # Woken only once a take is due: not once per finished send.
-        if self._wake is not None and self.max_taken - self.engine.busy >= self.take_at:
+        # Woken only when the take waits for room and some is back: not once per finished send.
+        if self._wake is not None and self._blocked and self._takeable()[0]:
             self._wake.set()
+
+    def _takeable(self) -> tuple[list[str], int]:
+        """The queues with room to take from, transactional first, and how many to take."""
+        room = min(self.max_taken - self.engine.busy, self.batch_size)
+        if room < self.take_at:
+            return [], 0
+        closed = self.engine.full_lanes()
+        # Bulk sends held at most (engine.bulk_limit): the rest of the window is the
+        # transactional lane's, and bulk never fills it to a queue a tx send would wait behind.
+        bulk_limit = min(self.engine.bulk_limit.value, self.max_taken)
+        bulk_room = bulk_limit - self.engine.busy_in("bulk")
+        if bulk_room < min(self.take_at, bulk_limit):
+            closed.add("bulk")
+        elif "bulk" not in closed:
+            room = min(room, bulk_room)
+        return [q for q in self.queue.queues if lane_of(q) not in closed], room
 
     async def _consume(self) -> None:
         assert self._wake is not None
         while not self._stopping:
-            room = self.max_taken - self.engine.busy
-            if room < self.take_at:
-                self._wake.clear()  # wait for sends to finish before taking more
-                await self._wait_wake(1.0)
-                continue
-            full = self.engine.full_lanes()
-            open_queues = [q for q in self.queue.queues if lane_of(q) not in full]
-            if not open_queues:
-                self._wake.clear()  # every lane is parked to its bound: wait for some to go
+            queues, n = self._takeable()
+            self._blocked = not queues
+            if not queues:
+                self._wake.clear()  # no room, or every lane parked to its bound: wait for some
                 await self._wait_wake(1.0)
                 continue
             try:
-                taken = await self.queue.take(min(room, self.batch_size), open_queues)
+                taken = await self.queue.take(n, queues)
             except Exception as exc:  # Redis hiccup: keep going
                 log.warning("taking from %s failed: %s", self.queue.queues, exc)
                 await asyncio.sleep(0.5)

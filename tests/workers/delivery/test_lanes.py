@@ -20,6 +20,16 @@ def held(r: redis.Redis) -> int:
     return sum(r.hlen(k) for k in r.scan_iter(INFLIGHT + "*"))
 
 
+def assert_tx_sent_within_a_second(r: redis.Redis, sandbox: SandboxProcess, app_id: int) -> None:
+    push = make_job(app_id, "android", fcm_token(), lane="tx")
+    enqueued = time.time()
+    enqueue(r, [push])
+    [result] = wait_results(r, {push["dispatchId"]}, 10).values()
+    assert result["status"] == "sent"
+    [request] = sandbox.requests("fcm", token=push["token"])
+    assert request["time"] - enqueued < 1.0, request["time"] - enqueued
+
+
 def test_a_tx_push_is_sent_within_a_second_behind_a_parked_bulk_backlog(
         delivery_redis: redis.Redis, new_app: Callable[..., int], sandbox: SandboxProcess,
         start_worker: Callable[..., WorkerProcess]) -> None:
@@ -38,13 +48,7 @@ def test_a_tx_push_is_sent_within_a_second_behind_a_parked_bulk_backlog(
     time.sleep(1.0)
     assert delivery_redis.llen("fcm.bulk") > 0  # the backlog is still there
 
-    push = make_job(app_id, "android", fcm_token(), lane="tx")
-    enqueued = time.time()
-    enqueue(delivery_redis, [push])
-    [result] = wait_results(delivery_redis, {push["dispatchId"]}, 10).values()
-    assert result["status"] == "sent"
-    [request] = sandbox.requests("fcm", token=push["token"])
-    assert request["time"] - enqueued < 1.0, request["time"] - enqueued
+    assert_tx_sent_within_a_second(delivery_redis, sandbox, app_id)
     worker.stop()  # hands its jobs back; the rest of the backlog is not this test's business
     delivery_redis.delete("fcm.bulk")
 
@@ -75,3 +79,33 @@ def test_each_lane_of_an_app_spends_its_own_send_rate(
         assert sent < n and sent <= 1 + rate * (elapsed + 0.5), (sent, elapsed)
     worker.stop()  # hands its jobs back; the rest is not this test's business
     delivery_redis.delete("fcm.bulk", "fcm.tx")
+
+
+def test_bulk_holds_its_limit_and_leaves_the_window_to_tx(
+        delivery_redis: redis.Redis, new_app: Callable[..., int], sandbox: SandboxProcess,
+        start_worker: Callable[..., WorkerProcess]) -> None:
+    bulk_limit = 8
+    app_id = new_app()
+    delivery_redis.delete(WORKERS)
+    sandbox.set_latency(300)  # every bulk send stays on the wire a while
+    try:
+        worker = start_worker(["fcm.tx", "fcm.bulk"], PUSHFLOW_DELIVERY_MAX_IN_FLIGHT="100",
+                              PUSHFLOW_DELIVERY_BATCH_SIZE="20",
+                              PUSHFLOW_DELIVERY_BULK_MIN_IN_FLIGHT=str(bulk_limit),
+                              PUSHFLOW_DELIVERY_BULK_MAX_IN_FLIGHT=str(bulk_limit))
+        wait_for(lambda: delivery_redis.scard(WORKERS) >= 1, 30, what="the worker registered")
+        enqueue(delivery_redis, [make_job(app_id, "android", fcm_token(), lane="bulk")
+                                 for _ in range(200)])
+        wait_for(lambda: held(delivery_redis) > 0, 30, what="bulk taken")
+        most = 0
+        deadline = time.time() + 1.5
+        while time.time() < deadline:
+            most = max(most, held(delivery_redis))
+            time.sleep(0.02)
+        assert 0 < most <= bulk_limit  # the rest waits in Redis, for any worker
+        assert delivery_redis.llen("fcm.bulk") > 0
+        assert_tx_sent_within_a_second(delivery_redis, sandbox, app_id)
+        worker.stop()
+    finally:
+        sandbox.set_latency(0)
+        delivery_redis.delete("fcm.bulk")
