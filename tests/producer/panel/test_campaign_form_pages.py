@@ -2,13 +2,15 @@
 range, then a title the app's limits refuse), each error next to its field with the values
 kept, then created; the campaign's page takes a CSV file with bad, duplicate and dead lines and
 an NDJSON file, shows what each held and the launch plan; a support user sees neither the
-link nor the upload form, and is refused both."""
+link nor the upload form, and is refused both. A campaign of registered devices, made through
+the form with its filters and a canary, takes the matching devices and offers no upload."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+import httpx
 import orjson
 import psycopg
 from playwright.sync_api import Page, expect
@@ -94,3 +96,35 @@ def test_a_campaign_is_made_and_given_its_audience_in_the_panel(
     refused = support.post(base + "campaigns/new", data={"csrf_token": support.csrf,
                                                           "name": "x"})
     assert refused.status_code == 403
+
+
+def test_a_devices_campaign_takes_its_devices_and_no_file(
+        panel: Panel, page: Page, panel_user: Any) -> None:
+    admin = panel_user("developer")
+    with httpx.Client(base_url=panel.base_url, headers=admin.app.headers(), timeout=10) as api:
+        for tags, language in ((["vip"], "fr-CA"), (["vip"], "de"), (["other"], "fr")):
+            answer = api.post("/v2.1/devices", json={
+                "token": apns_token(), "platform": "ios", "tags": tags, "language": language})
+            assert answer.status_code == 201, answer.text
+    panel.sign_in(page, admin)
+    page.goto(panel.url(f"/panel/apps/{admin.app.app_key}/campaigns/new"))
+    page.get_by_label("Name").fill("vip-fr")
+    page.get_by_label("Text", exact=True).fill("Bonjour")
+    page.get_by_label("Other languages").fill('{"fr": {"content": "Bonjour"}, "de": "Hallo"}')
+    page.get_by_label("Registered devices").check()
+    page.get_by_label("Tags").fill("vip")
+    page.get_by_label("Device languages").fill("fr")
+    page.get_by_label("Canary percent of the audience").fill("5")
+    page.get_by_label("Halt above this failure rate").fill("0.1")
+    page.get_by_role("button", name="Create campaign").click()
+    # A language's content that is no object: under the languages field, the rest kept.
+    expect(page.locator("#languages-error")).to_contain_text("languages.de")
+    expect(page.get_by_label("Registered devices")).to_be_checked()
+    expect(page.get_by_label("Tags")).to_have_value("vip")
+    page.get_by_label("Other languages").fill('{"fr": {"content": "Bonjour"}}')
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url("**/campaigns/*?created=1")
+    main = page.get_by_role("main")
+    expect(main.get_by_role("row", name="Audience after exclusions")).to_contain_text(
+        "1 (ios 1, android 0)")
+    expect(page.get_by_label("Token file")).to_have_count(0)
