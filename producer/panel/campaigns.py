@@ -2,20 +2,26 @@
 state and progress, and one campaign's page with the ledger's figures
 (``domain.campaigns.progress``, the same as ``GET /v2.1/campaigns/{id}``), its halt reason, the
 launch plan while recipients are pending, a link to its dispatches in the logs, and the actions
-its state allows (developer and admin; ``domain.campaigns.store.act``, as the API). Creating a
-campaign is the API's for now."""
+its state allows (developer and admin; ``domain.campaigns.store.act``, as the API). A draft
+campaign of an uploaded audience takes token files there (CSV or NDJSON, streamed through
+``producer.campaign_create.upload_audience``, as ``POST /v2.1/campaigns/{id}/audience``), and the
+page then shows what the file held: accepted, invalid, duplicate and dead lines. New campaigns
+are made by ``producer.panel.campaign_form``."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from domain.campaigns import plan, progress, store
+from domain.campaigns import audience, plan, progress, store
+from domain.campaigns.lines import Format
 from domain.campaigns.timeline import Timeline, timeline
+from producer.campaign_create import FORMATS, MAX_UPLOAD_BYTES, UploadTooLarge, upload_audience
 from producer.panel.dashboard import CHART_H, CHART_W, Bar, stacked_bars
 from producer.panel.guard import PanelError, action, page, see_other
 from producer.panel.templates import render
@@ -24,6 +30,8 @@ from producer.state import get_state
 
 ROWS = 100
 SLICES = 30  # bars in a campaign's chart
+CHUNK = 1024 * 1024  # read from the uploaded file at a time
+_NDJSON_ENDINGS = (".ndjson", ".jsonl")
 
 
 def chart(sends: Timeline) -> list[Bar]:
@@ -54,7 +62,8 @@ async def _campaign(conn: Any, ctx: AppPage, raw_id: str) -> store.Campaign:
 
 
 async def _show(request: Request, ctx: AppPage, campaign_id: str, *, status: int = 200,
-                error: str = "") -> Response:
+                error: str = "", notice: str = "",
+                uploaded: audience.UploadReport | None = None) -> Response:
     state = get_state(request)
     async with state.pool.connection() as conn:
         campaign = await _campaign(conn, ctx, campaign_id)
@@ -68,12 +77,51 @@ async def _show(request: Request, ctx: AppPage, campaign_id: str, *, status: int
     return render(request, "campaign.html", ctx, {
         "c": campaign, "p": counts, "plan": launch, "refusal": refusal, "actions": actions,
         "sends": sends, "bars": chart(sends), "chart_w": CHART_W, "chart_h": CHART_H,
-        "notice": "", "error": error}, status=status)
+        "uploadable": ctx.can("developer") and campaign.state == "draft"
+        and campaign.audience.get("kind") == "upload", "uploaded": uploaded,
+        "notice": notice, "error": error}, status=status)
 
 
 @page("support")
 async def campaign_page(request: Request, ctx: AppPage) -> Response:
-    return await _show(request, ctx, request.path_params["campaign_id"])
+    created = "Campaign created as a draft." if request.query_params.get("created") else ""
+    return await _show(request, ctx, request.path_params["campaign_id"], notice=created)
+
+
+def _format(upload: UploadFile) -> Format:
+    """NDJSON by the file's name or type; else CSV (browsers often send no type for either)."""
+    kind = (upload.content_type or "").split(";", 1)[0].strip().lower()
+    if (upload.filename or "").lower().endswith(_NDJSON_ENDINGS):
+        return "ndjson"
+    return FORMATS.get(kind, "csv")
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(CHUNK):
+        yield chunk
+
+
+@action("developer", max_bytes=MAX_UPLOAD_BYTES)
+async def upload_page(request: Request, ctx: AppPage, form: FormData) -> Response:
+    raw_id = request.path_params["campaign_id"]
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _show(request, ctx, raw_id, status=422,
+                           error="Choose a CSV or NDJSON file of tokens to upload.")
+    async with get_state(request).pool.connection() as conn:
+        campaign = await _campaign(conn, ctx, raw_id)
+        try:
+            report = await upload_audience(conn, ctx.app_id, campaign.id, _chunks(upload),
+                                           _format(upload))
+        except UploadTooLarge:
+            return await _show(request, ctx, campaign.id, status=413, error=(
+                f"A file is at most {MAX_UPLOAD_BYTES} bytes: split the list."))
+        except audience.NoSuchCampaign:
+            raise PanelError(404, "This app has no such campaign.") from None
+        except store.NotAllowed as exc:
+            return await _show(request, ctx, campaign.id, status=409, error=f"{exc}.")
+    return await _show(request, ctx, campaign.id, uploaded=report,
+                       notice=f"{upload.filename}: {report.accepted} recipients added.")
 
 
 @action("developer")
@@ -102,6 +150,7 @@ ACTIONS: dict[str, store.Action] = {a: a for a in ("start", "pause", "resume", "
 routes: list[BaseRoute] = [
     Route("/apps/{app_key}/campaigns", campaigns_page, methods=["GET"]),
     Route("/apps/{app_key}/campaigns/{campaign_id}", campaign_page, methods=["GET"]),
+    Route("/apps/{app_key}/campaigns/{campaign_id}/audience", upload_page, methods=["POST"]),
     Route("/apps/{app_key}/campaigns/{campaign_id}/{action}", campaign_action,
           methods=["POST"]),
 ]

@@ -77,14 +77,18 @@ async def app_scope(request: Request, role: Role) -> AppPage:
     return scoped(await require_viewer(request), str(request.path_params["app_key"]), role)
 
 
-async def checked_form(request: Request, viewer: Viewer) -> FormData:
-    """The POSTed form, once its CSRF token matched the session's."""
-    limit = get_state(request).settings.max_body_bytes
+async def checked_form(request: Request, viewer: Viewer, max_bytes: int | None = None
+                       ) -> FormData:
+    """The POSTed form, once its CSRF token matched the session's. ``max_bytes`` raises the
+    bound of the whole form (the body size of the API by default) for a form that carries a
+    large file; its text fields stay bound by the API's body size."""
+    field_limit = get_state(request).settings.max_body_bytes
+    limit = max_bytes or field_limit
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PanelError(413, f"The form is larger than {limit} bytes.")
     form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS,
-                              max_part_size=limit)
+                              max_part_size=field_limit)
     token = form.get("csrf_token")
     if not isinstance(token, str) or not hmac.compare_digest(token.encode(),
                                                              viewer.csrf_token.encode()):
@@ -109,12 +113,13 @@ async def _poster(request: Request) -> Viewer:
     return viewer
 
 
-def action(role: Role) -> Callable[[ActionHandler], Endpoint]:
+def action(role: Role, *, max_bytes: int | None = None
+           ) -> Callable[[ActionHandler], Endpoint]:
     def wrap(handler: ActionHandler) -> Endpoint:
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
             viewer = await _poster(request)
-            form = await checked_form(request, viewer)
+            form = await checked_form(request, viewer, max_bytes)
             ctx = scoped(viewer, str(request.path_params["app_key"]), role)
             return await handler(request, ctx, form)
         return endpoint

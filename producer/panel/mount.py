@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from producer.panel import (
     automation,
+    campaign_form,
     campaigns,
     credentials,
     dashboard,
@@ -33,8 +34,10 @@ from producer.panel import (
 from producer.panel.guard import see_other
 from producer.panel.security import PanelMiddleware
 
-PAGE_MODULES = (signin, home, dashboard, logs, dispatch, device, unfinished, campaigns,
-                testpush, webhooks, keys, credentials, limits, users, automation, events)
+# campaign_form before campaigns: ``campaigns/new`` is the form, not a campaign's id.
+PAGE_MODULES = (signin, home, dashboard, logs, dispatch, device, unfinished, campaign_form,
+                campaigns, testpush, webhooks, keys, credentials, limits, users, automation,
+                events)
 STATIC = Path(__file__).with_name("static")
 
 

@@ -6,8 +6,6 @@ What each means is in ``domain/campaigns/`` (states: ``domain.campaigns.store``)
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -15,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from domain.campaigns import audience, plan, progress, store
-from domain.campaigns.content import parse_content
-from domain.campaigns.lines import Format
+from producer import campaign_create
 from producer import openapi as oa
 from producer.auth import Caller, authenticate
 from producer.body import read_model
-from producer.campaign_schemas import CampaignBody, DevicesAudience
+from producer.campaign_create import FORMATS, MAX_UPLOAD_BYTES
+from producer.campaign_schemas import CampaignBody
 from producer.campaign_views import (
     CAMPAIGN_SCHEMA,
     PLAN_SCHEMA,
@@ -33,57 +31,22 @@ from producer.envelope import ApiError, field_items, header, respond
 from producer.history import QueryParams as Query
 from producer.history import paging_params
 from producer.state import get_state
-from shared.payload import FieldError
 from shared.settings import Settings
-from shared.tokens import PLATFORMS
 
 SCOPE = "campaigns:write"
-MAX_UPLOAD_BYTES = 2 * 1024**3
-_FORMATS: dict[str, Format] = {"text/csv": "csv", "application/x-ndjson": "ndjson",
-                               "application/ndjson": "ndjson", "text/plain": "csv"}
 STATES = ("draft", "scheduled", "running", "paused", "halted", "canceled", "finished")
-
-
-def _contents(caller: Caller, body: CampaignBody) -> tuple[Any, dict[str, Any]]:
-    platforms = [body.audience.platform] if isinstance(body.audience, DevicesAudience) and \
-        body.audience.platform else list(PLATFORMS)
-    now = time.time()
-    errors: list[FieldError] = []
-    default, problems = parse_content(body.content, caller.limits, "content", platforms, now)
-    errors.extend(problems)
-    languages: dict[str, Any] = {}
-    for tag, raw in body.languages.items():
-        parsed, problems = parse_content(raw, caller.limits, f"languages.{tag}", platforms, now)
-        errors.extend(problems)
-        languages[tag] = parsed
-    if errors:
-        raise ApiError.validation(field_items(errors))
-    return default, languages
 
 
 async def create_campaign(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     body = await read_model(request, CampaignBody)
-    default, languages = _contents(caller, body)
-    new = store.NewCampaign(
-        name=body.name, content=default, languages=languages, fallback=body.fallback,
-        audience=(body.audience.model_dump(by_alias=True) if not isinstance(
-            body.audience, DevicesAudience) else _devices(body.audience).as_json()),
-        per_minute=body.per_minute, schedule_time=body.schedule_time, finish_by=body.finish_by,
-        canary_percent=body.canary.percent if body.canary else None,
-        canary_max_failure=body.canary.max_failure_rate if body.canary else None)
-    async with get_state(request).pool.connection() as conn, conn.transaction():
-        campaign = await store.create(conn, caller.app_id, new)
-        if isinstance(body.audience, DevicesAudience):
-            await audience.add_devices(conn, caller.app_id, campaign.id,
-                                       _devices(body.audience))
-        campaign = await _get(conn, caller, campaign.id)
+    async with get_state(request).pool.connection() as conn:
+        try:
+            campaign = await campaign_create.create_campaign(conn, caller.app_id,
+                                                             caller.limits, body)
+        except campaign_create.ContentRefused as exc:
+            raise ApiError.validation(field_items(exc.errors)) from None
     return respond(request, 201, [campaign_view(campaign)])
-
-
-def _devices(a: DevicesAudience) -> audience.DeviceAudience:
-    return audience.DeviceAudience(list(dict.fromkeys(a.tags)), list(dict.fromkeys(a.user_ids)),
-                                   a.platform, list(dict.fromkeys(a.languages)))
 
 
 async def _get(conn: Any, caller: Caller, campaign_id: str) -> store.Campaign:
@@ -128,22 +91,11 @@ async def get_campaign(request: Request) -> Response:
     return respond(request, 200, [campaign_view(campaign, counts)])
 
 
-async def _chunks(request: Request) -> AsyncIterator[bytes]:
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_UPLOAD_BYTES:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE",
-                           f"An upload is at most {MAX_UPLOAD_BYTES} bytes; split the list",
-                           parameter="body", value=MAX_UPLOAD_BYTES)
-        yield chunk
-
-
 async def upload_audience(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     campaign_id = _campaign_id(request)
     kind = (header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
-    fmt = _FORMATS.get(kind)
+    fmt = FORMATS.get(kind)
     if fmt is None:
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
                        "Send the token list as text/csv (token[,platform[,language]] per line) "
@@ -151,8 +103,12 @@ async def upload_audience(request: Request) -> Response:
                        source="header")
     async with get_state(request).pool.connection() as conn:
         try:
-            report = await audience.upload(conn, caller.app_id, campaign_id, _chunks(request),
-                                           fmt)
+            report = await campaign_create.upload_audience(conn, caller.app_id, campaign_id,
+                                                           request.stream(), fmt)
+        except campaign_create.UploadTooLarge:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"An upload is at most {MAX_UPLOAD_BYTES} "
+                           "bytes; split the list", parameter="body",
+                           value=MAX_UPLOAD_BYTES) from None
         except audience.NoSuchCampaign:
             raise _not_found(campaign_id) from None
         except store.NotAllowed as exc:
