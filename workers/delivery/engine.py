@@ -84,8 +84,7 @@ class Engine:
         self.visibility_timeout = visibility_timeout
         self.on_done = on_done  # told how many works finished (the consumer takes more)
         self.events = events or TaskEvents()  # Celery task events of each send (Flower)
-        self.active = 0
-        self.active_in: dict[Lane, int] = {"tx": 0, "bulk": 0}  # ``active`` by lane
+        self.active_in: dict[Lane, int] = {"tx": 0, "bulk": 0}  # works taken and not finished
         self.parked: dict[Lane, int] = {"tx": 0, "bulk": 0}
         self.accepting = True
         self._tasks: set[asyncio.Task[None]] = set()
@@ -109,7 +108,6 @@ class Engine:
             for w in works:
                 w.taken_at = now
                 self.active_in[w.job["lane"]] += 1
-            self.active += len(works)
             self._spawn(self._process(works))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -259,6 +257,11 @@ class Engine:
         self._spawn(self._process(works))
 
     @property
+    def active(self) -> int:
+        """Works taken and not finished, of both lanes."""
+        return sum(self.active_in.values())
+
+    @property
     def busy(self) -> int:
         """Works occupying send capacity: active ones that are not parked."""
         return self.active - sum(self.parked.values())
@@ -355,7 +358,6 @@ class Engine:
 
     def _finished(self, w: Work) -> None:
         w.done = True
-        self.active -= 1
         self.active_in[w.job["lane"]] -= 1
         self.on_done(1)
 
