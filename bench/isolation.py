@@ -147,7 +147,7 @@ def main() -> int:
     # A SIGTERM unwinds like Ctrl-C: the system's processes are stopped, not left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     workdir = Path(tempfile.mkdtemp(prefix="pushflow-isolation-"))
-    with ChaosSystem(workdir) as system:
+    with ChaosSystem(workdir, proxies=False) as system:
         system.sandbox.set_latency(args.latency_ms)
         with psycopg.connect(system.direct_db_url, autocommit=True) as db:
             db.execute("""UPDATE apps SET send_rates = '{"apns.tx": 0, "apns.bulk": 0,

@@ -97,8 +97,12 @@ class ThreadedProxy:
 
 
 class ChaosSystem:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, proxies: bool = True) -> None:
+        """``proxies``: PostgreSQL for every process, and Redis for ``PROXIED_TO_REDIS``,
+        reached through relays the fault tests can cut or hold; False connects them directly,
+        as a deployment does (the relays run in this process and cost it CPU)."""
         self.workdir = workdir
+        self.proxies = proxies
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.specs: dict[str, ProcessSpec] = {}
         self.receiver = Receiver()
@@ -125,19 +129,21 @@ class ChaosSystem:
         (self.workdir / "redis").mkdir(exist_ok=True)
         self.redis = RedisServer(self.workdir / "redis", appendonly=True).start()
         self._stack.callback(self.redis.stop)
-        # One send worker reaches Redis through a proxy that can hold back a take's reply.
-        self.redis_proxy = ThreadedProxy("127.0.0.1", self.redis.port).start()
-        self._stack.callback(self.redis_proxy.stop)
-        self.overrides = {PROXIED_TO_REDIS: {
-            "PUSHFLOW_REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.port}/0"}}
         self.direct_db_url = self._stack.enter_context(postgres_database("pushflow_chaos"))
         migrate(self.direct_db_url)
-        pg = urlsplit(self.direct_db_url)
-        self.pg_proxy = ThreadedProxy(pg.hostname or "127.0.0.1", pg.port or 5432).start()
-        self._stack.callback(self.pg_proxy.stop)
-        userinfo = pg.netloc.rpartition("@")[0]
-        netloc = f"{userinfo}@" if userinfo else ""
-        proxied = urlunsplit(pg._replace(netloc=f"{netloc}127.0.0.1:{self.pg_proxy.port}"))
+        db_url = self.direct_db_url
+        if self.proxies:
+            # One send worker reaches Redis through a proxy that can hold back a take's reply.
+            self.redis_proxy = ThreadedProxy("127.0.0.1", self.redis.port).start()
+            self._stack.callback(self.redis_proxy.stop)
+            self.overrides = {PROXIED_TO_REDIS: {
+                "PUSHFLOW_REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.port}/0"}}
+            pg = urlsplit(self.direct_db_url)
+            self.pg_proxy = ThreadedProxy(pg.hostname or "127.0.0.1", pg.port or 5432).start()
+            self._stack.callback(self.pg_proxy.stop)
+            userinfo = pg.netloc.rpartition("@")[0]
+            netloc = f"{userinfo}@" if userinfo else ""
+            db_url = urlunsplit(pg._replace(netloc=f"{netloc}127.0.0.1:{self.pg_proxy.port}"))
         self.sandbox = SandboxProcess(self.workdir / "sandbox").start()
         self._stack.callback(self.sandbox.stop)
         base = free_port_block(6)
@@ -147,7 +153,7 @@ class ChaosSystem:
         data_dir.mkdir(exist_ok=True)
         self.env = {**os.environ, **BENCH_ENV, **self.sandbox.env(),
                     "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
-                    "PUSHFLOW_REDIS_URL": self.redis.url, "PUSHFLOW_DATABASE_URL": proxied,
+                    "PUSHFLOW_REDIS_URL": self.redis.url, "PUSHFLOW_DATABASE_URL": db_url,
                     "PUSHFLOW_DATA_DIR": str(data_dir)}
         app_key, secret, _ = bootstrap.ensure_demo_key(self.direct_db_url,
                                                        self.workdir / "demo.json")

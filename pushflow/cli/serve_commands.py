@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from producer.hotpath import PushflowApp
 
 
 def register(sub: Any, groups: dict[str, Any]) -> None:
@@ -14,6 +17,17 @@ def register(sub: Any, groups: dict[str, Any]) -> None:
     p.add_argument("--port", type=int, default=None, help="default: PUSHFLOW_API_PORT or 8080")
     p.add_argument("--workers", type=int, default=1, help="server processes")
     p.set_defaults(func=run_api)
+
+
+def served_app() -> PushflowApp:
+    """The factory each server process calls: the app, with what building it left in memory
+    frozen out of the collector's full passes (shared/gc_pauses.py)."""
+    from producer.app import create_app
+    from shared.gc_pauses import freeze_startup_objects
+
+    app = create_app()
+    freeze_startup_objects()
+    return app
 
 
 def run_api(args: argparse.Namespace) -> int:
@@ -26,7 +40,7 @@ def run_api(args: argparse.Namespace) -> int:
     # same JSON (or text) format as the API's, not through uvicorn's text formatter.
     configure_logging("api")
     uvicorn.run(
-        "producer.app:create_app",
+        "pushflow.cli.serve_commands:served_app",
         factory=True,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,

@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from shared.gc_pauses import freeze_startup_objects
 from shared.settings import Settings, get_settings
 
 RESTART_DELAY = 2.0
@@ -26,6 +27,7 @@ async def run_until_signalled(name: str, serve: Callable[[Settings, asyncio.Even
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    freeze_startup_objects()
     log.info("%s: started", name)
     while not stop.is_set():
         try:

@@ -13,6 +13,7 @@ from typing import Any
 from celery import bootsteps
 
 from shared import queues
+from shared.gc_pauses import freeze_startup_objects
 from shared.settings import get_settings
 from workers.delivery.events import CeleryTaskEvents, task_events_on
 from workers.delivery.runtime import DeliveryRuntime
@@ -49,6 +50,8 @@ class BatchConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
             runtime.start_consuming(names, self.events)  # idempotent across consumer restarts
             if runtime not in self.runtimes:
                 self.runtimes.append(runtime)
+        if by_gateway:
+            freeze_startup_objects()  # the send loops' full GC passes were their p99
 
     def shutdown(self, parent: Any) -> None:
         for runtime in self.runtimes:

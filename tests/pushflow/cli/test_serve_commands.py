@@ -43,3 +43,7 @@ def test_a_refused_request_is_logged_as_a_json_line(pushflow_env: dict[str, str]
     # through the API's JSON handler.
     assert any(r["logger"] == "pushflow.api" and "refused before routing" in r["msg"]
                and r["process"] == "api" for r in records), stderr
+    # The served app's startup objects are out of the collector's full passes
+    # (shared/gc_pauses.py).
+    assert any(r["logger"] == "pushflow.gc" and "startup objects frozen" in r["msg"]
+               for r in records), stderr
