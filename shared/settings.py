@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     # Bulk (campaign) sends a worker holds: between these two, following the gateway's answer
     # times (workers/delivery/bulk_limit.py); the rest of delivery_max_in_flight stays free for
     # transactional sends.
-    delivery_bulk_min_in_flight: int = Field(200, ge=1, le=100_000)
+    delivery_bulk_min_in_flight: int = Field(100, ge=1, le=100_000)
     delivery_bulk_max_in_flight: int = Field(800, ge=1, le=100_000)
     # Jobs a send worker holds back for an app's rate limit without counting them against
     # delivery_max_in_flight (so other apps keep flowing); past it they count, and the worker
