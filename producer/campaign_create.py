@@ -27,6 +27,12 @@ FORMATS: dict[str, Format] = {"text/csv": "csv", "application/x-ndjson": "ndjson
                               "application/ndjson": "ndjson", "text/plain": "csv"}
 
 
+def media_type(content_type: str | None) -> str:
+    """A Content-Type's bare media type, lower case (``text/csv; charset=utf-8`` is
+    ``text/csv``): what ``FORMATS`` is looked up by."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 class ContentRefused(Exception):
     """A content the app's limits refuse: one error per field."""
 

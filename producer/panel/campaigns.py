@@ -21,7 +21,13 @@ from starlette.routing import BaseRoute, Route
 from domain.campaigns import audience, plan, progress, store
 from domain.campaigns.lines import Format
 from domain.campaigns.timeline import Timeline, timeline
-from producer.campaign_create import FORMATS, MAX_UPLOAD_BYTES, UploadTooLarge, upload_audience
+from producer.campaign_create import (
+    FORMATS,
+    MAX_UPLOAD_BYTES,
+    UploadTooLarge,
+    media_type,
+    upload_audience,
+)
 from producer.panel.dashboard import CHART_H, CHART_W, Bar, stacked_bars
 from producer.panel.guard import PanelError, action, page, see_other
 from producer.panel.templates import render
@@ -90,10 +96,9 @@ async def campaign_page(request: Request, ctx: AppPage) -> Response:
 
 def _format(upload: UploadFile) -> Format:
     """NDJSON by the file's name or type; else CSV (browsers often send no type for either)."""
-    kind = (upload.content_type or "").split(";", 1)[0].strip().lower()
     if (upload.filename or "").lower().endswith(_NDJSON_ENDINGS):
         return "ndjson"
-    return FORMATS.get(kind, "csv")
+    return FORMATS.get(media_type(upload.content_type), "csv")
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:

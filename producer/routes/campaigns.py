@@ -17,7 +17,7 @@ from producer import campaign_create
 from producer import openapi as oa
 from producer.auth import Caller, authenticate
 from producer.body import read_model
-from producer.campaign_create import FORMATS, MAX_UPLOAD_BYTES
+from producer.campaign_create import FORMATS, MAX_UPLOAD_BYTES, media_type
 from producer.campaign_schemas import CampaignBody
 from producer.campaign_views import (
     CAMPAIGN_SCHEMA,
@@ -94,7 +94,7 @@ async def get_campaign(request: Request) -> Response:
 async def upload_audience(request: Request) -> Response:
     caller = await authenticate(request, SCOPE)
     campaign_id = _campaign_id(request)
-    kind = (header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
+    kind = media_type(header(request, b"content-type"))
     fmt = FORMATS.get(kind)
     if fmt is None:
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE",
